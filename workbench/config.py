@@ -1,0 +1,219 @@
+"""The one configuration that describes a pipeline completely.
+
+Every choice the agent makes (model, index, retrieval, state, reasoning, action) lives in
+`AgentConfig`. Its `config_id` (a hash of the canonical JSON, `name` excluded) follows it into
+logs, MLflow runs and export bundles, so a result can always be traced to the exact pipeline.
+Storage locations are not part of it: they belong to the workspace, not to the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from pathlib import Path
+from functools import partial
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.filters import validate_filter
+from workbench.registry import check_kind
+
+DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
+Cite the ids of the passages you used in square brackets.
+
+Context:
+{context}
+
+Conversation history:
+{history}
+
+User: {question}
+Assistant:"""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the field and the bad value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class EmbedderConfig(_Section):
+    kind: Annotated[str, AfterValidator(partial(check_kind, "embedder"))] = "minilm"
+    model: str = "all-MiniLM-L6-v2"
+    dimension: int = Field(384, gt=0)
+    batch_size: int = Field(32, gt=0)
+
+
+
+class HNSWConfig(_Section):
+    """HNSW graph parameters; `search_ef` can change without re-indexing, the others cannot."""
+
+    max_neighbors: int = Field(16, gt=1)
+    construction_ef: int = Field(100, gt=0)
+    search_ef: int = Field(100, gt=0)
+
+
+class IndexConfig(_Section):
+    kind: Annotated[str, AfterValidator(partial(check_kind, "index"))] = "chroma"
+    collection: str = Field("workbench", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+    distance: Literal["cosine", "l2", "ip"] = "cosine"
+    hnsw: HNSWConfig = HNSWConfig()
+
+
+
+class ChunkingConfig(_Section):
+    splitter: Literal["recursive", "character", "markdown"] = "recursive"
+    size: int = Field(800, gt=0)
+    overlap: int = Field(100, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> "ChunkingConfig":
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        return self
+
+
+class RetrievalConfig(_Section):
+    top_k: int = Field(5, gt=0, le=100)
+    filter: dict[str, Any] | None = None
+    tenant_field: str = Field("tenant", min_length=1)
+    chunking: ChunkingConfig = ChunkingConfig()
+
+    @field_validator("filter")
+    @classmethod
+    def _valid_filter(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            validate_filter(v)
+        return v
+
+
+class StateConfig(_Section):
+    kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
+    history_cap: int = Field(20, gt=0)
+    ttl_days: float = Field(30, gt=0)
+    table: str = "agent-state"
+
+
+
+class ReasonerConfig(_Section):
+    kind: Annotated[str, AfterValidator(partial(check_kind, "reasoner"))] = "extractive"
+    provider: str | None = None
+    model: str | None = None
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(512, gt=0)
+    prompt_template: str = DEFAULT_PROMPT
+    history_turns: int = Field(5, ge=0)
+    max_sentences: int = Field(1, gt=0)
+    min_score: float = Field(0.2, ge=-1, le=1)
+
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _has_placeholders(cls, v: str) -> str:
+        names = {name for _, name, _, _ in string.Formatter().parse(v) if name is not None}
+        missing = {"context", "question"} - names
+        unknown = names - {"context", "history", "question"}
+        if missing:
+            raise ValueError(f"prompt_template lacks placeholder(s) {sorted(missing)}")
+        if unknown:
+            raise ValueError(f"prompt_template has unknown placeholder(s) {sorted(unknown)}")
+        return v
+
+    @model_validator(mode="after")
+    def _llm_needs_model(self) -> "ReasonerConfig":
+        if self.kind == "langchain" and not (self.provider and self.model):
+            raise ValueError("the langchain reasoner needs both provider and model (e.g. provider: openai, model: gpt-4o-mini)")
+        return self
+
+
+class ActuatorConfig(_Section):
+    kind: Annotated[str, AfterValidator(partial(check_kind, "actuator"))] = "outbox"
+    url: str | None = None
+    url_env: str | None = Field(None, description="environment variable holding the URL (for secret webhooks)")
+    timeout_s: float = Field(5.0, gt=0)
+
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> "ActuatorConfig":
+        if self.kind in ("slack", "http") and not (self.url or self.url_env):
+            raise ValueError(f"the {self.kind} actuator needs url or url_env")
+        return self
+
+
+class AgentConfig(_Section):
+    """A complete pipeline. Example::
+
+        cfg = AgentConfig.from_yaml("experiments/default.yaml")
+        cfg.config_id  # 'c3f1a9e0b2d4'
+    """
+
+    name: str = "default"
+    embedder: EmbedderConfig = EmbedderConfig()
+    index: IndexConfig = IndexConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    state: StateConfig = StateConfig()
+    reasoner: ReasonerConfig = ReasonerConfig()
+    actuator: ActuatorConfig = ActuatorConfig()
+
+    @property
+    def config_id(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"name"}), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "config") -> "AgentConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, source)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "AgentConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file (write one with `workbench config show > {path}`)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_yaml())
+        return path
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "AgentConfig":
+        """A copy with dotted-path overrides applied, e.g. {"retrieval.top_k": 3}."""
+        data = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                if not isinstance(node.get(key), dict):
+                    raise ConfigError(f"override {dotted!r}: {key!r} is not a config section")
+                node = node[key]
+            node[leaf] = value
+        return AgentConfig.from_dict(data, source="overrides")
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} invalid field(s)"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `workbench config show` lists every key)"
+        lines.append(f"  {where}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)

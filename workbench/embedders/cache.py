@@ -1,0 +1,58 @@
+"""An on-disk embedding cache keyed by (model, sha256 of text): no text is embedded twice, across runs and sweeps."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from workbench.protocols import Embedder
+
+_LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+class CachedEmbedder:
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dimension = inner.dimension
+        self.computed = 0  # texts the model actually embedded; tests and benchmarks read it
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        found = self._lookup(set(keys))
+        missing = {k: t for k, t in zip(keys, texts) if k not in found}
+        if missing:
+            vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
+            found.update(zip(missing, vectors))
+            self._store(list(zip(missing, vectors)))
+            self.computed += len(missing)
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for row, key in enumerate(keys):
+            out[row] = found[key]
+        return out
+
+    def _lookup(self, keys: set[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        ordered = sorted(keys)
+        with self._lock:
+            for i in range(0, len(ordered), _LOOKUP_CHUNK):
+                chunk = ordered[i:i + _LOOKUP_CHUNK]
+                rows = self._db.execute(
+                    f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({','.join('?' * len(chunk))})",
+                    [self.model_id, *chunk])
+                found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def _store(self, items: list[tuple[str, np.ndarray]]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?)",
+                                 [(self.model_id, k, v.tobytes()) for k, v in items])

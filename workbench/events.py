@@ -1,0 +1,120 @@
+"""Incoming events and the envelopes they arrive in (raw JSON, SNS, SQS, SNS inside SQS).
+
+Parsing never raises for bad input: each record becomes a `Parsed` holding either an `Event`
+or an error that says what is wrong and where, so one bad record cannot sink its batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+MAX_TEXT_CHARS = 8000
+MetaValue = str | int | float | bool
+
+
+class Event(BaseModel):
+    """One stimulus for the agent. Example::
+
+        Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?")
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    event_id: str = Field(min_length=1, max_length=256)
+    tenant: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    user_id: str = Field(min_length=1, max_length=256)
+    text: str
+    channel: str = Field("default", min_length=1, max_length=256)
+    metadata: dict[str, MetaValue] = Field(default_factory=dict)
+    timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    correlation_id: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_size(cls, v: str, info: ValidationInfo) -> str:
+        limit = (info.context or {}).get("max_text_chars", MAX_TEXT_CHARS)
+        if not v.strip():
+            raise ValueError("text is empty")
+        if len(v) > limit:
+            raise ValueError(f"text is {len(v)} characters, over the limit of {limit}")
+        return v
+
+    @property
+    def correlation(self) -> str:
+        return self.correlation_id or self.event_id
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One record out of an envelope: an event, or the reason it was rejected."""
+
+    source: str
+    raw: Any
+    event: Event | None = None
+    error: str | None = None
+
+
+def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS) -> list[Parsed]:
+    """Unwrap any supported envelope and validate every record inside it."""
+    return _parse(payload, "payload", max_text_chars)
+
+
+def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return [Parsed(source, payload, error=f"{source}: not valid UTF-8 at byte {exc.start}")]
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            return [Parsed(source, payload, error=f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+    if isinstance(payload, list):
+        return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit)]
+    if not isinstance(payload, dict):
+        return [Parsed(source, payload, error=f"{source}: expected a JSON object, got {type(payload).__name__}")]
+    if "Records" in payload:
+        return _parse_records(payload["Records"], source, limit)
+    if payload.get("Type") == "Notification" and "Message" in payload:  # SNS inside SQS, raw delivery off
+        return _parse(payload["Message"], f"{source}.Message", limit)
+    return [_validate(payload, source, limit)]
+
+
+def _parse_records(records: Any, source: str, limit: int) -> list[Parsed]:
+    if not isinstance(records, list):
+        return [Parsed(source, records, error=f"{source}.Records: expected a list, got {type(records).__name__}")]
+    out: list[Parsed] = []
+    for i, record in enumerate(records):
+        where = f"{source}.Records[{i}]"
+        if isinstance(record, dict) and isinstance(record.get("Sns"), dict) and "Message" in record["Sns"]:
+            out += _parse(record["Sns"]["Message"], record["Sns"].get("MessageId") or where, limit)
+        elif isinstance(record, dict) and "body" in record:
+            out += _parse(record["body"], record.get("messageId") or where, limit)
+        else:
+            out.append(Parsed(where, record, error=f"{where}: neither an SNS record (Sns.Message) nor an SQS record (body)"))
+    return out
+
+
+def _validate(data: dict, source: str, limit: int) -> Parsed:
+    try:
+        return Parsed(source, data, event=Event.model_validate(data, context={"max_text_chars": limit}))
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        return Parsed(source, data, error=f"{source}: {problems}")
+
+
+def _describe(err: Any) -> str:
+    field = ".".join(str(p) for p in err["loc"]) or "event"
+    if err["type"] == "missing":
+        return f"{field}: missing"
+    if err["type"] == "extra_forbidden":
+        return f"{field}: unknown field (put extra data under metadata)"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {shown})"

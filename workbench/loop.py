@@ -1,0 +1,115 @@
+"""The agent loop: event -> embed -> retrieve -> load state -> build prompt -> reason -> persist -> act.
+
+The same `Agent` runs in a notebook, in the local worker and inside the exported Lambda; only the
+backends behind the five protocols change.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from workbench.config import AgentConfig
+from workbench.events import Event
+from workbench.filters import combine
+from workbench.prompt import build_prompt
+from workbench.protocols import Actuator, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
+from workbench.records import Answer, ConversationState, Decision, Message
+from workbench.registry import BuildContext, build
+from workbench.workspace import Workspace
+
+log = logging.getLogger("workbench.agent")
+
+
+class Agent:
+    """Runs one pipeline configuration. Example::
+
+        agent = Agent.from_config(AgentConfig())
+        decision = agent.handle(Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?"))
+    """
+
+    def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
+                 reasoner: Reasoner, actuator: Actuator, *, max_write_attempts: int = 8) -> None:
+        self.config = config
+        self.config_id = config.config_id
+        self.embedder, self.index, self.state = embedder, index, state
+        self.reasoner, self.actuator = reasoner, actuator
+        self.max_write_attempts = max_write_attempts
+
+    @classmethod
+    def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
+                    **parts: Any) -> "Agent":
+        """Build every stage from the registry; pass a stage in `parts` to use it instead."""
+        ctx = BuildContext(config, workspace or Workspace.default())
+        ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
+        stages = {family: parts.get(family) or build(family, getattr(config, section).kind, ctx)
+                  for family, section in (("index", "index"), ("state", "state"),
+                                          ("reasoner", "reasoner"), ("actuator", "actuator"))}
+        return cls(config, ctx.embedder, **stages)
+
+    def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
+        """Run one event through the loop; `filter` narrows retrieval further for this event only."""
+        latency: dict[str, float] = {}
+        rc, ec = self.config.retrieval, self.config.reasoner
+        with _timed(latency, "embed"):
+            vector = self.embedder.embed([event.text])[0]
+        with _timed(latency, "retrieve"):
+            hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=combine(rc.filter, filter))
+        with _timed(latency, "load_state"):
+            state = self.state.load(event.user_id)
+        with _timed(latency, "build_prompt"):
+            prompt = build_prompt(ec.prompt_template, event.text, hits, state.history, ec.history_turns)
+        with _timed(latency, "reason"):
+            answer = self.reasoner.reason(event.text, prompt, hits)
+        with _timed(latency, "persist_state"):
+            self._append_turn(event, answer, state)
+        decision = Decision(
+            event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
+            tenant=event.tenant, user_id=event.user_id, question=event.text, answer=answer.text,
+            citations=answer.citations, declined=answer.declined,
+            hits=tuple((h.id, round(h.score, 6)) for h in hits), contexts=tuple(h.text for h in hits),
+            prompt=prompt, latency_ms=latency, tokens=dict(answer.tokens), acted=True,
+        )
+        with _timed(latency, "act"):
+            self.actuator.act(decision.to_dict())
+        latency["total"] = round(sum(latency.values()), 3)
+        log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation,
+                                    "event_id": event.event_id, "latency_ms": latency})
+        return decision
+
+    def _append_turn(self, event: Event, answer: Answer, state: ConversationState) -> None:
+        """Optimistic concurrency: on a lost race, reload and re-apply; never overwrite another writer's turn."""
+        cap = self.config.state.history_cap
+        now = event.timestamp.timestamp()
+        for attempt in range(self.max_write_attempts):
+            if any(m.event_id == event.event_id for m in state.history):
+                return  # a redelivered event: its turn is already recorded
+            turn = (Message("user", event.text, event.event_id, now), Message("assistant", answer.text, event.event_id, now))
+            try:
+                self.state.save(event.user_id, (*state.history, *turn)[-cap:], state.version)
+                return
+            except StaleWriteError:
+                time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+                state = self.state.load(event.user_id)
+        raise StaleWriteError(f"user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
+
+
+def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:
+    embedder = build("embedder", ctx.config.embedder.kind, ctx)
+    if cache:
+        from workbench.embedders.cache import CachedEmbedder
+
+        embedder = CachedEmbedder(embedder, ctx.workspace.embedding_cache)
+    return embedder
+
+
+@contextmanager
+def _timed(latency: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        latency[stage] = round((time.perf_counter() - start) * 1000, 3)

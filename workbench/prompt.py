@@ -1,0 +1,19 @@
+"""Prompt assembly: retrieved context, recent history and the question, through the config's template."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from workbench.records import Hit, Message
+
+
+def build_prompt(template: str, question: str, hits: Sequence[Hit], history: Sequence[Message], history_turns: int) -> str:
+    context = "\n---\n".join(f"[{h.id}] {_title(h)}{h.text}" for h in hits) or "(no context found)"
+    recent = history[-2 * history_turns:] if history_turns else ()
+    past = "\n".join(f"{m.role}: {m.content}" for m in recent) or "(none)"
+    return template.format(context=context, history=past, question=question)
+
+
+def _title(hit: Hit) -> str:
+    title = hit.metadata.get("title")
+    return f"{title}: " if title else ""

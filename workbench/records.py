@@ -1,0 +1,66 @@
+"""Plain records that flow between stages: retrieved hits, messages, state and the decision."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk; `score` is a similarity, higher is better (cosine: 1 - distance)."""
+
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+    event_id: str = ""
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """One item per user, as in DynamoDB: `version` guards the conditional write (0 = no item)."""
+
+    user_id: str
+    history: tuple[Message, ...] = ()
+    version: int = 0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: tuple[str, ...] = ()
+    declined: bool = False
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What `Agent.handle` returns: enough to audit, score and replay one turn."""
+
+    event_id: str
+    correlation_id: str
+    config_id: str
+    tenant: str
+    user_id: str
+    question: str
+    answer: str
+    citations: tuple[str, ...]
+    declined: bool
+    hits: tuple[tuple[str, float], ...]
+    contexts: tuple[str, ...]
+    prompt: str
+    latency_ms: dict[str, float]
+    tokens: dict[str, int]
+    acted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
