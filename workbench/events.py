@@ -76,6 +76,8 @@ def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
         except json.JSONDecodeError as exc:
             return [Parsed(source, payload, error=f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
     if isinstance(payload, list):
+        if not payload:
+            return [Parsed(source, payload, error=f"{source}: empty list, no events in it")]
         return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit)]
     if not isinstance(payload, dict):
         return [Parsed(source, payload, error=f"{source}: expected a JSON object, got {type(payload).__name__}")]
@@ -87,8 +89,8 @@ def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
 
 
 def _parse_records(records: Any, source: str, limit: int) -> list[Parsed]:
-    if not isinstance(records, list):
-        return [Parsed(source, records, error=f"{source}.Records: expected a list, got {type(records).__name__}")]
+    if not isinstance(records, list) or not records:
+        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {records!r:.40}")]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"

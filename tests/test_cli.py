@@ -1,0 +1,58 @@
+"""The CLI as users run it: a subprocess, real files, exit codes and messages (hashing embedder to stay fast)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import event
+from workbench.config import AgentConfig
+
+
+def run(*args, home, check=True):
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
+                          env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"})
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("cmd", [[], ["ingest"], ["ask"], ["run-events"], ["demo"], ["config"], ["config", "show"], ["config", "validate"]])
+def test_every_command_has_help(cmd, tmp_path) -> None:
+    out = run(*cmd, "--help", home=tmp_path).stdout
+    assert "Usage:" in out
+
+
+def test_config_show_and_validate(tmp_path) -> None:
+    shown = run("config", "show", home=tmp_path).stdout
+    assert f"config_id: {AgentConfig().config_id}" in shown
+    path = tmp_path / "bad.yaml"
+    path.write_text("retrieval:\n  top_k: lots\n")
+    bad = run("config", "validate", str(path), home=tmp_path, check=False)
+    assert bad.returncode == 2
+    assert "retrieval.top_k" in bad.stderr and "'lots'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ingest_then_run_events_with_a_bad_line(tmp_path) -> None:
+    cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "sb", "text": "The Denver Broncos won Super Bowl 50."}) + "\n")
+    ingested = json.loads(run("ingest", str(corpus), "--config", str(cfg), "--tenant", "acme", home=tmp_path / "ws").stdout)
+    assert ingested["written"] == 1
+
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(event("Who won Super Bowl 50?")) + "\n{oops\n")
+    out = run("run-events", str(events), "--config", str(cfg), "--json", home=tmp_path / "ws").stdout
+    decision = json.loads(out.splitlines()[0])
+    assert decision["citations"] == ["sb#c0"]
+    assert "processed 1, rejected 1" in out
+    assert (tmp_path / "ws" / "deadletter.jsonl").read_text().count("invalid JSON") == 1
+
+
+def test_ask_rejects_bad_input_with_a_message(tmp_path) -> None:
+    cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
+    bad = run("ask", "  ", "--tenant", "acme", "--config", str(cfg), home=tmp_path, check=False)
+    assert bad.returncode == 2 and "text is empty" in bad.stderr
+    bad = run("ask", "q", "--tenant", "acme", "--filter", '{"year": {"$gt": "x"}}', "--config", str(cfg), home=tmp_path, check=False)
+    assert bad.returncode == 2 and "expected a number" in bad.stderr

@@ -1,0 +1,105 @@
+"""Envelope parsing: raw, SNS, SQS and SNS-in-SQS; bad input is named, never raised."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import event
+from workbench.events import parse_payload
+
+
+def sns(message: str, mid: str = "sns-1") -> dict:
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": mid, "Message": message}}]}
+
+
+def sqs(*bodies: str) -> dict:
+    return {"Records": [{"messageId": f"m{i}", "body": b} for i, b in enumerate(bodies)]}
+
+
+def test_raw_json_string_and_bytes() -> None:
+    payload = json.dumps(event("hello", metadata={"lang": "en"}))
+    for form in (payload, payload.encode(), json.loads(payload)):
+        [parsed] = parse_payload(form)
+        assert parsed.error is None
+        assert parsed.event.text == "hello" and parsed.event.metadata == {"lang": "en"}
+        assert parsed.event.correlation == parsed.event.event_id
+
+
+def test_sns_sqs_and_sns_inside_sqs_unwrap_to_the_same_event() -> None:
+    inner = json.dumps(event("hi", event_id="x1"))
+    notification = json.dumps({"Type": "Notification", "MessageId": "n1", "Message": inner})
+    for envelope, source in ((sns(inner), "sns-1"), (sqs(inner), "m0"), (sqs(notification), "m0.Message")):
+        [parsed] = parse_payload(envelope)
+        assert parsed.event is not None and parsed.event.event_id == "x1"
+        assert parsed.source == source
+
+
+def test_one_bad_record_does_not_sink_the_batch() -> None:
+    good = json.dumps(event("fine", event_id="ok"))
+    results = parse_payload(sqs(good, "{not json", json.dumps(event("", event_id="empty")), good))
+    assert [r.event.event_id if r.event else None for r in results] == ["ok", None, None, "ok"]
+    assert results[1].source == "m1" and "invalid JSON" in results[1].error
+    assert results[2].error == "m2: text: text is empty (got '')"
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"\xff\xfe{}", "not valid UTF-8 at byte 0"),
+    ("[1", "invalid JSON"),
+    ("42", "expected a JSON object, got int"),
+    ({"tenant": "acme", "user_id": "u", "text": "x"}, "event_id: missing"),
+    ({**event("x"), "user_id": 7}, "user_id: Input should be a valid string (got 7)"),
+    ({**event("x"), "tenant": "a b"}, "tenant: String should match pattern"),
+    ({**event("x"), "colour": "red"}, "colour: unknown field (put extra data under metadata)"),
+    ({**event("x"), "metadata": {"k": [1]}}, "metadata.k"),
+    ({**event("x"), "timestamp": "yesterday"}, "timestamp"),
+    (event("y" * 8001), "text is 8001 characters, over the limit of 8000"),
+    (event("   "), "text is empty"),
+    ({"Records": "nope"}, "Records: expected a non-empty list"),
+    ({"Records": []}, "Records: expected a non-empty list"),
+    ([], "empty list, no events"),
+    ({"Records": [{"foo": 1}]}, "neither an SNS record"),
+])
+def test_bad_input_is_named(payload, message) -> None:
+    [parsed] = parse_payload(payload)
+    assert parsed.event is None
+    assert message in parsed.error
+
+
+def test_the_text_limit_is_configurable() -> None:
+    [parsed] = parse_payload(event("z" * 50), max_text_chars=10)
+    assert "over the limit of 10" in parsed.error
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12)
+field_values = st.one_of(json_values, st.text(max_size=30))
+event_like = st.fixed_dictionaries({}, optional={
+    "event_id": field_values, "tenant": field_values, "user_id": field_values, "text": field_values,
+    "channel": field_values, "metadata": field_values, "timestamp": field_values, "junk": json_values})
+
+
+def envelopes(inner):
+    as_text = inner.map(json.dumps)
+    return st.one_of(
+        inner, as_text, as_text.map(str.encode), st.binary(max_size=40),
+        as_text.map(lambda m: {"Records": [{"Sns": {"Message": m}}]}),
+        st.lists(as_text, max_size=3).map(lambda bodies: {"Records": [{"messageId": str(i), "body": b} for i, b in enumerate(bodies)]}),
+        json_values,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(payload=envelopes(event_like))
+def test_malformed_input_never_raises_and_every_record_is_accounted_for(payload) -> None:
+    results = parse_payload(payload)
+    assert results
+    for r in results:
+        assert (r.event is None) != (r.error is None)
+        if r.error:
+            assert r.error.startswith(r.source) or r.source in r.error
+        else:
+            assert r.event.text.strip() and len(r.event.text) <= 8000

@@ -1,0 +1,91 @@
+"""The SQLite store keeps DynamoDB's contract: one item per user, capped history, TTL, conditional writes."""
+
+import threading
+
+import pytest
+
+from conftest import event
+from workbench.events import Event
+from workbench.loop import Agent
+from workbench.protocols import StaleWriteError
+from workbench.records import Message
+from workbench.state.sqlite import SQLiteStateStore
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_conditional_write_rejects_a_stale_version(tmp_path) -> None:
+    store = SQLiteStateStore(tmp_path / "s.db", ttl_days=1)
+    assert store.load("u").version == 0
+    first = store.save("u", [Message("user", "hi")], expected_version=0)
+    assert first.version == 1
+    with pytest.raises(StaleWriteError, match="user#u"):
+        store.save("u", [Message("user", "lost?")], expected_version=0)
+    with pytest.raises(StaleWriteError):
+        store.save("u", [Message("user", "lost?")], expected_version=5)
+    assert [m.content for m in store.load("u").history] == ["hi"]
+
+
+def test_ttl_expiry_reads_as_empty_and_the_next_write_still_wins(tmp_path) -> None:
+    clock = Clock()
+    store = SQLiteStateStore(tmp_path / "s.db", ttl_days=1, clock=clock)
+    store.save("u", [Message("user", "old")], 0)
+    clock.now += 86400 - 1
+    assert len(store.load("u").history) == 1
+    clock.now += 2
+    expired = store.load("u")
+    assert expired.history == () and expired.version == 1
+    store.save("u", [Message("user", "new")], expired.version)
+    assert [m.content for m in store.load("u").history] == ["new"]
+
+
+def _agent(hashing_config, workspace, **overrides):
+    cfg = hashing_config.with_overrides(overrides) if overrides else hashing_config
+    return Agent.from_config(cfg, workspace)
+
+
+def test_history_is_capped_at_the_last_n_messages(hashing_config, workspace) -> None:
+    agent = _agent(hashing_config, workspace, **{"state.history_cap": 4})
+    for i in range(5):
+        agent.handle(Event(**event(f"question {i}", event_id=f"q{i}")))
+    history = agent.state.load("u1").history
+    assert len(history) == 4
+    assert [m.content for m in history if m.role == "user"] == ["question 3", "question 4"]
+
+
+def test_a_redelivered_event_is_recorded_once(hashing_config, workspace) -> None:
+    agent = _agent(hashing_config, workspace)
+    e = Event(**event("same event"))
+    agent.handle(e)
+    agent.handle(e)
+    assert len(agent.state.load("u1").history) == 2
+
+
+def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace) -> None:
+    agent = _agent(hashing_config, workspace, **{"state.history_cap": 1000})
+    per_worker, workers = 30, 4
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            for i in range(per_worker):
+                agent.handle(Event(**event(f"w{w} turn {i}", event_id=f"w{w}-{i}")))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    state = agent.state.load("u1")
+    user_turns = [m.event_id for m in state.history if m.role == "user"]
+    assert sorted(user_turns) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(per_worker))
+    assert state.version == per_worker * workers
