@@ -1,7 +1,7 @@
 """The one configuration that describes a pipeline completely.
 
 Every choice the agent makes (model, index, retrieval, state, reasoning, action) lives in
-`AgentConfig`. Its `config_id` (a hash of the canonical JSON, `name` excluded) follows it into
+`AgentConfig`. Its `config_id` (a hash of the canonical JSON, `name` and `pricing` excluded) follows it into
 logs, MLflow runs and export bundles, so a result can always be traced to the exact pipeline.
 Storage locations are not part of it: they belong to the workspace, not to the pipeline.
 """
@@ -145,6 +145,33 @@ class ActuatorConfig(_Section):
         return self
 
 
+class DeployConfig(_Section):
+    """How the exported Lambda runs; read by export and by the cost model."""
+
+    memory_mb: int = Field(1024, ge=128, le=10240)
+    timeout_s: int = Field(30, ge=1, le=900)
+    reserved_concurrency: int = Field(50, ge=1)
+    sqs_batch_size: int = Field(10, ge=1, le=10000)
+    max_receive_count: int = Field(5, ge=1)
+
+
+class PricingConfig(_Section):
+    """USD price sheet for the cost estimate (the seed article's cost model). Not part of config_id:
+    a new price changes the estimate, not the pipeline."""
+
+    lambda_gb_second: float = Field(0.0000166667, ge=0)
+    lambda_per_million_requests: float = Field(0.20, ge=0)
+    vector_read_units_per_query: float = Field(1.0, ge=0)
+    vector_per_million_read_units: float = Field(16.0, ge=0)
+    vector_storage_gb_month: float = Field(0.33, ge=0)
+    dynamodb_per_million_writes: float = Field(1.25, ge=0)
+    dynamodb_per_million_reads: float = Field(0.25, ge=0)
+    llm_input_per_1k_tokens: float = Field(0.00015, ge=0)
+    llm_output_per_1k_tokens: float = Field(0.0006, ge=0)
+    embedding_per_1k_tokens: float = Field(0.0, ge=0, description="0 for a model that runs inside the Lambda")
+    events_per_month: int = Field(10_000_000, gt=0, description="spreads monthly storage over events")
+
+
 class AgentConfig(_Section):
     """A complete pipeline. Example::
 
@@ -159,10 +186,12 @@ class AgentConfig(_Section):
     state: StateConfig = StateConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     actuator: ActuatorConfig = ActuatorConfig()
+    deploy: DeployConfig = DeployConfig()
+    pricing: PricingConfig = PricingConfig()
 
     @property
     def config_id(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"name"}), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"name", "pricing"}), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod

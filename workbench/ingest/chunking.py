@@ -20,6 +20,11 @@ class Chunk:
     metadata: dict[str, Any]
 
 
+def doc_id_of(chunk_id: str) -> str:
+    """The document a chunk came from: chunk ids are `<doc id>#c<n>`."""
+    return chunk_id.rsplit("#c", 1)[0]
+
+
 def make_splitter(cfg: ChunkingConfig) -> Any:
     from langchain_text_splitters import CharacterTextSplitter, MarkdownTextSplitter, RecursiveCharacterTextSplitter
 

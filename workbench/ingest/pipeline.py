@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from workbench.config import AgentConfig
 from workbench.ingest.chunking import chunk_documents
-from workbench.ingest.loaders import load_corpus
+from workbench.ingest.loaders import Document, load_corpus
 from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext, build
@@ -30,13 +31,15 @@ class IngestReport:
 
 def ingest(corpus: str | Path, config: AgentConfig, workspace: Workspace | None = None, *, tenant: str | None = None,
            embedder: Embedder | None = None, index: VectorIndex | None = None, progress: bool = True,
-           limit: int | None = None) -> IngestReport:
-    """Ingest `corpus` (any supported format). Unchanged chunks are skipped; new text is embedded once."""
+           limit: int | None = None, keep: Callable[[Document], bool] | None = None) -> IngestReport:
+    """Ingest `corpus` (any supported format), optionally only the documents `keep` accepts.
+
+    Unchanged chunks are skipped; new text is embedded once."""
     start = time.perf_counter()
     ctx = BuildContext(config, workspace or Workspace.default())
     ctx.embedder = embedder or build_embedder(ctx)
     index = index or build("index", config.index.kind, ctx)
-    docs = load_corpus(corpus)[:limit]
+    docs = [d for d in load_corpus(corpus) if keep is None or keep(d)][:limit]
     chunks = chunk_documents(docs, config.retrieval.chunking, config.retrieval.tenant_field, tenant)
     stored = index.fingerprints([c.id for c in chunks])
     todo = [c for c in chunks if stored.get(c.id) != c.metadata["content_hash"]]

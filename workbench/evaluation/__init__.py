@@ -1,0 +1,1 @@
+"""Evaluation: eval sets, retrieval and answer metrics, operations (latency, cost), and the runner."""

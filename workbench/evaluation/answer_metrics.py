@@ -1,0 +1,116 @@
+"""ragas metrics per question: the offline set always, the LLM-judged set only when a judge is configured.
+
+Metrics whose inputs a question lacks (a BEIR query has no reference answer) are left empty (NaN),
+and LLM metrics without a judge are reported as not run: never as zero.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from workbench.protocols import Embedder
+
+OFFLINE = ("id_based_context_precision", "id_based_context_recall", "non_llm_context_precision_with_reference",
+           "non_llm_context_recall", "non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match",
+           "semantic_similarity")
+JUDGED = ("faithfulness", "answer_relevancy", "llm_context_precision_with_reference", "factual_correctness")
+
+# What each metric reads from a sample; a sample missing any of these is not scored by it.
+_NEEDS = {
+    "id_based_context_precision": ("retrieved_context_ids", "reference_context_ids"),
+    "id_based_context_recall": ("retrieved_context_ids", "reference_context_ids"),
+    "non_llm_context_precision_with_reference": ("retrieved_contexts", "reference_contexts"),
+    "non_llm_context_recall": ("retrieved_contexts", "reference_contexts"),
+    "non_llm_string_similarity": ("response", "reference"),
+    "bleu_score": ("response", "reference"),
+    "rouge_score": ("response", "reference"),
+    "exact_match": ("response", "reference"),
+    "semantic_similarity": ("response", "reference"),
+    "faithfulness": ("response", "retrieved_contexts"),
+    "answer_relevancy": ("response",),
+    "llm_context_precision_with_reference": ("retrieved_contexts", "reference"),
+    "factual_correctness": ("response", "reference"),
+}
+
+
+class UnknownMetricError(ValueError):
+    pass
+
+
+def check_metrics(names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(OFFLINE) - set(JUDGED))
+    if unknown:
+        raise UnknownMetricError(f"unknown metric(s) {unknown}; choose from {list(OFFLINE + JUDGED)}")
+
+
+def make_langchain_embeddings(embedder: Embedder) -> Any:
+    """Our embedder (cached) as a LangChain `Embeddings`, so ragas and LangChain reuse it."""
+    from langchain_core.embeddings import Embeddings
+
+    class WorkbenchEmbeddings(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return np.asarray(embedder.embed(texts), dtype=float).tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    return WorkbenchEmbeddings()
+
+
+def build_metrics(embedder: Embedder, judge: str | None, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Instantiate the chosen ragas metrics; `judge` is "provider:model" for any LangChain chat model."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module="ragas")
+    from ragas.embeddings import LangchainEmbeddingsWrapper
+    from ragas.metrics import (BleuScore, ExactMatch, IDBasedContextPrecision, IDBasedContextRecall,
+                               NonLLMContextPrecisionWithReference, NonLLMContextRecall, NonLLMStringSimilarity,
+                               RougeScore, SemanticSimilarity)
+
+    names = list(names or (OFFLINE + (JUDGED if judge else ())))
+    check_metrics(names)
+    emb = LangchainEmbeddingsWrapper(make_langchain_embeddings(embedder))
+    factories: dict[str, Any] = {
+        "id_based_context_precision": IDBasedContextPrecision, "id_based_context_recall": IDBasedContextRecall,
+        "non_llm_context_precision_with_reference": NonLLMContextPrecisionWithReference,
+        "non_llm_context_recall": NonLLMContextRecall, "non_llm_string_similarity": NonLLMStringSimilarity,
+        "bleu_score": BleuScore, "rouge_score": RougeScore, "exact_match": ExactMatch,
+        "semantic_similarity": lambda: SemanticSimilarity(embeddings=emb),
+    }
+    if judge:
+        factories.update(_judged(judge, emb))
+    missing = [n for n in names if n not in factories]
+    if missing:
+        raise UnknownMetricError(f"metric(s) {missing} need an LLM judge: pass --judge provider:model (e.g. openai:gpt-4o-mini)")
+    return {n: factories[n]() for n in names}
+
+
+def _judged(judge: str, emb: Any) -> dict[str, Any]:
+    from langchain.chat_models import init_chat_model
+    from ragas.llms import LangchainLLMWrapper
+    from ragas.metrics import FactualCorrectness, Faithfulness, LLMContextPrecisionWithReference, ResponseRelevancy
+
+    provider, _, model = judge.partition(":")
+    if not model:
+        raise ValueError(f"judge {judge!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
+    llm = LangchainLLMWrapper(init_chat_model(model, model_provider=provider, temperature=0))
+    return {"faithfulness": lambda: Faithfulness(llm=llm),
+            "answer_relevancy": lambda: ResponseRelevancy(llm=llm, embeddings=emb),
+            "llm_context_precision_with_reference": lambda: LLMContextPrecisionWithReference(llm=llm),
+            "factual_correctness": lambda: FactualCorrectness(llm=llm)}
+
+
+def score_sample(metrics: dict[str, Any], sample: dict[str, Any]) -> dict[str, float]:
+    from ragas import SingleTurnSample
+
+    ragas_sample = SingleTurnSample(**{k: v for k, v in sample.items() if v not in (None, [], "")})
+    scores = {}
+    for name, metric in metrics.items():
+        if all(sample.get(field) not in (None, [], "") for field in _NEEDS[name]):
+            value = metric.single_turn_score(ragas_sample)
+            scores[name] = float(value) if value is not None and not math.isnan(value) else math.nan
+        else:
+            scores[name] = math.nan
+    return scores
