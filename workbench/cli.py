@@ -131,6 +131,114 @@ def demo(home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
     _print_summary(summary, ws)
 
 
+TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store in the workspace).")
+SUMMARY_COLUMNS = ("run_id", "name", "config_id")
+ExperimentOpt = typer.Option("agent-workbench", "--experiment", help="MLflow experiment name.")
+
+
+@app.command("eval")
+def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
+          corpus: Path = typer.Option(DEMO_CORPUS, help="Corpus to index: SQuAD .json, BEIR folder, JSONL, CSV or folder."),
+          evalset: Optional[Path] = typer.Option(None, help="Eval set JSONL (default: the questions of a SQuAD/BEIR corpus)."),
+          tenant: str = typer.Option("acme", help="Tenant the corpus is ingested under and the questions asked as."),
+          article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
+          limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
+          judge: Optional[str] = typer.Option(None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."),
+          tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+    """Evaluate one configuration and log the run to MLflow."""
+    from workbench import tracking
+    from workbench.evaluation.dataset import DatasetSpec
+    from workbench.evaluation.runner import evaluate
+
+    cfg, ws = _load(config), _workspace(home)
+    spec = DatasetSpec(corpus=corpus, evalset=evalset, tenant=tenant, articles=article or None, limit=limit)
+    tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
+    result = evaluate(cfg, spec, ws, judge=judge)
+    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
+    shown = {k: round(v, 4) for k, v in result.metrics.items() if not k.startswith("latency_") or k.startswith("latency_total")}
+    typer.echo(json.dumps({"run_id": run_id, "config_id": cfg.config_id, "questions": len(result.table), **shown}, indent=2))
+    if result.not_run:
+        typer.echo(f"not run (no --judge): {', '.join(result.not_run)}")
+
+
+@app.command()
+def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiments/*.yaml)."), home: Optional[Path] = HomeOpt,
+          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate points in N parallel processes."),
+          tracking_uri: Optional[str] = TrackingOpt) -> None:
+    """Run a grid or list of variations; finished points are skipped, so an interrupted sweep resumes."""
+    from workbench.sweep import SweepSpec, run_sweep
+
+    report = run_sweep(SweepSpec.from_yaml(spec), _workspace(home), tracking_uri=tracking_uri, jobs=jobs)
+    typer.echo(f"sweep parent run {report.parent_run_id}: ran {len(report.ran)}, skipped {len(report.skipped)} "
+               f"already finished, embedded {report.embedded} new texts")
+
+
+@app.command()
+def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt,
+            quality: str = typer.Option("ndcg_at_10", help="Quality metric for the Pareto front."),
+            sweep_name: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
+            out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
+    """Table of runs (differing config, quality, latency, cost), the Pareto front, and a plot."""
+    import pandas as pd
+
+    from workbench import tracking
+    from workbench.compare import runs_frame
+    from workbench.plots import plot_comparison
+
+    experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
+    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "")
+    if frame.empty:
+        raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
+    shown = frame.assign(run_id=frame["run_id"].str[:8])
+    cols = [c for c in SUMMARY_COLUMNS if c in shown] + [c for c in shown if "." in c] + \
+        [c for c in (quality, "recall_at_k", "mrr_at_k", "semantic_similarity", "rouge_score", "latency_total_p95_ms",
+                     "cost_per_1m_events", "promoted", "pareto") if c in shown]
+    with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
+        typer.echo(shown[list(dict.fromkeys(cols))].round(4).to_string(index=False))
+    png = plot_comparison(frame, quality, out)
+    run_id = tracking.log_comparison(frame, png, experiment_id, sweep_name)
+    typer.echo(f"plot: {png} (logged to MLflow run {run_id})")
+
+
+@app.command()
+def promote(run_id: str = typer.Argument(..., help="The evaluation run to promote."),
+            name: str = typer.Option("production", help="Name that export takes (--promoted NAME)."),
+            home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+    """Mark a run's configuration as the chosen one, by name."""
+    from workbench import tracking
+
+    tracking.promote(run_id, name, tracking.connect(_workspace(home), tracking_uri, experiment))
+    typer.echo(f"run {run_id} promoted as {name!r}")
+
+
+@app.command()
+def ui(home: Optional[Path] = HomeOpt, port: int = typer.Option(5000, help="Port on 127.0.0.1.")) -> None:
+    """Start the MLflow UI on the local store, on 127.0.0.1."""
+    import subprocess
+
+    from workbench import tracking
+
+    ws = _workspace(home)
+    tracking.connect(ws)
+    typer.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {tracking.tracking_uri(ws)}; Ctrl-C stops it)")
+    subprocess.run([sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
+                    "--backend-store-uri", tracking.tracking_uri(ws)], check=False)
+
+
+@app.command("build-evalset")
+def build_evalset(source: Path = typer.Argument(..., help="SQuAD .json or BEIR folder with queries.jsonl and qrels/."),
+                  out: Path = typer.Option(..., "--out", "-o", help="Eval set JSONL to write."),
+                  tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
+                  limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
+                  split: str = typer.Option("test", help="BEIR qrels split.")) -> None:
+    """Build an eval set from a corpus plus its questions (SQuAD or BEIR)."""
+    from workbench.evaluation.dataset import from_beir, from_squad
+
+    evalset = from_beir(source, tenant, split, limit) if source.is_dir() else from_squad(source, tenant, limit)
+    evalset.save(out)
+    typer.echo(f"{out}: {len(evalset.cases)} cases, hash {evalset.content_hash}")
+
+
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None):  # noqa: ANN202
     from workbench.deadletter import DeadLetterFile
     from workbench.loop import Agent
@@ -168,7 +276,7 @@ def _print_summary(summary: Any, ws: Workspace) -> None:
 def main() -> None:
     try:
         app()
-    except (UserError, ValueError) as exc:  # ConfigError, CorpusError and FilterError are ValueErrors
+    except (UserError, ValueError, RuntimeError) as exc:  # config, corpus, filter, sweep and tracking errors
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 

@@ -38,3 +38,11 @@ class Workspace:
     @property
     def deadletter(self) -> Path:
         return self._path("deadletter.jsonl")
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self._path("mlflow.db")
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self._path("mlartifacts")

@@ -7,6 +7,7 @@ and LLM metrics without a judge are reported as not run: never as zero.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any, Sequence
 
@@ -64,6 +65,8 @@ def make_langchain_embeddings(embedder: Embedder) -> Any:
 def build_metrics(embedder: Embedder, judge: str | None, names: Sequence[str] | None = None) -> dict[str, Any]:
     """Instantiate the chosen ragas metrics; `judge` is "provider:model" for any LangChain chat model."""
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="ragas")
+    # ragas posts usage analytics from a thread; offline that stalls each call for seconds. Opt out.
+    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
     from ragas.embeddings import LangchainEmbeddingsWrapper
     from ragas.metrics import (BleuScore, ExactMatch, IDBasedContextPrecision, IDBasedContextRecall,
                                NonLLMContextPrecisionWithReference, NonLLMContextRecall, NonLLMStringSimilarity,
