@@ -49,3 +49,18 @@ def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | Non
     """A raw event payload; the id defaults to a hash of its content."""
     digest = hashlib.sha256(f"{tenant}/{user}/{text}".encode()).hexdigest()[:12]
     return {"event_id": event_id or f"e-{digest}", "tenant": tenant, "user_id": user, "text": text, **extra}
+
+
+EMBEDDED_TEXTS: list[str] = []
+
+
+def build_counting_embedder(ctx):
+    """Registry factory for tests: the hashing embedder, recording every text the model is asked to embed."""
+    from workbench.embedders.hashing import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        def embed(self, texts):
+            EMBEDDED_TEXTS.extend(texts)
+            return super().embed(texts)
+
+    return Counting(ctx.config.embedder.dimension)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,8 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
         open_index(cfg, spec.dataset, workspace, embedder_for(cfg), progress)
     args = [(cfg, spec, workspace, tracking_uri, report.parent_run_id, evalset.name, evalset.content_hash) for cfg in todo]
     if jobs > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawn, not fork: MLflow's and SQLite's open connections must not be shared with children.
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             for cfg, outcome in zip(todo, pool.map(_evaluate_point, args)):
                 report.embedded += outcome[1]  # the workers' own models
                 _done(report, cfg, outcome, on_point_done)
@@ -175,12 +177,13 @@ def _parent_run(spec: SweepSpec, dataset_hash: str, experiment_id: str) -> str:
 
 
 def _evaluate_point(args: tuple, embedder: Any = None, progress: bool = False) -> tuple[str, int]:
-    """Evaluate and log one point; in a worker process (embedder None) it loads its own model."""
+    """Evaluate and log one point; in a worker process (embedder None) it connects and loads its own model."""
     cfg, spec, workspace, uri, parent, dataset_name, dataset_hash = args
     from workbench import tracking
     from workbench.evaluation.runner import evaluate
 
-    tracking.connect(workspace, uri)
+    if embedder is None:
+        tracking.connect(workspace, uri)
     result = evaluate(cfg, spec.dataset, workspace, judge=spec.judge, metrics=spec.metrics, embedder=embedder, progress=progress)
     run_id = tracking.log_evaluation(result, dataset_name, dataset_hash, parent_run_id=parent, extra_tags={"sweep_name": spec.name})
     return run_id, result.embedded

@@ -32,7 +32,14 @@ def connect(workspace: Workspace, uri: str | None = None, experiment: str = EXPE
     import mlflow
 
     uri = tracking_uri(workspace, uri)
+    user_env = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
+    # MLflow also exports the URI to the environment; undo that, or the next workspace in this process
+    # (a notebook, a test) would silently log into this one's store.
+    if user_env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = user_env
     if uri.startswith("http"):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

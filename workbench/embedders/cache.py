@@ -1,4 +1,8 @@
-"""An on-disk embedding cache keyed by (model, sha256 of text): no text is embedded twice, across runs and sweeps."""
+"""An embedding cache keyed by (model, sha256 of text): no text is embedded twice, across runs and sweeps.
+
+On disk (SQLite) so it survives processes; with an in-memory layer in front, because a sweep asks for
+the same question and sentence vectors once per point.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 from workbench.protocols import Embedder
 
 _LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
+_MEMORY_ITEMS = 200_000  # ~300 MB of 384-d float32 vectors at most
 
 
 class CachedEmbedder:
@@ -22,6 +27,7 @@ class CachedEmbedder:
         self.dimension = inner.dimension
         self.computed = 0  # texts the model actually embedded; tests and benchmarks read it
         self._lock = threading.Lock()
+        self._memory: dict[str, np.ndarray] = {}
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
@@ -34,6 +40,7 @@ class CachedEmbedder:
             vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
             found.update(zip(missing, vectors))
             self._store(list(zip(missing, vectors)))
+            self._remember(dict(zip(missing, vectors)))
             self.computed += len(missing)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for row, key in enumerate(keys):
@@ -41,8 +48,8 @@ class CachedEmbedder:
         return out
 
     def _lookup(self, keys: set[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        ordered = sorted(keys)
+        found = {k: self._memory[k] for k in keys if k in self._memory}
+        ordered = sorted(keys - found.keys())
         with self._lock:
             for i in range(0, len(ordered), _LOOKUP_CHUNK):
                 chunk = ordered[i:i + _LOOKUP_CHUNK]
@@ -50,7 +57,13 @@ class CachedEmbedder:
                     f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({','.join('?' * len(chunk))})",
                     [self.model_id, *chunk])
                 found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        self._remember(found)
         return found
+
+    def _remember(self, vectors: dict[str, np.ndarray]) -> None:
+        if len(self._memory) + len(vectors) > _MEMORY_ITEMS:
+            self._memory.clear()
+        self._memory.update(vectors)
 
     def _store(self, items: list[tuple[str, np.ndarray]]) -> None:
         with self._lock, self._db:

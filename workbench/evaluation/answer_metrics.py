@@ -6,9 +6,11 @@ and LLM metrics without a judge are reported as not run: never as zero.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -105,15 +107,35 @@ def _judged(judge: str, emb: Any) -> dict[str, Any]:
             "factual_correctness": lambda: FactualCorrectness(llm=llm)}
 
 
-def score_sample(metrics: dict[str, Any], sample: dict[str, Any]) -> dict[str, float]:
+def score_samples(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Score every sample with every metric in one event loop (judge calls then run concurrently)."""
     from ragas import SingleTurnSample
 
-    ragas_sample = SingleTurnSample(**{k: v for k, v in sample.items() if v not in (None, [], "")})
-    scores = {}
-    for name, metric in metrics.items():
-        if all(sample.get(field) not in (None, [], "") for field in _NEEDS[name]):
-            value = metric.single_turn_score(ragas_sample)
-            scores[name] = float(value) if value is not None and not math.isnan(value) else math.nan
-        else:
-            scores[name] = math.nan
-    return scores
+    async def one(metric: Any, sample: Any) -> float:
+        value = await metric.single_turn_ascore(sample)
+        return float(value) if value is not None and not math.isnan(value) else math.nan
+
+    async def all_scores() -> list[dict[str, float]]:
+        jobs, slots = [], []
+        for row, sample in enumerate(samples):
+            ragas_sample = SingleTurnSample(**{k: v for k, v in sample.items() if v not in (None, [], "")})
+            for name, metric in metrics.items():
+                if all(sample.get(f) not in (None, [], "") for f in _NEEDS[name]):
+                    jobs.append(one(metric, ragas_sample))
+                    slots.append((row, name))
+        out = [{name: math.nan for name in metrics} for _ in samples]
+        for (row, name), value in zip(slots, await asyncio.gather(*jobs)):
+            out[row][name] = value
+        return out
+
+    return _run(all_scores())
+
+
+def _run(coro: Any) -> Any:
+    """asyncio.run, also from inside a running loop (Jupyter, papermill): then in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.config import AgentConfig
-from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, build_metrics, score_sample
+from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, build_metrics, score_samples
 from workbench.evaluation.cost import cost_per_million_events
 from workbench.evaluation.dataset import DatasetSpec, EvalSet
 from workbench.evaluation.ir import retrieval_metrics
@@ -94,6 +94,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     scorers = build_metrics(embedder, judge, metrics)
 
     rows: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=workspace.root) as scratch:
         # Fresh state per evaluation: one run's history must not leak into another's prompts.
         state = SQLiteStateStore(Path(scratch) / "state.sqlite", config.state.ttl_days)
@@ -116,12 +117,14 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                        "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
                 if turn.relevant:
                     row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
-                row.update(score_sample(scorers, sample))
                 rows.append(row)
+                samples.append(sample)
                 bar.update()
         bar.close()
         item_bytes = [len(json.dumps([m.__dict__ for m in state.load(c.user_id).history])) for c in evalset.cases]
 
+    for row, scores in zip(rows, score_samples(scorers, samples)):
+        row.update(scores)
     table = pd.DataFrame(rows)
     aggregates = _aggregate(table, config, item_bytes, index.count())
     not_run = [m for m in JUDGED if m not in scorers]
