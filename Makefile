@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lab bench clean
+.PHONY: install demo test lab schedule bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,13 @@ lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --user --name agent-workbench --display-name "Agent Workbench"
 	$(BIN)/jupyter lab notebooks/
 
+# The nightly evaluation: notebooks/02_evaluate.ipynb through papermill, attached to its MLflow run.
+schedule: $(STAMP)
+	$(BIN)/workbench schedule
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_throughput.py
+	$(BIN)/python benchmarks/sweep_vs_single.py
 
 clean:
 	rm -rf .workbench mlruns

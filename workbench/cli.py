@@ -239,6 +239,26 @@ def build_evalset(source: Path = typer.Argument(..., help="SQuAD .json or BEIR f
     typer.echo(f"{out}: {len(evalset.cases)} cases, hash {evalset.content_hash}")
 
 
+@app.command()
+def schedule(notebook: Path = typer.Argument(Path("notebooks/02_evaluate.ipynb"), help="Notebook to execute with papermill."),
+             param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="key=value (YAML value), repeatable, e.g. -p limit=20."),
+             home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt,
+             out_dir: Path = typer.Option(Path("experiments/runs"), help="Where the executed, timestamped notebook goes.")) -> None:
+    """Run the evaluation notebook with parameters (for cron); the executed copy is attached to its MLflow runs."""
+    import yaml
+
+    from workbench.schedule import run_notebook
+
+    params = {}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param {item!r}: write it as key=value")
+        params[key] = yaml.safe_load(value)
+    executed, run_ids = run_notebook(notebook, params, _workspace(home), out_dir, tracking_uri)
+    typer.echo(f"executed notebook: {executed}\nattached to MLflow runs: {', '.join(run_ids) or '(none)'}")
+
+
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None):  # noqa: ANN202
     from workbench.deadletter import DeadLetterFile
     from workbench.loop import Agent
@@ -276,7 +296,7 @@ def _print_summary(summary: Any, ws: Workspace) -> None:
 def main() -> None:
     try:
         app()
-    except (UserError, ValueError, RuntimeError) as exc:  # config, corpus, filter, sweep and tracking errors
+    except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
