@@ -1,10 +1,15 @@
-"""The SQLite store keeps DynamoDB's contract: one item per user, capped history, TTL, conditional writes."""
+"""One contract, two stores: SQLite locally and DynamoDB (on a moto server) after export.
+
+One item per user, capped history, TTL, conditional writes, no lost turn under concurrency.
+"""
 
 import threading
+import time
+import uuid
 
 import pytest
 
-from conftest import event
+from conftest import event, make_table
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.protocols import StaleWriteError
@@ -20,8 +25,19 @@ class Clock:
         return self.now
 
 
-def test_conditional_write_rejects_a_stale_version(tmp_path) -> None:
-    store = SQLiteStateStore(tmp_path / "s.db", ttl_days=1)
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def make_store(request, tmp_path):
+    """A factory of empty stores of either kind, with an injectable clock."""
+    if request.param == "sqlite":
+        return lambda clock=time.time: SQLiteStateStore(tmp_path / f"s-{uuid.uuid4().hex}.db", ttl_days=1, clock=clock)
+    request.getfixturevalue("aws")
+    from workbench.state.dynamodb import DynamoDBStateStore
+
+    return lambda clock=time.time: DynamoDBStateStore(make_table(f"state-{uuid.uuid4().hex}", "pk", "expires_at"), 1, clock)
+
+
+def test_conditional_write_rejects_a_stale_version(make_store) -> None:
+    store = make_store()
     assert store.load("u").version == 0
     first = store.save("u", [Message("user", "hi")], expected_version=0)
     assert first.version == 1
@@ -32,9 +48,9 @@ def test_conditional_write_rejects_a_stale_version(tmp_path) -> None:
     assert [m.content for m in store.load("u").history] == ["hi"]
 
 
-def test_ttl_expiry_reads_as_empty_and_the_next_write_still_wins(tmp_path) -> None:
+def test_ttl_expiry_reads_as_empty_and_the_next_write_still_wins(make_store) -> None:
     clock = Clock()
-    store = SQLiteStateStore(tmp_path / "s.db", ttl_days=1, clock=clock)
+    store = make_store(clock)
     store.save("u", [Message("user", "old")], 0)
     clock.now += 86400 - 1
     assert len(store.load("u").history) == 1
@@ -67,9 +83,10 @@ def test_a_redelivered_event_is_recorded_once(hashing_config, workspace) -> None
     assert len(agent.state.load("u1").history) == 2
 
 
-def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace) -> None:
+def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace, make_store) -> None:
     agent = _agent(hashing_config, workspace, **{"state.history_cap": 1000})
-    per_worker, workers = 30, 4
+    agent.state = make_store()
+    per_worker, workers = 15, 4
     errors: list[BaseException] = []
 
     def work(w: int) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from functools import partial
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.filters import validate_filter
@@ -153,6 +152,8 @@ class DeployConfig(_Section):
     reserved_concurrency: int = Field(50, ge=1)
     sqs_batch_size: int = Field(10, ge=1, le=10000)
     max_receive_count: int = Field(5, ge=1)
+    pinecone_cloud: Literal["aws", "gcp", "azure"] = "aws"
+    pinecone_region: str = "us-east-1"
 
 
 class PricingConfig(_Section):
@@ -208,6 +209,8 @@ class AgentConfig(_Section):
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such config file (write one with `workbench config show > {path}`)")
+        import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
+
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
@@ -215,6 +218,8 @@ class AgentConfig(_Section):
         return cls.from_dict(data, source=str(path))
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> Path:

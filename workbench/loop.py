@@ -32,7 +32,7 @@ class Agent:
     """
 
     def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
-                 reasoner: Reasoner, actuator: Actuator, *, max_write_attempts: int = 8) -> None:
+                 reasoner: Reasoner, actuator: Actuator, *, max_write_attempts: int = 20) -> None:
         self.config = config
         self.config_id = config.config_id
         self.embedder, self.index, self.state = embedder, index, state
@@ -92,7 +92,7 @@ class Agent:
                 self.state.save(event.user_id, (*state.history, *turn)[-cap:], state.version)
                 return
             except StaleWriteError:
-                time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))  # capped exponential backoff, full jitter
                 state = self.state.load(event.user_id)
         raise StaleWriteError(f"user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
 

@@ -22,9 +22,11 @@ _BACKENDS: dict[str, dict[str, str]] = {
     },
     "index": {
         "chroma": "workbench.indexes.chroma:build",
+        "pinecone": "workbench.indexes.pinecone:build",
     },
     "state": {
         "sqlite": "workbench.state.sqlite:build",
+        "dynamodb": "workbench.state.dynamodb:build",
     },
     "reasoner": {
         "extractive": "workbench.reasoners.extractive:build",

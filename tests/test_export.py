@@ -1,0 +1,155 @@
+"""Export: refusals that leave nothing behind, and the bundle's handler replaying an evaluation exactly.
+
+The handler runs in a subprocess whose import path holds only the bundle and the installed libraries,
+so it is the bundle's own copy of the workbench that answers, against a moto server (DynamoDB, Secrets
+Manager) and the Pinecone test double on loopback.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import mlflow
+import pytest
+import yaml
+
+from conftest import AWS_ENV, event, make_table
+from pinecone_double import PineconeDouble
+from workbench import tracking
+from workbench.config import AgentConfig
+from workbench.evaluation.dataset import DatasetSpec
+from workbench.evaluation.runner import evaluate
+from workbench.export.bundle import ExportError, export_bundle
+from workbench.export.pinecone_loader import load_into_pinecone
+from workbench.indexes.pinecone import connect
+
+DRIVER = """
+import json, sys
+from types import SimpleNamespace
+import handler
+batches = json.load(open(sys.argv[1]))
+ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+                      aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
+results = [handler.handler(batch, ctx) for batch in batches]
+print("RESULTS " + json.dumps(results))
+"""
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"embedder": {"kind": "hashing"}}, "hashing embedder is for tests only"),
+    ({"index": {"distance": "l2"}}, "evaluate with cosine or ip"),
+])
+def test_configs_the_cloud_cannot_serve_are_refused(tmp_path, overrides, message) -> None:
+    with pytest.raises(ExportError, match=message):
+        export_bundle(AgentConfig(**overrides), tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_cli_refuses_a_missing_run_and_writes_nothing(tmp_path) -> None:
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "ws")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--run", "0123456789abcdef", "--out", str(tmp_path / "b")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "run 0123456789abcdef" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "b").exists()
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "choose exactly one of" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, squad_subset, minilm):
+    """An evaluated run of the default config and its exported bundle."""
+    from workbench.embedders.cache import CachedEmbedder
+    from workbench.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("export")
+    ws = Workspace(root / "ws")
+    cfg = AgentConfig(name="exported", retrieval={"top_k": 3})
+    tracking.connect(ws)
+    result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=8), ws, embedder=CachedEmbedder(minilm, ws.embedding_cache), progress=False)
+    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
+    report = export_bundle(tracking.config_of_run(run_id), root / "bundle", run_id=run_id, metrics=mlflow.get_run(run_id).data.metrics)
+    return result, run_id, report
+
+
+def test_bundle_contents_and_self_checks(exported) -> None:
+    result, run_id, report = exported
+    out = report.out
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config_id"] == result.config.config_id and meta["mlflow_run_id"] == run_id
+    assert AgentConfig.from_dict(meta["config"]).config_id == meta["config_id"]
+    assert report.checks["cfn_lint"] == "passed" and report.checks["onnx_max_abs_diff"] < 1e-5
+    assert report.checks["handler_cold_import_ms"] > 0 and "container image" in report.checks["package"]
+    template = yaml.safe_load((out / "template.yaml").read_text())
+    queue = template["Resources"]["EventsQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * result.config.deploy.timeout_s
+    function = template["Resources"]["AgentFunction"]["Properties"]
+    assert function["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
+    requirements = (out / "requirements.txt").read_text()
+    assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements
+    assert not (out / "workbench" / "indexes" / "chroma.py").exists()
+    assert json.loads((out / "pinecone_index.json").read_text())["dimension"] == 384
+    assert "sam build && sam deploy --guided" in (out / "README.md").read_text()
+
+
+def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, tmp_path) -> None:
+    result, run_id, report = exported
+    cfg = result.config
+    state = make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at")
+    idem = make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration")
+    boto3.client("secretsmanager").create_secret(Name=f"pc-{state.name}", SecretString="pc-test-key")
+    double = PineconeDouble(cfg.embedder.dimension)
+    try:
+        from workbench.indexes.chroma import ChromaIndex
+
+        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        assert loaded.namespaces == {"acme": loaded.vectors}
+        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        assert again.vectors == loaded.vectors and len(double.namespaces["acme"]) == loaded.vectors  # idempotent
+
+        questions = [(f"parity-{i}", q) for i, q in enumerate(result.table["question"])]
+        replay = {"Records": [{"messageId": mid, "body": json.dumps(event(q, user=mid, event_id=mid))} for mid, q in questions]}
+        poison = {"Records": [
+            {"messageId": "ok-1", "body": json.dumps({"Type": "Notification", "Message": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))})},
+            {"messageId": "poison", "body": "{not json"},
+            {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))}]}
+        duplicate = {"Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]}
+        batches = tmp_path / "batches.json"
+        batches.write_text(json.dumps([replay, poison, duplicate]))
+
+        import site
+
+        env = {**AWS_ENV, "AWS_ENDPOINT_URL": aws, "PATH": "/usr/bin:/bin", "STATE_TABLE": state.name,
+               "IDEMPOTENCY_TABLE": idem.name, "PINECONE_HOST": double.host, "PINECONE_SECRET_NAME": f"pc-{state.name}",
+               "WORKBENCH_MODEL_DIR": str(report.out / "model"), "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbenchTest"}
+        paths = [str(report.out), *site.getsitepackages()]
+        proc = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{DRIVER}", str(batches)],
+                              capture_output=True, text=True, env=env, cwd=report.out, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        double.close()
+
+    lines = proc.stdout.splitlines()
+    results = json.loads(next(line for line in lines if line.startswith("RESULTS "))[8:])
+    outbox = [json.loads(line)["outbox"] for line in lines if line.startswith('{"outbox"')]
+    assert results[0] == {"batchItemFailures": []}
+    assert results[1] == {"batchItemFailures": [{"itemIdentifier": "poison"}]}  # exactly the poison message
+    assert results[2] == {"batchItemFailures": []}
+
+    # Parity: same retrieved documents in the same order, same answers, as the evaluated run.
+    by_id = {o["event_id"]: o for o in outbox}
+    for (mid, _), row in zip(questions, result.table.itertuples()):
+        got = by_id[mid]
+        assert list(dict.fromkeys(h.rsplit("#c", 1)[0] for h in got["hits"])) == list(row.retrieved)
+        assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
+    assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
+
+    # The duplicate delivery neither acted again nor appended to history.
+    assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1
+    item = state.get_item(Key={"pk": "user#dup"})["Item"]
+    assert len(item["history"]) == 2 and int(item["version"]) == 1

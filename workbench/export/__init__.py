@@ -1,0 +1,1 @@
+"""Export: the chosen configuration as a deployable Lambda + DynamoDB + Pinecone bundle (AWS SAM)."""

@@ -1,0 +1,113 @@
+"""The SAM template and Dockerfile of a bundle, generated from the config so that they cannot drift from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.config import AgentConfig
+
+
+def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str, Any]:
+    d = cfg.deploy
+    sub = {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${PineconeSecretName}-*"}
+    function: dict[str, Any] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "Description": f"Agent Workbench {cfg.name} (config_id {cfg.config_id})",
+            "MemorySize": d.memory_mb, "Timeout": d.timeout_s, "ReservedConcurrentExecutions": d.reserved_concurrency,
+            "Tracing": "Active", "Architectures": ["x86_64"],
+            "Environment": {"Variables": {
+                "STATE_TABLE": {"Ref": "StateTable"}, "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+                "PINECONE_HOST": {"Ref": "PineconeHost"}, "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
+                "POWERTOOLS_SERVICE_NAME": "agent-workbench", "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbench",
+                "WORKBENCH_CONFIG_ID": cfg.config_id, "STAGE": {"Ref": "StageName"}}},
+            "Policies": [{"Statement": [
+                {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                 "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}},
+                {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                 "Resource": {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}},
+                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": sub},
+            ]}],
+            "Events": {"Queue": {"Type": "SQS", "Properties": {
+                "Queue": {"Fn::GetAtt": ["EventsQueue", "Arn"]}, "BatchSize": d.sqs_batch_size,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"]}}},
+        },
+    }
+    if image:
+        function["Properties"]["PackageType"] = "Image"
+        function["Metadata"] = {"Dockerfile": "Dockerfile", "DockerContext": ".", "DockerTag": "python3.12"}
+    else:
+        function["Properties"].update({"PackageType": "Zip", "CodeUri": "build/", "Handler": "handler.handler",
+                                       "Runtime": "python3.12"})
+    table_sse = {"SSEEnabled": True}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": f"Agent Workbench export: {cfg.name}, config_id {cfg.config_id}, MLflow run {run_id or '-'}",
+        "Parameters": {
+            "StageName": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"},
+            "PineconeHost": {"Type": "String", "Description": "Data-plane URL of the Pinecone index (see pinecone_index.json)"},
+            "PineconeSecretName": {"Type": "String", "Default": "agent-workbench/pinecone",
+                                   "Description": "Secrets Manager secret holding the Pinecone API key"},
+        },
+        "Resources": {
+            "EventsTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
+            "EventsDLQ": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True}},
+            "EventsQueue": {"Type": "AWS::SQS::Queue", "Properties": {
+                "VisibilityTimeout": 6 * d.timeout_s, "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["EventsDLQ", "Arn"]}, "maxReceiveCount": d.max_receive_count}}},
+            "EventsQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+                "Queues": [{"Ref": "EventsQueue"}],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+                    "Resource": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
+                    "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "EventsTopic"}}}}]}}},
+            "EventsSubscription": {"Type": "AWS::SNS::Subscription", "Properties": {
+                "TopicArn": {"Ref": "EventsTopic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["EventsQueue", "Arn"]}}},
+            "StateTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
+            "IdempotencyTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete", "Properties": {
+                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
+                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True}}},
+            "AgentFunction": function,
+        },
+        "Outputs": {
+            "TopicArn": {"Value": {"Ref": "EventsTopic"}, "Description": "Publish events here"},
+            "QueueUrl": {"Value": {"Ref": "EventsQueue"}},
+            "DeadLetterQueueUrl": {"Value": {"Ref": "EventsDLQ"}},
+            "FunctionName": {"Value": {"Ref": "AgentFunction"}},
+        },
+    }
+
+
+DOCKERFILE = """\
+# The function as a container image: the ONNX model and its runtime exceed a zip's 250 MB unzipped limit.
+FROM public.ecr.aws/lambda/python:3.12
+COPY requirements.txt ${LAMBDA_TASK_ROOT}/
+RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt --target ${LAMBDA_TASK_ROOT}
+COPY handler.py config.json ${LAMBDA_TASK_ROOT}/
+COPY workbench ${LAMBDA_TASK_ROOT}/workbench
+COPY model ${LAMBDA_TASK_ROOT}/model
+ENV WORKBENCH_MODEL_DIR=${LAMBDA_TASK_ROOT}/model
+CMD ["handler.handler"]
+"""
+
+BUILD_SH = """\
+#!/usr/bin/env bash
+# Builds the Lambda zip for Linux x86_64 into build/ (for a zip deployment; an image bundle uses `sam build`).
+set -euo pipefail
+cd "$(dirname "$0")"
+rm -rf build && mkdir build
+pip install --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \\
+    --target build -r requirements.txt
+cp -r handler.py config.json workbench build/
+[ -d model ] && cp -r model build/
+(cd build && zip -qr ../function.zip .)
+echo "function.zip: $(du -h function.zip | cut -f1) zipped, $(du -sh build | cut -f1) unzipped (limits 50 MB / 250 MB)"
+"""
