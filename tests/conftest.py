@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SQUAD = ROOT / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json"
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test logs to its own workspace's store, whatever an earlier test or the shell exported."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path / "ws")

@@ -62,4 +62,3 @@ def test_metrics_are_named_or_refused(cached_minilm) -> None:
 def test_unreachable_tracking_server_says_how_to_fix(workspace) -> None:
     with pytest.raises(tracking.TrackingError, match="cannot use the MLflow tracking store at http://127.0.0.1:9"):
         tracking.connect(workspace, "http://127.0.0.1:9")
-    mlflow.set_tracking_uri(tracking.tracking_uri(workspace))
