@@ -144,6 +144,23 @@ class ActuatorConfig(_Section):
         return self
 
 
+class PrivacyConfig(_Section):
+    """What is redacted from user and assistant text before it is persisted or logged."""
+
+    redact: list[Literal["email", "phone", "card"]] = ["email", "phone", "card"]
+
+
+class ResilienceConfig(_Section):
+    """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
+
+    max_attempts: int = Field(3, ge=1, le=20)
+    base_delay_s: float = Field(0.05, gt=0)
+    max_delay_s: float = Field(2.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)
+    rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
+        default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
+
+
 class DeployConfig(_Section):
     """How the exported Lambda runs; read by export and by the cost model."""
 
@@ -187,6 +204,8 @@ class AgentConfig(_Section):
     state: StateConfig = StateConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     actuator: ActuatorConfig = ActuatorConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    resilience: ResilienceConfig = ResilienceConfig()
     deploy: DeployConfig = DeployConfig()
     pricing: PricingConfig = PricingConfig()
 

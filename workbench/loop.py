@@ -18,6 +18,7 @@ from workbench.filters import combine
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
 from workbench.records import Answer, ConversationState, Decision, Message
+from workbench.redaction import redact
 from workbench.registry import BuildContext, build
 from workbench.workspace import Workspace
 
@@ -43,12 +44,14 @@ class Agent:
     def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
                     **parts: Any) -> "Agent":
         """Build every stage from the registry; pass a stage in `parts` to use it instead."""
+        from workbench.resilience import guard
+
         ctx = BuildContext(config, workspace or Workspace.default())
         ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
-        stages = {family: parts.get(family) or build(family, getattr(config, section).kind, ctx)
-                  for family, section in (("index", "index"), ("state", "state"),
-                                          ("reasoner", "reasoner"), ("actuator", "actuator"))}
-        return cls(config, ctx.embedder, **stages)
+        stages = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
+                  for family in ("index", "state", "reasoner", "actuator")}
+        embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
+        return cls(config, embedder, **stages)
 
     def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
         """Run one event through the loop; `filter` narrows retrieval further for this event only."""
@@ -66,12 +69,13 @@ class Agent:
             answer = self.reasoner.reason(event.text, prompt, hits)
         with _timed(latency, "persist_state"):
             self._append_turn(event, answer, state)
+        scrub = self._redact
         decision = Decision(
             event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
-            tenant=event.tenant, user_id=event.user_id, question=event.text, answer=answer.text,
+            tenant=event.tenant, user_id=event.user_id, question=scrub(event.text), answer=scrub(answer.text),
             citations=answer.citations, declined=answer.declined,
             hits=tuple((h.id, round(h.score, 6)) for h in hits), contexts=tuple(h.text for h in hits),
-            prompt=prompt, latency_ms=latency, tokens=dict(answer.tokens), acted=True,
+            prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens), acted=True,
         )
         with _timed(latency, "act"):
             self.actuator.act(decision.to_dict())
@@ -87,7 +91,8 @@ class Agent:
         for attempt in range(self.max_write_attempts):
             if any(m.event_id == event.event_id for m in state.history):
                 return  # a redelivered event: its turn is already recorded
-            turn = (Message("user", event.text, event.event_id, now), Message("assistant", answer.text, event.event_id, now))
+            turn = (Message("user", self._redact(event.text), event.event_id, now),
+                    Message("assistant", self._redact(answer.text), event.event_id, now))
             try:
                 self.state.save(event.user_id, (*state.history, *turn)[-cap:], state.version)
                 return
@@ -95,6 +100,11 @@ class Agent:
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))  # capped exponential backoff, full jitter
                 state = self.state.load(event.user_id)
         raise StaleWriteError(f"user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
+
+
+    def _redact(self, text: str) -> str:
+        kinds = self.config.privacy.redact
+        return redact(text, kinds) if kinds else text
 
 
 def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:

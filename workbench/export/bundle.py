@@ -22,7 +22,7 @@ from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
-        "registry.py", "workspace.py", "lambda_runtime.py")
+        "registry.py", "workspace.py", "redaction.py", "resilience.py", "lambda_runtime.py")
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 50, 250, 10240
 
 
@@ -60,7 +60,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
 
 def requirements(cfg: AgentConfig) -> list[str]:
     """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
-    names = ["pydantic", "numpy", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
+    names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
     pins = []

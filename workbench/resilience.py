@@ -1,0 +1,74 @@
+"""Retries with exponential backoff and jitter, a timeout on every call, and a token bucket per downstream.
+
+`guard(stage, ...)` wraps any stage object: its protocol methods gain the policy, everything else passes
+through. Retries use tenacity; only transient errors (timeouts, connection and OS errors) are retried.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Callable
+
+METHODS = ("embed", "query", "upsert", "load", "save", "reason", "act")
+TRANSIENT = (TimeoutError, ConnectionError, OSError)
+
+
+class TokenBucket:
+    """`rate` calls per second on average, bursts up to `burst`; `acquire` blocks until a token is free."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.capacity, self.clock = rate, burst or max(1.0, rate), clock
+        self.tokens, self.updated = self.capacity, clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a token; returns the seconds spent waiting (back-pressure made visible)."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return waited
+                need = (1 - self.tokens) / self.rate
+            time.sleep(need)
+            waited += need
+
+
+class Guarded:
+    def __init__(self, stage: Any, name: str, attempts: int, base_delay_s: float, max_delay_s: float, timeout_s: float,
+                 limiter: TokenBucket | None) -> None:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+        self._stage, self._name, self._timeout, self._limiter = stage, name, timeout_s, limiter
+        self._retrying = Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                                  wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
+                                  retry=retry_if_exception_type(TRANSIENT))
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"guard-{name}")
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._stage, attr)
+        if attr not in METHODS:
+            return value
+        return lambda *args, **kwargs: self._retrying(self._call, value, args, kwargs)
+
+    def _call(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        if self._limiter:
+            self._limiter.acquire()
+        future = self._pool.submit(fn, *args, **kwargs)
+        try:
+            return future.result(timeout=self._timeout)
+        except FutureTimeout:
+            raise TimeoutError(f"{self._name}.{fn.__name__} took longer than {self._timeout}s") from None
+
+
+def guard(stage: Any, name: str, policy: Any) -> Any:
+    """Wrap `stage` with the config's resilience policy (a `ResilienceConfig`)."""
+    rate = policy.rate_per_s.get(name)
+    return Guarded(stage, name, policy.max_attempts, policy.base_delay_s, policy.max_delay_s, policy.timeout_s,
+                   TokenBucket(rate) if rate else None)
