@@ -309,6 +309,63 @@ def pinecone_load(run: str = typer.Option(..., "--run", help="MLflow run whose e
     typer.echo(f"copied {report.vectors} vectors into namespaces {report.namespaces}")
 
 
+dlq_app = typer.Typer(help="Show or re-queue dead letters of the local bus.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@app.command()
+def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."),
+            home: Optional[Path] = HomeOpt) -> None:
+    """Put every line of FILE on the local bus, as is (validation happens in the worker)."""
+    from workbench.bus import LocalBus
+
+    if not file.is_file():
+        raise UserError(f"{file}: no such events file")
+    bus = LocalBus(_workspace(home).bus)
+    lines = [line for line in file.read_bytes().splitlines() if line.strip()]
+    for line in lines:
+        bus.publish(line)
+    typer.echo(f"published {len(lines)} messages; queue: {bus.counts()}")
+
+
+@app.command()
+def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
+           concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, help="Worker threads."),
+           visibility_timeout: float = typer.Option(30.0, help="Seconds a received message stays invisible."),
+           max_receives: int = typer.Option(5, help="Receives before a message goes to the DLQ."),
+           follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
+    """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
+    from workbench.bus import LocalBus
+    from workbench.idempotency import SQLiteIdempotency
+    from workbench.loop import Agent
+    from workbench.worker import Worker
+
+    ws = _workspace(home)
+    bus = LocalBus(ws.bus, max_receives=max_receives)
+    w = Worker(Agent.from_config(_load(config), ws), bus, SQLiteIdempotency(ws.idempotency), visibility_timeout=visibility_timeout)
+    stats = w.run(concurrency, until_empty=not follow)
+    typer.echo(f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
+               f"retried {stats.retried}; queue: {bus.counts()}")
+
+
+@dlq_app.command("list")
+def dlq_list(home: Optional[Path] = HomeOpt) -> None:
+    """Dead letters with the reason each was rejected."""
+    from workbench.bus import LocalBus
+
+    for letter in LocalBus(_workspace(home).bus).dead_letters():
+        typer.echo(json.dumps(letter, ensure_ascii=False))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(ids: Optional[list[str]] = typer.Argument(None, help="Message ids (default: all)."),
+                home: Optional[Path] = HomeOpt) -> None:
+    """Put dead letters back on the queue with a fresh receive count."""
+    from workbench.bus import LocalBus
+
+    typer.echo(f"re-queued {LocalBus(_workspace(home).bus).redrive(ids or None)} messages")
+
+
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None):  # noqa: ANN202
     from workbench.deadletter import DeadLetterFile
     from workbench.loop import Agent

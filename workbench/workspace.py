@@ -46,3 +46,11 @@ class Workspace:
     @property
     def mlflow_artifacts(self) -> Path:
         return self._path("mlartifacts")
+
+    @property
+    def bus(self) -> Path:
+        return self._path("bus.sqlite")
+
+    @property
+    def idempotency(self) -> Path:
+        return self._path("idempotency.sqlite")

@@ -1,0 +1,49 @@
+"""The local bus keeps SQS's contract: visibility timeout, redelivery, delete, DLQ after max receives, redrive."""
+
+from workbench.bus import LocalBus
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_visibility_redelivery_and_delete(tmp_path) -> None:
+    clock = Clock()
+    bus = LocalBus(tmp_path / "bus.db", max_receives=3, clock=clock)
+    mid = bus.publish(b"hello")
+    [first] = bus.receive(10, visibility_timeout=30)
+    assert (first.id, first.body, first.receive_count) == (mid, b"hello", 1)
+    assert bus.receive(10, 30) == []  # invisible while in flight
+    clock.now += 31  # the consumer died: the message comes back
+    [again] = bus.receive(10, 30)
+    assert again.receive_count == 2 and again.receipt != first.receipt
+    assert not bus.delete(first.receipt)  # a stale receipt deletes nothing
+    assert bus.delete(again.receipt)
+    assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
+
+
+def test_max_receives_dead_letters_with_the_last_reason_and_redrive(tmp_path) -> None:
+    clock = Clock()
+    bus = LocalBus(tmp_path / "bus.db", max_receives=2, clock=clock)
+    mid = bus.publish("flaky")
+    for _ in range(2):
+        [m] = bus.receive(1, 30)
+        bus.fail(m.receipt, "ConnectionError: reasoner unreachable")
+    assert bus.receive(1, 30) == []
+    [letter] = bus.dead_letters()
+    assert letter["id"] == mid and letter["receive_count"] == 2 and "reasoner unreachable" in letter["reason"]
+    assert bus.redrive() == 1
+    [m] = bus.receive(1, 30)
+    assert m.receive_count == 1 and bus.counts()["dead"] == 0
+
+
+def test_poison_goes_straight_to_the_dlq(tmp_path) -> None:
+    bus = LocalBus(tmp_path / "bus.db")
+    bus.publish(b"{oops")
+    [m] = bus.receive()
+    bus.dead_letter(m, "invalid JSON")
+    assert bus.dead_letters()[0]["reason"] == "invalid JSON" and bus.counts()["visible"] == 0

@@ -1,0 +1,63 @@
+"""Retries with backoff on transient errors only, timeouts on every call, token buckets for back-pressure."""
+
+import time
+
+import pytest
+
+from workbench.config import AgentConfig
+from workbench.resilience import TokenBucket, guard
+
+
+class Downstream:
+    def __init__(self, failures: int = 0, error: type[Exception] = ConnectionError, delay: float = 0.0) -> None:
+        self.calls, self.failures, self.error, self.delay = 0, failures, error, delay
+        self.model_id = "passes-through"
+
+    def reason(self, question, prompt, hits):
+        self.calls += 1
+        time.sleep(self.delay)
+        if self.calls <= self.failures:
+            raise self.error("flaky")
+        return "ok"
+
+
+def policy(**kw):
+    return AgentConfig(resilience={"base_delay_s": 0.001, "max_delay_s": 0.01, **kw}).resilience
+
+
+def test_transient_errors_are_retried_then_succeed() -> None:
+    down = Downstream(failures=2)
+    assert guard(down, "reasoner", policy(max_attempts=3)).reason("q", "p", []) == "ok"
+    assert down.calls == 3
+
+
+def test_retries_stop_at_max_attempts_and_raise() -> None:
+    down = Downstream(failures=10)
+    with pytest.raises(ConnectionError):
+        guard(down, "reasoner", policy(max_attempts=4)).reason("q", "p", [])
+    assert down.calls == 4
+
+
+def test_bugs_are_not_retried() -> None:
+    down = Downstream(failures=1, error=ValueError)
+    with pytest.raises(ValueError):
+        guard(down, "reasoner", policy(max_attempts=5)).reason("q", "p", [])
+    assert down.calls == 1
+
+
+def test_every_call_has_a_timeout() -> None:
+    down = Downstream(delay=0.5)
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match="reasoner.reason took longer than 0.05s"):
+        guard(down, "reasoner", policy(max_attempts=2, timeout_s=0.05)).reason("q", "p", [])
+    assert time.perf_counter() - start < 0.45 and down.calls == 2
+    assert guard(down, "reasoner", policy()).model_id == "passes-through"  # attributes pass through
+
+
+def test_token_bucket_limits_the_rate() -> None:
+    bucket = TokenBucket(rate=50, burst=5)
+    start = time.perf_counter()
+    waited = [bucket.acquire() for _ in range(30)]
+    elapsed = time.perf_counter() - start
+    assert sum(1 for w in waited if w == 0) >= 5  # the burst passes at once
+    assert elapsed >= (30 - 5) / 50 * 0.9  # then 50 per second

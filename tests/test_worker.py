@@ -1,0 +1,174 @@
+"""Event semantics end to end: idempotency, 8 workers x 500 events on SQLite and DynamoDB, faults, bad input."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import event, make_table
+from workbench.bus import LocalBus
+from workbench.idempotency import SQLiteIdempotency, idempotency_key
+from workbench.loop import Agent
+from workbench.worker import Worker
+
+USERS = [f"user{i}" for i in range(10)]
+
+
+def setup(hashing_config, workspace, tmp_path, **overrides):
+    cfg = hashing_config.with_overrides({"state.history_cap": 1000, **overrides})
+    agent = Agent.from_config(cfg, workspace)
+    bus = LocalBus(tmp_path / "bus.db", max_receives=5)
+    return agent, bus, SQLiteIdempotency(tmp_path / "idem.db")
+
+
+def user_turns(agent, users=USERS) -> list[str]:
+    return [m.event_id for u in users for m in agent.state.load(u).history if m.role == "user"]
+
+
+def test_idempotency_keys_match_powertools() -> None:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+    class Probe(BasePersistenceLayer):  # Powertools' own key derivation, with the bundle's prefix
+        def _get_record(self, idempotency_key): ...
+        def _put_record(self, data_record): ...
+        def _update_record(self, data_record): ...
+        def _delete_record(self, data_record): ...
+
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    probe = Probe()
+    probe.configure(IdempotencyConfig(event_key_jmespath="event_id"), key_prefix="workbench.handle")
+    assert probe._get_hashed_idempotency_key({"event_id": "evt-42", "text": "x"}) == idempotency_key("evt-42")
+
+
+@pytest.mark.parametrize("state", ["sqlite", "dynamodb"])
+def test_eight_workers_five_hundred_events_each_exactly_once(state, hashing_config, workspace, tmp_path, request) -> None:
+    agent, bus, idem = setup(hashing_config, workspace, tmp_path)
+    if state == "dynamodb":
+        request.getfixturevalue("aws")
+        from workbench.state.dynamodb import DynamoDBStateStore
+
+        agent.state = DynamoDBStateStore(make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at"), 30)
+    accepted = [event(f"question {i} from {USERS[i % 10]}", user=USERS[i % 10], event_id=f"e{i}") for i in range(500)]
+    for e in accepted:
+        bus.publish(json.dumps(e))
+    for e in accepted[:25]:  # duplicate publishes
+        bus.publish(json.dumps(e))
+    for bad in ('{"tenant": "acme"}', "[]", "{nope"):
+        bus.publish(bad)
+
+    stats = Worker(agent, bus, idem, retry_after=0.01).run(concurrency=8)
+    assert stats.processed == 500 and stats.dead_lettered == 3
+    assert stats.duplicates == 25  # every duplicate publish answered from its idempotency record, not re-run
+    turns = user_turns(agent)
+    assert sorted(turns) == sorted(e["event_id"] for e in accepted)  # each accepted event exactly once
+    assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 3}
+
+
+class Flaky:
+    """Fault injection: fails a share of calls with a transient error."""
+
+    def __init__(self, inner, rate: float, seed: int) -> None:
+        self.inner, self.rate, self.rng = inner, rate, random.Random(seed)
+
+    def __getattr__(self, name):
+        target = getattr(self.inner, name)
+        if not callable(target):
+            return target
+
+        def call(*args, **kwargs):
+            if self.rng.random() < self.rate:
+                raise ConnectionError(f"injected fault in {name}")
+            return target(*args, **kwargs)
+
+        return call
+
+
+def test_random_backend_faults_lose_nothing(hashing_config, workspace, tmp_path) -> None:
+    agent, bus, idem = setup(hashing_config, workspace, tmp_path, **{"resilience.max_attempts": 1})
+    agent.reasoner, agent.actuator = Flaky(agent.reasoner, 0.2, 1), Flaky(agent.actuator, 0.1, 2)
+    published = [event(f"faulty {i}", user=USERS[i % 10], event_id=f"f{i}") for i in range(120)]
+    for e in published:
+        bus.publish(json.dumps(e))
+    stats = Worker(agent, bus, idem, retry_after=0.0).run(concurrency=4)
+    dead = bus.dead_letters()
+    assert stats.retried > 0  # faults happened
+    assert stats.processed + len(dead) == len(published)  # published = processed + dead-lettered
+    turns = user_turns(agent)
+    assert len(turns) == len(set(turns)) == stats.processed  # no duplicates in history
+    assert all("injected fault" in d["reason"] for d in dead)
+
+
+DRIVER = """
+import sys, time
+from workbench.bus import LocalBus
+from workbench.config import AgentConfig
+from workbench.idempotency import SQLiteIdempotency
+from workbench.loop import Agent
+from workbench.worker import Worker
+from workbench.workspace import Workspace
+
+root = sys.argv[1]
+agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}, state={"history_cap": 1000}), Workspace(__import__("pathlib").Path(root)))
+slow = agent.reasoner.reason
+agent.reasoner.reason = lambda *a: (time.sleep(0.02), slow(*a))[1]  # long enough to be killed mid-batch
+Worker(agent, LocalBus(root + "/bus.db"), SQLiteIdempotency(root + "/idem.db", in_progress_s=1), visibility_timeout=1).run(2)
+"""
+
+
+def test_a_killed_worker_loses_nothing(tmp_path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    bus = LocalBus(root / "bus.db")
+    published = [event(f"kill test {i}", user=USERS[i % 10], event_id=f"k{i}") for i in range(150)]
+    for e in published:
+        bus.publish(json.dumps(e))
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    victim = subprocess.Popen([sys.executable, "-c", DRIVER, str(root)], env=env)
+    deadline = time.time() + 60
+    while bus.counts()["in_flight"] == 0 or bus.counts()["visible"] > 120:  # wait until it is mid-stream
+        assert time.time() < deadline and victim.poll() is None
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert bus.counts()["visible"] + bus.counts()["in_flight"] > 0
+    subprocess.run([sys.executable, "-c", DRIVER, str(root)], env=env, check=True, timeout=300)
+
+    from workbench.config import AgentConfig
+    from workbench.workspace import Workspace
+
+    survivor = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(root))
+    turns = user_turns(survivor)
+    assert sorted(turns) == sorted(e["event_id"] for e in published)  # nothing lost, nothing twice
+    assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
+
+
+garbage = st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode),
+                    st.dictionaries(st.text(max_size=8), st.recursive(st.none() | st.integers() | st.text(max_size=10),
+                                                                      lambda c: st.lists(c, max_size=3), max_leaves=5),
+                                    max_size=5).map(lambda d: json.dumps(d).encode()))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payloads=st.lists(garbage, min_size=1, max_size=5))
+def test_garbage_is_dead_lettered_and_the_worker_keeps_going(payloads, hashing_config, tmp_path_factory) -> None:
+    from workbench.workspace import Workspace
+
+    tmp = tmp_path_factory.mktemp("garbage")
+    agent, bus, idem = setup(hashing_config, Workspace(tmp / "ws"), tmp)
+    for p in payloads:
+        bus.publish(p)
+    bus.publish(json.dumps(event("still answered?", event_id="after-garbage")))
+    stats = Worker(agent, bus, idem).run(concurrency=1)
+    letters = bus.dead_letters()
+    assert stats.processed + len(letters) == len(payloads) + 1
+    assert all(letter["reason"] for letter in letters)
+    assert "after-garbage" in user_turns(agent, ["u1"])
