@@ -80,6 +80,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# moto's own `moto_server` is threaded, and its conditional writes are then not atomic (two puts conditioned on
+# the same version can both succeed), where DynamoDB's are. Serving one request at a time restores the contract
+# under test; everything else is moto_server as shipped.
+MOTO_SERIAL = ("import sys; from werkzeug.serving import run_simple; "
+               "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app; "
+               "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A real moto server (DynamoDB, SQS, SNS, Secrets Manager) on loopback, started and stopped by the tests."""
@@ -89,8 +97,7 @@ def moto_endpoint():
     import time
 
     port = _free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERIAL, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while True:
         try:

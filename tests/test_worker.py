@@ -103,7 +103,11 @@ def test_random_backend_faults_lose_nothing(hashing_config, workspace, tmp_path)
     assert stats.retried > 0  # faults happened
     assert stats.processed + len(dead) == len(published)  # published = processed + dead-lettered
     turns = user_turns(agent)
-    assert len(turns) == len(set(turns)) == stats.processed  # no duplicates in history
+    assert len(turns) == len(set(turns))  # no duplicates in history, however often an event was retried
+    assert set(turns) <= {e["event_id"] for e in published} and len(turns) >= stats.processed
+    # An event whose act kept failing after its turn was persisted is dead-lettered with its turn kept:
+    # a redrive acts once more without appending again (the loop skips turns it already holds).
+    assert len(turns) <= stats.processed + len(dead)
     assert all("injected fault" in d["reason"] for d in dead)
 
 
