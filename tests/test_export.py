@@ -102,6 +102,7 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     cfg = result.config
     state = make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at")
     idem = make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration")
+    decisions = make_table(f"decisions-{uuid.uuid4().hex[:8]}", "event_id", "unused")
     boto3.client("secretsmanager").create_secret(Name=f"pc-{state.name}", SecretString="pc-test-key")
     double = PineconeDouble(cfg.embedder.dimension)
     try:
@@ -125,7 +126,7 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         import site
 
         env = {**AWS_ENV, "AWS_ENDPOINT_URL": aws, "PATH": "/usr/bin:/bin", "STATE_TABLE": state.name,
-               "IDEMPOTENCY_TABLE": idem.name, "PINECONE_HOST": double.host, "PINECONE_SECRET_NAME": f"pc-{state.name}",
+               "IDEMPOTENCY_TABLE": idem.name, "DECISION_TABLE": decisions.name, "PINECONE_HOST": double.host, "PINECONE_SECRET_NAME": f"pc-{state.name}",
                "WORKBENCH_MODEL_DIR": str(report.out / "model"), "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbenchTest"}
         paths = [str(report.out), *site.getsitepackages()]
         proc = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{DRIVER}", str(batches)],
@@ -148,6 +149,11 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         assert list(dict.fromkeys(h.rsplit("#c", 1)[0] for h in got["hits"])) == list(row.retrieved)
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
     assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
+
+    # Every decision is in the append-only decision table, once.
+    logged = {i["event_id"]: json.loads(i["record"]) for i in decisions.scan()["Items"]}
+    assert set(logged) == {mid for mid, _ in questions} | {"dup-1", "ok-2"}
+    assert logged["parity-0"]["answer"] == by_id["parity-0"]["answer"]
 
     # The duplicate delivery neither acted again nor appended to history.
     assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1

@@ -366,6 +366,25 @@ def dlq_redrive(ids: Optional[list[str]] = typer.Argument(None, help="Message id
     typer.echo(f"re-queued {LocalBus(_workspace(home).bus).redrive(ids or None)} messages")
 
 
+@app.command()
+def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="Decision log (JSONL) to replay."),
+           config: Path = typer.Option(..., "--config", "-c", help="The configuration to replay with."),
+           limit: Optional[int] = typer.Option(None, help="Replay the first N decisions."),
+           home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+    """Re-run logged conversations with another config; report retrieval overlap, answer similarity, latency."""
+    from workbench import tracking
+    from workbench.replay import log_replay
+    from workbench.replay import replay as run_replay
+
+    if not log.is_file():
+        raise UserError(f"{log}: no such decision log (the agent appends to .workbench/decisions.jsonl)")
+    cfg, ws = AgentConfig.from_yaml(config), _workspace(home)
+    tracking.connect(ws, tracking_uri, experiment)
+    result = run_replay(log, cfg, ws, limit)
+    run_id = log_replay(result, cfg, log)
+    typer.echo(json.dumps({"run_id": run_id, **{k: round(v, 4) for k, v in result.metrics.items()}}, indent=2))
+
+
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None):  # noqa: ANN202
     from workbench.deadletter import DeadLetterFile
     from workbench.loop import Agent

@@ -144,6 +144,12 @@ class ActuatorConfig(_Section):
         return self
 
 
+class LogConfig(_Section):
+    """Where every decision is appended (jsonl locally; a DynamoDB table with a stream in the export)."""
+
+    kind: Annotated[str, AfterValidator(partial(check_kind, "log"))] = "jsonl"
+
+
 class PrivacyConfig(_Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
@@ -204,6 +210,7 @@ class AgentConfig(_Section):
     state: StateConfig = StateConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     actuator: ActuatorConfig = ActuatorConfig()
+    log: LogConfig = LogConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     resilience: ResilienceConfig = ResilienceConfig()
     deploy: DeployConfig = DeployConfig()

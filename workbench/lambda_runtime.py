@@ -33,6 +33,7 @@ CLOUD_BACKENDS = {
     ("state", "sqlite"): "workbench.state.dynamodb:build",
     ("embedder", "minilm"): "workbench.embedders.onnx_minilm:build",
     ("actuator", "outbox"): "workbench.actuators.log:build",
+    ("log", "jsonl"): "workbench.decisionlog.dynamodb:build",
 }
 STAGE_METRICS = {"embed": "embedding_latency_ms", "retrieve": "vector_search_latency_ms", "reason": "reasoning_latency_ms",
                  "total": "decision_latency_ms"}

@@ -16,7 +16,7 @@ from workbench.config import AgentConfig
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.prompt import build_prompt
-from workbench.protocols import Actuator, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
+from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
 from workbench.records import Answer, ConversationState, Decision, Message
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
@@ -33,11 +33,12 @@ class Agent:
     """
 
     def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
-                 reasoner: Reasoner, actuator: Actuator, *, max_write_attempts: int = 20) -> None:
+                 reasoner: Reasoner, actuator: Actuator, decision_log: DecisionLog | None = None, *,
+                 max_write_attempts: int = 20) -> None:
         self.config = config
         self.config_id = config.config_id
         self.embedder, self.index, self.state = embedder, index, state
-        self.reasoner, self.actuator = reasoner, actuator
+        self.reasoner, self.actuator, self.decision_log = reasoner, actuator, decision_log
         self.max_write_attempts = max_write_attempts
 
     @classmethod
@@ -50,6 +51,7 @@ class Agent:
         ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
         stages = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
                   for family in ("index", "state", "reasoner", "actuator")}
+        stages["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
         return cls(config, embedder, **stages)
 
@@ -80,6 +82,10 @@ class Agent:
         with _timed(latency, "act"):
             self.actuator.act(decision.to_dict())
         latency["total"] = round(sum(latency.values()), 3)
+        if self.decision_log is not None:
+            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
+                                      "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
+                                      "embedder": self.config.embedder.model})
         log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation,
                                     "event_id": event.event_id, "latency_ms": latency})
         return decision

@@ -51,3 +51,9 @@ class Reasoner(Protocol):
 @runtime_checkable
 class Actuator(Protocol):
     def act(self, decision: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class DecisionLog(Protocol):
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one decision; never update or delete."""

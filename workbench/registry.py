@@ -37,6 +37,10 @@ _BACKENDS: dict[str, dict[str, str]] = {
         "http": "workbench.actuators.http:build_http",
         "slack": "workbench.actuators.http:build_slack",
     },
+    "log": {
+        "jsonl": "workbench.decisionlog.jsonl:build",
+        "none": "workbench.decisionlog:build_none",
+    },
 }
 
 

@@ -54,3 +54,7 @@ class Workspace:
     @property
     def idempotency(self) -> Path:
         return self._path("idempotency.sqlite")
+
+    @property
+    def decisions(self) -> Path:
+        return self._path("decisions.jsonl")

@@ -84,6 +84,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     from tqdm.auto import tqdm
 
     from workbench.actuators.outbox import OutboxActuator
+    from workbench.decisionlog import NoDecisionLog
     from workbench.state.sqlite import SQLiteStateStore
 
     workspace = workspace or Workspace.default()
@@ -99,7 +100,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
         # Fresh state per evaluation: one run's history must not leak into another's prompts.
         state = SQLiteStateStore(Path(scratch) / "state.sqlite", config.state.ttl_days)
         agent = Agent.from_config(config, workspace, embedder=embedder, index=index, state=state,
-                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"))
+                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"), decision_log=NoDecisionLog())
         bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
         for case in evalset.cases:
             for t, turn in enumerate(case.turns):

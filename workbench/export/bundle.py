@@ -41,7 +41,8 @@ class ExportReport:
 def backend_modules(cfg: AgentConfig) -> list[str]:
     """The modules the handler imports for this config, or an ExportError naming what cannot be served."""
     modules = ["embedders/__init__.py", "indexes/__init__.py", "indexes/pinecone.py", "state/__init__.py",
-               "state/sqlite.py", "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py"]
+               "state/sqlite.py", "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py",
+               "decisionlog/__init__.py", "decisionlog/dynamodb.py"]
     if cfg.embedder.kind != "minilm":
         raise ExportError(f"embedder.kind {cfg.embedder.kind!r} cannot be exported: only minilm (run as ONNX in the Lambda) "
                           "is served; the hashing embedder is for tests only")

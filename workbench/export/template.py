@@ -18,7 +18,7 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
             "Tracing": "Active", "Architectures": ["x86_64"],
             "Environment": {"Variables": {
                 "STATE_TABLE": {"Ref": "StateTable"}, "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
-                "PINECONE_HOST": {"Ref": "PineconeHost"}, "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
+                "DECISION_TABLE": {"Ref": "DecisionTable"}, "PINECONE_HOST": {"Ref": "PineconeHost"}, "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
                 "POWERTOOLS_SERVICE_NAME": "agent-workbench", "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbench",
                 "WORKBENCH_CONFIG_ID": cfg.config_id, "STAGE": {"Ref": "StageName"}}},
             "Policies": [{"Statement": [
@@ -26,6 +26,7 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
                  "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}},
                 {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                  "Resource": {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}},
+                {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": {"Fn::GetAtt": ["DecisionTable", "Arn"]}},
                 {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": sub},
             ]}],
             "Events": {"Queue": {"Type": "SQS", "Properties": {
@@ -75,12 +76,20 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
                 "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
                 "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
                 "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True}}},
+            # The event-sourced decision log: append-only items, their stream feeds audit and replay consumers.
+            "DecisionTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
+                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
+                "AttributeDefinitions": [{"AttributeName": "event_id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "event_id", "KeyType": "HASH"}],
+                "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
             "AgentFunction": function,
         },
         "Outputs": {
             "TopicArn": {"Value": {"Ref": "EventsTopic"}, "Description": "Publish events here"},
             "QueueUrl": {"Value": {"Ref": "EventsQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "EventsDLQ"}},
+            "DecisionStreamArn": {"Value": {"Fn::GetAtt": ["DecisionTable", "StreamArn"]}},
             "FunctionName": {"Value": {"Ref": "AgentFunction"}},
         },
     }

@@ -1,0 +1,12 @@
+"""Event-sourced decision log: every decision appended, never updated, so conversations can be audited and replayed."""
+
+
+class NoDecisionLog:
+    """Logging switched off (`log.kind: none`)."""
+
+    def append(self, record: dict) -> None:
+        pass
+
+
+def build_none(ctx: object) -> NoDecisionLog:
+    return NoDecisionLog()
