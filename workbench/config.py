@@ -77,11 +77,22 @@ class ChunkingConfig(_Section):
         return self
 
 
+class HybridConfig(_Section):
+    """BM25 keyword retrieval fused with vector retrieval (off by default)."""
+
+    enabled: bool = False
+    method: Literal["rrf", "weighted"] = "rrf"
+    weight: float = Field(0.5, ge=0, le=1, description="weighted: share of the vector score")
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(20, ge=1, le=200, description="hits taken from each retriever before fusion")
+
+
 class RetrievalConfig(_Section):
     top_k: int = Field(5, gt=0, le=100)
     filter: dict[str, Any] | None = None
     tenant_field: str = Field("tenant", min_length=1)
     chunking: ChunkingConfig = ChunkingConfig()
+    hybrid: HybridConfig = HybridConfig()
 
     @field_validator("filter")
     @classmethod

@@ -52,6 +52,11 @@ class Agent:
         stages = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
                   for family in ("index", "state", "reasoner", "actuator")}
         stages["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
+        if config.retrieval.hybrid.enabled:
+            from workbench.indexes.hybrid import HybridIndex
+
+            if not isinstance(stages["index"], HybridIndex):
+                stages["index"] = HybridIndex(stages["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
         return cls(config, embedder, **stages)
 
@@ -62,7 +67,12 @@ class Agent:
         with _timed(latency, "embed"):
             vector = self.embedder.embed([event.text])[0]
         with _timed(latency, "retrieve"):
-            hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=combine(rc.filter, filter))
+            flt = combine(rc.filter, filter)
+            if rc.hybrid.enabled:
+                hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
+                                        keyword=event.metadata.get("keyword"))
+            else:
+                hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt)
         with _timed(latency, "load_state"):
             state = self.state.load(event.user_id)
         with _timed(latency, "build_prompt"):

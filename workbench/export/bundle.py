@@ -49,6 +49,9 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     modules.append("embedders/onnx_minilm.py")
     if cfg.index.kind not in ("chroma", "pinecone"):
         raise ExportError(f"index.kind {cfg.index.kind!r} has no cloud twin; use chroma (exported to Pinecone) or pinecone")
+    if cfg.retrieval.hybrid.enabled:
+        raise ExportError("retrieval.hybrid: the export does not yet build Pinecone sparse-dense vectors, so it cannot "
+                          "serve BM25 fusion as evaluated; evaluate with hybrid.enabled: false to export")
     if cfg.index.distance == "l2":
         raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
                           "evaluate with cosine or ip to export")

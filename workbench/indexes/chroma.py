@@ -55,6 +55,12 @@ class ChromaIndex:
             out.update((cid, (m or {}).get("content_hash", "")) for cid, m in zip(got["ids"], got["metadatas"]))
         return out
 
+    def documents(self, tenant: str | None) -> list[Hit]:
+        """Every chunk of a tenant (for keyword indexes built beside the vector index)."""
+        got = self.collection.get(where={self.tenant_field: {"$eq": tenant}} if tenant is not None else None,
+                                  include=["documents", "metadatas"])
+        return [Hit(i, 0.0, doc or "", dict(meta or {})) for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])]
+
     def count(self) -> int:
         return self.collection.count()
 

@@ -1,0 +1,90 @@
+"""Hybrid retrieval: BM25 keyword scores (bm25s) fused with the vector results, per tenant.
+
+Fusion by reciprocal rank (`rrf`: sum of 1 / (rrf_k + rank)) or by weighted score (`weighted`: weight x
+cosine + (1 - weight) x BM25 normalised to [0, 1] over the candidates). An optional exact keyword (the
+event's `metadata.keyword`) keeps only chunks that contain it. The BM25 index of a tenant is built from the
+vector index's own chunks on first use and rebuilt after an upsert.
+
+The fused score decides the order and is kept in `metadata["fusion_score"]`; `Hit.score` stays the cosine
+similarity (0 for a keyword-only hit), because thresholds downstream (the reasoner's `min_score`) speak cosine.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+
+from workbench.config import HybridConfig
+from workbench.filters import matches
+from workbench.protocols import VectorIndex
+from workbench.records import Hit
+
+
+class HybridIndex:
+    def __init__(self, inner: VectorIndex, cfg: HybridConfig) -> None:
+        self.inner, self.cfg = inner, cfg
+        self._bm25: dict[str, tuple[Any, list[Hit]]] = {}
+        self._lock = threading.Lock()
+
+    def upsert(self, ids: Sequence[str], vectors: Any, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        self.inner.upsert(ids, vectors, texts, metadatas)
+        with self._lock:
+            self._bm25.clear()
+
+    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
+        return self.inner.fingerprints(ids)
+
+    def count(self) -> int:
+        return self.inner.count()
+
+    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
+              text: str = "", keyword: str | None = None) -> list[Hit]:
+        n = max(self.cfg.candidates, top_k)
+        dense = self.inner.query(vector, n, tenant, filter)
+        sparse = self._keyword_hits(text, n, tenant, filter) if text else []
+        fused = self._fuse(dense, sparse)
+        if keyword:
+            fused = [h for h in fused if keyword.lower() in h.text.lower()]
+        return fused[:top_k]
+
+    def _keyword_hits(self, text: str, n: int, tenant: str | None, flt: dict[str, Any] | None) -> list[Hit]:
+        import bm25s
+
+        model, chunks = self._index_for(tenant)
+        if not chunks:
+            return []
+        ids, scores = model.retrieve(bm25s.tokenize([text], stopwords="en", show_progress=False), k=len(chunks), show_progress=False)
+        hits = [Hit(chunks[i].id, float(s), chunks[i].text, chunks[i].metadata) for i, s in zip(ids[0], scores[0]) if s > 0]
+        return [h for h in hits if matches(flt, h.metadata)][:n]
+
+    def _index_for(self, tenant: str | None) -> tuple[Any, list[Hit]]:
+        import bm25s
+
+        key = tenant or ""
+        with self._lock:
+            if key not in self._bm25:
+                chunks = self.inner.documents(tenant)
+                model = bm25s.BM25()
+                if chunks:
+                    model.index(bm25s.tokenize([c.text for c in chunks], stopwords="en", show_progress=False), show_progress=False)
+                self._bm25[key] = (model, chunks)
+            return self._bm25[key]
+
+    def _fuse(self, dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
+        by_id = {h.id: h for h in [*sparse, *dense]}
+        if self.cfg.method == "rrf":
+            score: dict[str, float] = {}
+            for ranked in (dense, sparse):
+                for rank, h in enumerate(ranked, 1):
+                    score[h.id] = score.get(h.id, 0.0) + 1.0 / (self.cfg.rrf_k + rank)
+        else:
+            top = max((h.score for h in sparse), default=0.0) or 1.0
+            keyword = {h.id: h.score / top for h in sparse}
+            vector = {h.id: h.score for h in dense}
+            score = {i: self.cfg.weight * vector.get(i, 0.0) + (1 - self.cfg.weight) * keyword.get(i, 0.0) for i in by_id}
+        cosine = {h.id: h.score for h in dense}
+        order = sorted(score, key=lambda i: (-score[i], i))
+        return [Hit(i, cosine.get(i, 0.0), by_id[i].text, {**by_id[i].metadata, "fusion_score": round(float(score[i]), 6)})
+                for i in order]
