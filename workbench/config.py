@@ -161,6 +161,14 @@ class LogConfig(_Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "log"))] = "jsonl"
 
 
+class ObservabilityConfig(_Section):
+    """OpenTelemetry spans per stage (with the correlation id); off, to the console, or to an OTLP collector."""
+
+    tracing: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str | None = None
+    service_name: str = "agent-workbench"
+
+
 class PrivacyConfig(_Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
@@ -222,6 +230,7 @@ class AgentConfig(_Section):
     reasoner: ReasonerConfig = ReasonerConfig()
     actuator: ActuatorConfig = ActuatorConfig()
     log: LogConfig = LogConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     resilience: ResilienceConfig = ResilienceConfig()
     deploy: DeployConfig = DeployConfig()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Any, Iterator
 
 from workbench.config import AgentConfig
@@ -34,11 +35,12 @@ class Agent:
 
     def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
                  reasoner: Reasoner, actuator: Actuator, decision_log: DecisionLog | None = None, *,
-                 max_write_attempts: int = 20) -> None:
+                 tracer: Any = None, max_write_attempts: int = 20) -> None:
         self.config = config
         self.config_id = config.config_id
         self.embedder, self.index, self.state = embedder, index, state
         self.reasoner, self.actuator, self.decision_log = reasoner, actuator, decision_log
+        self.tracer = tracer
         self.max_write_attempts = max_write_attempts
 
     @classmethod
@@ -58,11 +60,24 @@ class Agent:
             if not isinstance(stages["index"], HybridIndex):
                 stages["index"] = HybridIndex(stages["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
-        return cls(config, embedder, **stages)
+        tracer = parts.get("tracer")
+        if tracer is None and config.observability.tracing != "none":
+            from workbench.tracing import make_tracer
+
+            tracer = make_tracer(config.observability)
+        return cls(config, embedder, **stages, tracer=tracer)
 
     def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
         """Run one event through the loop; `filter` narrows retrieval further for this event only."""
+        if self.tracer is None:
+            return self._handle(event, filter, None)
+        attrs = {"correlation_id": event.correlation, "config_id": self.config_id, "event_id": event.event_id, "tenant": event.tenant}
+        with self.tracer.start_as_current_span("agent.handle", attributes=attrs):
+            return self._handle(event, filter, attrs)
+
+    def _handle(self, event: Event, filter: dict[str, Any] | None, span_attrs: dict[str, str] | None) -> Decision:
         latency: dict[str, float] = {}
+        _timed = partial(_stage, self.tracer, span_attrs)
         rc, ec = self.config.retrieval, self.config.reasoner
         with _timed(latency, "embed"):
             vector = self.embedder.embed([event.text])[0]
@@ -133,9 +148,12 @@ def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:
 
 
 @contextmanager
-def _timed(latency: dict[str, float], stage: str) -> Iterator[None]:
+def _stage(tracer: Any, attrs: dict[str, str] | None, latency: dict[str, float], stage: str) -> Iterator[None]:
+    """Time a stage into `latency` (ms) and, when tracing is on, wrap it in a span named after it."""
+    span = tracer.start_as_current_span(f"agent.{stage}", attributes=attrs) if tracer is not None else nullcontext()
     start = time.perf_counter()
     try:
-        yield
+        with span:
+            yield
     finally:
         latency[stage] = round((time.perf_counter() - start) * 1000, 3)

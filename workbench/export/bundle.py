@@ -59,6 +59,8 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
         raise ExportError(f"state.kind {cfg.state.kind!r} has no cloud twin; use sqlite (exported to DynamoDB) or dynamodb")
     modules.append({"extractive": "reasoners/extractive.py", "langchain": "reasoners/langchain_chat.py"}[cfg.reasoner.kind])
     modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
+    if cfg.observability.tracing != "none":
+        modules.append("tracing.py")
     return modules
 
 
@@ -67,6 +69,8 @@ def requirements(cfg: AgentConfig) -> list[str]:
     names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
+    if cfg.observability.tracing != "none":
+        names += ["opentelemetry-sdk"] + (["opentelemetry-exporter-otlp-proto-grpc"] if cfg.observability.tracing == "otlp" else [])
     pins = []
     for name in names:
         try:
