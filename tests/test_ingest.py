@@ -94,3 +94,28 @@ def test_the_embedding_cache_survives_processes(hashing_config, workspace) -> No
     assert first.computed == 2 and (vectors[0] == vectors[2]).all()
     second = build_embedder(BuildContext(hashing_config, workspace))
     assert (second.embed(["beta"])[0] == vectors[1]).all() and second.computed == 0
+
+
+def test_concurrent_callers_never_embed_a_text_twice(hashing_config, workspace) -> None:
+    """ragas scores samples concurrently through the same cache; a shared text must reach the model once."""
+    import threading
+    import time as clock
+
+    from workbench.embedders.cache import CachedEmbedder
+    from workbench.embedders.hashing import HashingEmbedder
+
+    seen: list[str] = []
+
+    class Slow(HashingEmbedder):
+        def embed(self, texts):
+            seen.extend(texts)
+            clock.sleep(0.01)  # widen the window between lookup and store
+            return super().embed(texts)
+
+    cache = CachedEmbedder(Slow(), workspace.embedding_cache)
+    threads = [threading.Thread(target=cache.embed, args=(["shared answer", f"own {i}"],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen.count("shared answer") == 1 and cache.computed == 9

@@ -27,6 +27,7 @@ class CachedEmbedder:
         self.dimension = inner.dimension
         self.computed = 0  # texts the model actually embedded; tests and benchmarks read it
         self._lock = threading.Lock()
+        self._embedding = threading.Lock()
         self._memory: dict[str, np.ndarray] = {}
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -34,14 +35,17 @@ class CachedEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
-        found = self._lookup(set(keys))
-        missing = {k: t for k, t in zip(keys, texts) if k not in found}
-        if missing:
-            vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
-            found.update(zip(missing, vectors))
-            self._store(list(zip(missing, vectors)))
-            self._remember(dict(zip(missing, vectors)))
-            self.computed += len(missing)
+        # One embedding at a time per cache: two threads missing the same text (ragas scores concurrently)
+        # would otherwise both run the model on it. The model is compute-bound, so nothing is lost.
+        with self._embedding:
+            found = self._lookup(set(keys))
+            missing = {k: t for k, t in zip(keys, texts) if k not in found}
+            if missing:
+                vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
+                found.update(zip(missing, vectors))
+                self._store(list(zip(missing, vectors)))
+                self._remember(dict(zip(missing, vectors)))
+                self.computed += len(missing)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for row, key in enumerate(keys):
             out[row] = found[key]
