@@ -155,6 +155,14 @@ class ActuatorConfig(_Section):
         return self
 
 
+class EscalationConfig(_Section):
+    """Hand a user to a human after `after` declined answers in a row (0: never), through `actuator`
+    (an HTTP ticket endpoint, or a Slack channel the humans watch)."""
+
+    after: int = Field(0, ge=0)
+    actuator: ActuatorConfig = ActuatorConfig()
+
+
 class LogConfig(_Section):
     """Where every decision is appended (jsonl locally; a DynamoDB table with a stream in the export)."""
 
@@ -229,6 +237,7 @@ class AgentConfig(_Section):
     state: StateConfig = StateConfig()
     reasoner: ReasonerConfig = ReasonerConfig()
     actuator: ActuatorConfig = ActuatorConfig()
+    escalation: EscalationConfig = EscalationConfig()
     log: LogConfig = LogConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -35,12 +35,12 @@ class Agent:
 
     def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
                  reasoner: Reasoner, actuator: Actuator, decision_log: DecisionLog | None = None, *,
-                 tracer: Any = None, max_write_attempts: int = 20) -> None:
+                 tracer: Any = None, escalator: Actuator | None = None, max_write_attempts: int = 20) -> None:
         self.config = config
         self.config_id = config.config_id
         self.embedder, self.index, self.state = embedder, index, state
         self.reasoner, self.actuator, self.decision_log = reasoner, actuator, decision_log
-        self.tracer = tracer
+        self.tracer, self.escalator = tracer, escalator
         self.max_write_attempts = max_write_attempts
 
     @classmethod
@@ -60,6 +60,11 @@ class Agent:
             if not isinstance(stages["index"], HybridIndex):
                 stages["index"] = HybridIndex(stages["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
+        if config.escalation.after and "escalator" not in parts:
+            escalation_ctx = BuildContext(config.model_copy(update={"actuator": config.escalation.actuator}), ctx.workspace)
+            stages["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
+        elif "escalator" in parts:
+            stages["escalator"] = parts["escalator"]
         tracer = parts.get("tracer")
         if tracer is None and config.observability.tracing != "none":
             from workbench.tracing import make_tracer
@@ -95,7 +100,7 @@ class Agent:
         with _timed(latency, "reason"):
             answer = self.reasoner.reason(event.text, prompt, hits)
         with _timed(latency, "persist_state"):
-            self._append_turn(event, answer, state)
+            history = self._append_turn(event, answer, state)
         scrub = self._redact
         decision = Decision(
             event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
@@ -103,9 +108,13 @@ class Agent:
             citations=answer.citations, declined=answer.declined,
             hits=tuple((h.id, round(h.score, 6)) for h in hits), contexts=tuple(h.text for h in hits),
             prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens), acted=True,
+            escalated=self._should_escalate(history),
         )
         with _timed(latency, "act"):
             self.actuator.act(decision.to_dict())
+            if decision.escalated and self.escalator is not None:
+                self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
+                                    f"{self.config.escalation.after} unanswered messages: {decision.question}"})
         latency["total"] = round(sum(latency.values()), 3)
         if self.decision_log is not None:
             self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
@@ -115,18 +124,30 @@ class Agent:
                                     "event_id": event.event_id, "latency_ms": latency})
         return decision
 
-    def _append_turn(self, event: Event, answer: Answer, state: ConversationState) -> None:
-        """Optimistic concurrency: on a lost race, reload and re-apply; never overwrite another writer's turn."""
+    def _should_escalate(self, history: tuple[Message, ...]) -> bool:
+        """True when this turn completes a streak of exactly `escalation.after` declined answers."""
+        after = self.config.escalation.after
+        if not after:
+            return False
+        answers = [m for m in history if m.role == "assistant"]
+        streak = next((i for i, m in enumerate(reversed(answers)) if not m.declined), len(answers))
+        return streak == after
+
+    def _append_turn(self, event: Event, answer: Answer, state: ConversationState) -> tuple[Message, ...]:
+        """Optimistic concurrency: on a lost race, reload and re-apply; never overwrite another writer's turn.
+
+        Returns the history as written (or as found, for a redelivered event)."""
         cap = self.config.state.history_cap
         now = event.timestamp.timestamp()
         for attempt in range(self.max_write_attempts):
             if any(m.event_id == event.event_id for m in state.history):
-                return  # a redelivered event: its turn is already recorded
+                return state.history  # a redelivered event: its turn is already recorded
             turn = (Message("user", self._redact(event.text), event.event_id, now),
-                    Message("assistant", self._redact(answer.text), event.event_id, now))
+                    Message("assistant", self._redact(answer.text), event.event_id, now, answer.declined))
+            history = (*state.history, *turn)[-cap:]
             try:
-                self.state.save(event.user_id, (*state.history, *turn)[-cap:], state.version)
-                return
+                self.state.save(event.user_id, history, state.version)
+                return history
             except StaleWriteError:
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))  # capped exponential backoff, full jitter
                 state = self.state.load(event.user_id)

@@ -22,6 +22,7 @@ class Message:
     content: str
     event_id: str = ""
     at: float = 0.0
+    declined: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Decision:
     latency_ms: dict[str, float]
     tokens: dict[str, int]
     acted: bool
+    escalated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

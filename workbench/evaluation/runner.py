@@ -100,7 +100,8 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
         # Fresh state per evaluation: one run's history must not leak into another's prompts.
         state = SQLiteStateStore(Path(scratch) / "state.sqlite", config.state.ttl_days)
         agent = Agent.from_config(config, workspace, embedder=embedder, index=index, state=state,
-                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"), decision_log=NoDecisionLog())
+                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"), decision_log=NoDecisionLog(),
+                                  escalator=OutboxActuator(Path(scratch) / "escalations.jsonl"))
         bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
         for case in evalset.cases:
             for t, turn in enumerate(case.turns):
@@ -112,7 +113,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                           "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
                 row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
                        "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
-                       "citations": list(d.citations), "declined": d.declined,
+                       "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
                        "top_score": d.hits[0][1] if d.hits else math.nan,
                        **{f"latency_{s}_ms": d.latency_ms.get(s, 0.0) for s in STAGES},
                        "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
@@ -144,6 +145,7 @@ def _aggregate(table: Any, config: AgentConfig, item_bytes: list[int], index_vec
     out["vector_search_latency_ms"] = float(table["latency_retrieve_ms"].mean())
     out["llm_token_usage"] = float((table["input_tokens"] + table["output_tokens"]).mean())
     out["decline_rate"] = float(table["declined"].mean())
+    out["escalation_rate"] = float(table["escalated"].mean())
     out.update(cost_per_million_events(
         config, mean_latency_ms=float(table["latency_total_ms"].mean()), mean_input_tokens=float(table["input_tokens"].mean()),
         mean_output_tokens=float(table["output_tokens"].mean()), mean_question_chars=float(table["question"].str.len().mean()),

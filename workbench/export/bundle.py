@@ -59,9 +59,11 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
         raise ExportError(f"state.kind {cfg.state.kind!r} has no cloud twin; use sqlite (exported to DynamoDB) or dynamodb")
     modules.append({"extractive": "reasoners/extractive.py", "langchain": "reasoners/langchain_chat.py"}[cfg.reasoner.kind])
     modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
+    if cfg.escalation.after:
+        modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.escalation.actuator.kind])
     if cfg.observability.tracing != "none":
         modules.append("tracing.py")
-    return modules
+    return list(dict.fromkeys(modules))
 
 
 def requirements(cfg: AgentConfig) -> list[str]:

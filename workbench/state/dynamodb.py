@@ -27,7 +27,8 @@ class DynamoDBStateStore:
         version, updated_at = int(item["version"]), float(item["updated_at"])
         if float(item["expires_at"]) <= self.clock():  # TTL deletion lags; readers must not see expired items
             return ConversationState(user_id, (), version, updated_at)
-        history = tuple(Message(m["role"], m["content"], m.get("event_id", ""), float(m.get("at", 0))) for m in item["history"])
+        history = tuple(Message(m["role"], m["content"], m.get("event_id", ""), float(m.get("at", 0)), bool(m.get("declined", False)))
+                        for m in item["history"])
         return ConversationState(user_id, history, version, updated_at)
 
     def save(self, user_id: str, history: Sequence[Message], expected_version: int) -> ConversationState:
@@ -36,7 +37,8 @@ class DynamoDBStateStore:
         now = self.clock()
         item = {"pk": pk(user_id), "version": expected_version + 1, "updated_at": Decimal(str(now)),
                 "expires_at": int(now + self.ttl_s),
-                "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at))} for m in history]}
+                "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)),
+                             "declined": m.declined} for m in history]}
         condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :v"
         extra = {} if expected_version == 0 else {"ExpressionAttributeValues": {":v": expected_version}}
         try:
