@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import event
+
 from workbench.config import AgentConfig
 
 

@@ -1,8 +1,8 @@
 """The embedded default for real: MiniLM, Chroma, SQLite, the extractive reasoner, on real SQuAD paragraphs."""
 
 import pytest
-
 from conftest import event
+
 from workbench.config import AgentConfig
 from workbench.events import Event
 from workbench.ingest.pipeline import ingest

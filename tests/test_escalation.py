@@ -5,9 +5,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from conftest import event
 from test_loop import CORPUS
+
 from workbench.evaluation.dataset import DatasetSpec, EvalCase, EvalSet, Turn
 from workbench.evaluation.runner import evaluate
 from workbench.events import Event

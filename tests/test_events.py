@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import event
 from workbench.events import parse_payload
 
 

@@ -10,15 +10,14 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import boto3
 import mlflow
 import pytest
 import yaml
-
 from conftest import AWS_ENV, event, make_table
 from pinecone_double import PineconeDouble
+
 from workbench import tracking
 from workbench.config import AgentConfig
 from workbench.evaluation.dataset import DatasetSpec

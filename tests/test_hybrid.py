@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import event
+
 from workbench.events import Event
 from workbench.export.bundle import ExportError, backend_modules
 from workbench.ingest.pipeline import ingest

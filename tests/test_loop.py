@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import event
+
 from workbench.events import Event
 from workbench.ingest.pipeline import ingest
 from workbench.loop import Agent

@@ -4,9 +4,9 @@ import json
 
 import mlflow
 import pytest
-
 from conftest import event
 from test_loop import CORPUS
+
 from workbench import tracking
 from workbench.decisionlog.jsonl import read_log
 from workbench.events import Event

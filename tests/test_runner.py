@@ -3,6 +3,7 @@
 import json
 
 from conftest import event
+
 from workbench.deadletter import DeadLetterFile
 from workbench.loop import Agent
 from workbench.runner import run_payloads

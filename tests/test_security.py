@@ -5,13 +5,13 @@ import logging
 
 import mlflow
 import pytest
-
 from conftest import event
+
 from workbench import tracking
 from workbench.config import AgentConfig
-from workbench.events import Event
 from workbench.evaluation.dataset import DatasetSpec
 from workbench.evaluation.runner import evaluate
+from workbench.events import Event
 from workbench.loop import Agent
 from workbench.redaction import luhn_valid, redact
 

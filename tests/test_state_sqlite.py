@@ -8,8 +8,8 @@ import time
 import uuid
 
 import pytest
-
 from conftest import event, make_table
+
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.protocols import StaleWriteError

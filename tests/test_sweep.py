@@ -3,11 +3,11 @@
 import sqlite3
 from collections import Counter
 
+import conftest
 import mlflow
 import pytest
 import yaml
 
-import conftest
 from workbench import tracking
 from workbench.compare import pareto_front, runs_frame
 from workbench.registry import register

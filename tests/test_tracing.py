@@ -1,8 +1,8 @@
 """OpenTelemetry: one span per stage under the event's span, each carrying the correlation id and config_id."""
 
+from conftest import event
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from conftest import event
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.tracing import make_tracer

@@ -10,10 +10,10 @@ import time
 import uuid
 
 import pytest
+from conftest import event, make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import event, make_table
 from workbench.bus import LocalBus
 from workbench.idempotency import SQLiteIdempotency, idempotency_key
 from workbench.loop import Agent

@@ -7,12 +7,13 @@ Several worker processes can share it: every state change is one IMMEDIATE trans
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from workbench.sqlite_local import ThreadLocalSQLite
 
 
 @dataclass(frozen=True)
@@ -25,31 +26,25 @@ class Message:
 
 class LocalBus:
     def __init__(self, path: Path, max_receives: int = 5, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.max_receives, self.clock = str(path), max_receives, clock
-        self._local = threading.local()
-        db = self._conn()
+        self.max_receives, self.clock = max_receives, clock
+        self._sqlite = ThreadLocalSQLite(path)
+        db = self._sqlite.conn()
         db.execute("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, body BLOB NOT NULL, published_at REAL NOT NULL, "
                    "visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT, last_error TEXT)")
         db.execute("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at)")
         db.execute("CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, "
                    "receive_count INTEGER NOT NULL, failed_at REAL NOT NULL)")
 
-    def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-        return db
 
     def publish(self, body: bytes | str, message_id: str | None = None) -> str:
         mid = message_id or uuid.uuid4().hex
         data = body.encode() if isinstance(body, str) else body
         now = self.clock()
-        self._conn().execute("INSERT INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, data, now, now))
+        self._sqlite.conn().execute("INSERT INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, data, now, now))
         return mid
 
     def receive(self, max_messages: int = 10, visibility_timeout: float = 30) -> list[Message]:
-        db, now = self._conn(), self.clock()
+        db, now = self._sqlite.conn(), self.clock()
         db.execute("BEGIN IMMEDIATE")
         try:
             rows = db.execute("SELECT id, body, receive_count, last_error FROM messages WHERE visible_at <= ? "
@@ -70,16 +65,16 @@ class LocalBus:
             raise
 
     def delete(self, receipt: str) -> bool:
-        return self._conn().execute("DELETE FROM messages WHERE receipt = ?", (receipt,)).rowcount == 1
+        return self._sqlite.conn().execute("DELETE FROM messages WHERE receipt = ?", (receipt,)).rowcount == 1
 
     def fail(self, receipt: str, reason: str, retry_after: float = 0.0) -> None:
         """A transient failure: keep the reason and make the message visible again after `retry_after` seconds."""
-        self._conn().execute("UPDATE messages SET last_error = ?, visible_at = ? WHERE receipt = ?",
+        self._sqlite.conn().execute("UPDATE messages SET last_error = ?, visible_at = ? WHERE receipt = ?",
                              (reason, self.clock() + retry_after, receipt))
 
     def dead_letter(self, message: Message, reason: str) -> None:
         """A permanent failure (bad input): straight to the DLQ with the reason; retrying cannot help."""
-        db = self._conn()
+        db = self._sqlite.conn()
         db.execute("BEGIN IMMEDIATE")
         try:
             if db.execute("SELECT 1 FROM messages WHERE receipt = ?", (message.receipt,)).fetchone():
@@ -94,13 +89,13 @@ class LocalBus:
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
-        rows = self._conn().execute("SELECT id, body, reason, receive_count, failed_at FROM dead_letters ORDER BY failed_at").fetchall()
+        rows = self._sqlite.conn().execute("SELECT id, body, reason, receive_count, failed_at FROM dead_letters ORDER BY failed_at").fetchall()
         return [{"id": r[0], "body": bytes(r[1]).decode("utf-8", "replace"), "reason": r[2], "receive_count": r[3], "failed_at": r[4]}
                 for r in rows]
 
     def redrive(self, ids: list[str] | None = None) -> int:
         """Put dead letters back on the queue (all, or these ids) with a fresh receive count."""
-        db, now = self._conn(), self.clock()
+        db, now = self._sqlite.conn(), self.clock()
         db.execute("BEGIN IMMEDIATE")
         where, args = ("WHERE id IN (%s)" % ",".join("?" * len(ids)), ids) if ids else ("", [])
         rows = db.execute(f"SELECT id, body FROM dead_letters {where}", args).fetchall()
@@ -111,7 +106,7 @@ class LocalBus:
         return len(rows)
 
     def counts(self) -> dict[str, int]:
-        db, now = self._conn(), self.clock()
+        db, now = self._sqlite.conn(), self.clock()
         visible = db.execute("SELECT COUNT(*) FROM messages WHERE visible_at <= ?", (now,)).fetchone()[0]
         total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workbench.filters import validate_filter
+from workbench.filters import checked_filter
 from workbench.registry import check_kind
 
 DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
@@ -89,17 +89,10 @@ class HybridConfig(_Section):
 
 class RetrievalConfig(_Section):
     top_k: int = Field(5, gt=0, le=100)
-    filter: dict[str, Any] | None = None
+    filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
     tenant_field: str = Field("tenant", min_length=1)
     chunking: ChunkingConfig = ChunkingConfig()
     hybrid: HybridConfig = HybridConfig()
-
-    @field_validator("filter")
-    @classmethod
-    def _valid_filter(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is not None:
-            validate_filter(v)
-        return v
 
 
 class StateConfig(_Section):

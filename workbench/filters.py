@@ -40,6 +40,13 @@ def validate_filter(flt: Any, path: str = "filter") -> None:
             _validate_comparison("$eq", value, where)
 
 
+def checked_filter(flt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """For pydantic fields: validate a filter where it is declared (`Annotated[..., AfterValidator(checked_filter)]`)."""
+    if flt is not None:
+        validate_filter(flt)
+    return flt
+
+
 def _validate_comparison(op: str, operand: Any, where: str) -> None:
     if op not in COMPARISONS:
         raise FilterError(f"{where}: unknown operator {op!r}; use one of {sorted(COMPARISONS)}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from workbench.sqlite_local import ThreadLocalSQLite
 
 KEY_PREFIX = "workbench.handle"
 
@@ -28,21 +28,15 @@ def idempotency_key(event_id: str) -> str:
 
 class SQLiteIdempotency:
     def __init__(self, path: Path, ttl_s: float = 86400, in_progress_s: float = 60, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.ttl_s, self.in_progress_s, self.clock = str(path), ttl_s, in_progress_s, clock
-        self._local = threading.local()
-        self._conn().execute("CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+        self.ttl_s, self.in_progress_s, self.clock = ttl_s, in_progress_s, clock
+        self._sqlite = ThreadLocalSQLite(path)
+        self._sqlite.conn().execute("CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
                              "expiration REAL NOT NULL, in_progress_expiration REAL, data TEXT)")
 
-    def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-        return db
 
     def run(self, event_id: str, fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
         """(result, fresh): `fn()` at most once per event id within the TTL; a repeat returns the stored result."""
-        key, now, db = idempotency_key(event_id), self.clock(), self._conn()
+        key, now, db = idempotency_key(event_id), self.clock(), self._sqlite.conn()
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?", (key,)).fetchone()

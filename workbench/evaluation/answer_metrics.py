@@ -70,9 +70,17 @@ def build_metrics(embedder: Embedder, judge: str | None, names: Sequence[str] | 
     # ragas posts usage analytics from a thread; offline that stalls each call for seconds. Opt out.
     os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
     from ragas.embeddings import LangchainEmbeddingsWrapper
-    from ragas.metrics import (BleuScore, ExactMatch, IDBasedContextPrecision, IDBasedContextRecall,
-                               NonLLMContextPrecisionWithReference, NonLLMContextRecall, NonLLMStringSimilarity,
-                               RougeScore, SemanticSimilarity)
+    from ragas.metrics import (
+        BleuScore,
+        ExactMatch,
+        IDBasedContextPrecision,
+        IDBasedContextRecall,
+        NonLLMContextPrecisionWithReference,
+        NonLLMContextRecall,
+        NonLLMStringSimilarity,
+        RougeScore,
+        SemanticSimilarity,
+    )
 
     names = list(names or (OFFLINE + (JUDGED if judge else ())))
     check_metrics(names)

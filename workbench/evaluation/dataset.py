@@ -11,11 +11,11 @@ import csv
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from workbench.filters import validate_filter
+from workbench.filters import checked_filter
 
 
 class EvalSetError(ValueError):
@@ -37,15 +37,8 @@ class EvalCase(BaseModel):
     case_id: str = Field(min_length=1)
     tenant: str
     user_id: str
-    filter: dict[str, Any] | None = None
+    filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
     turns: list[Turn] = Field(min_length=1)
-
-    @field_validator("filter")
-    @classmethod
-    def _valid_filter(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is not None:
-            validate_filter(v)
-        return v
 
 
 class EvalSet(BaseModel):

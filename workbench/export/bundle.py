@@ -41,7 +41,7 @@ class ExportReport:
 def backend_modules(cfg: AgentConfig) -> list[str]:
     """The modules the handler imports for this config, or an ExportError naming what cannot be served."""
     modules = ["embedders/__init__.py", "indexes/__init__.py", "indexes/pinecone.py", "state/__init__.py",
-               "state/sqlite.py", "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py",
+               "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py",
                "decisionlog/__init__.py", "decisionlog/dynamodb.py"]
     if cfg.embedder.kind != "minilm":
         raise ExportError(f"embedder.kind {cfg.embedder.kind!r} cannot be exported: only minilm (run as ONNX in the Lambda) "
@@ -142,8 +142,11 @@ def self_checks(bundle: Path) -> dict[str, Any]:
     if lint.returncode not in (0, 4):  # 4: informational findings only
         raise ExportError(f"template.yaml fails cfn-lint:\n{lint.stdout}{lint.stderr}")
     checks["cfn_lint"] = "passed"
-    probe = ("import time, sys; t = time.perf_counter(); import handler; "
-             "print(round((time.perf_counter() - t) * 1000, 1))")
+    # Time the handler's cold import, then import every bundled module: a backend imported lazily at the first
+    # event must not find a missing file in production.
+    probe = ("import time, sys, importlib, pkgutil; t = time.perf_counter(); import handler; "
+             "ms = round((time.perf_counter() - t) * 1000, 1); import workbench; "
+             "[importlib.import_module(m.name) for m in pkgutil.walk_packages(workbench.__path__, 'workbench.')]; print(ms)")
     env = {"PATH": "/usr/bin:/bin", "WORKBENCH_CONFIG": str(bundle / "config.json"), "AWS_DEFAULT_REGION": "us-east-1"}
     imported = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(bundle)!r}, *{_site_paths()!r}]; {probe}"],
                               capture_output=True, text=True, cwd=bundle, env=env)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-import numpy as np
-
 from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.protocols import VectorIndex

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from workbench.protocols import StaleWriteError
 from workbench.records import ConversationState, Message
 from workbench.registry import BuildContext
-from workbench.state.sqlite import pk
+from workbench.state import pk
 
 
 class DynamoDBStateStore:

@@ -8,8 +8,6 @@ attribute) and `version`. Writes are conditional on the version read, like a Dyn
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,29 +15,21 @@ from typing import Callable, Sequence
 from workbench.protocols import StaleWriteError
 from workbench.records import ConversationState, Message
 from workbench.registry import BuildContext
-
-
-def pk(user_id: str) -> str:
-    return f"user#{user_id}"
+from workbench.sqlite_local import ThreadLocalSQLite
+from workbench.state import pk
 
 
 class SQLiteStateStore:
     def __init__(self, path: Path, ttl_days: float, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.ttl_s, self.clock = str(path), ttl_days * 86400, clock
-        self._local = threading.local()  # one connection per thread: real concurrent writers
-        with self._conn() as db:
+        self.ttl_s, self.clock = ttl_days * 86400, clock
+        self._sqlite = ThreadLocalSQLite(path)  # one connection per thread: real concurrent writers
+        with self._sqlite.conn() as db:
             db.execute("CREATE TABLE IF NOT EXISTS state (pk TEXT PRIMARY KEY, history TEXT NOT NULL, "
                        "updated_at REAL NOT NULL, expires_at REAL NOT NULL, version INTEGER NOT NULL)")
 
-    def _conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-        return db
 
     def load(self, user_id: str) -> ConversationState:
-        row = self._conn().execute("SELECT history, updated_at, expires_at, version FROM state WHERE pk = ?",
+        row = self._sqlite.conn().execute("SELECT history, updated_at, expires_at, version FROM state WHERE pk = ?",
                                    (pk(user_id),)).fetchone()
         if row is None:
             return ConversationState(user_id)
@@ -51,7 +41,7 @@ class SQLiteStateStore:
     def save(self, user_id: str, history: Sequence[Message], expected_version: int) -> ConversationState:
         now = self.clock()
         body = json.dumps([m.__dict__ for m in history], ensure_ascii=False)
-        db = self._conn()
+        db = self._sqlite.conn()
         if expected_version == 0:
             cur = db.execute("INSERT OR IGNORE INTO state VALUES (?, ?, ?, ?, 1)", (pk(user_id), body, now, now + self.ttl_s))
         else:
