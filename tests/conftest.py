@@ -132,3 +132,41 @@ def make_table(name: str, key: str, ttl: str):
                         KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": ttl, "Enabled": True})
     return boto3.resource("dynamodb").Table(name)
+
+
+@pytest.fixture
+def http_sink():
+    """A real HTTP server on loopback recording (path, headers, body) of every POST; /fail answers 500, /slow waits 1 s."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, dict, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append((self.path, dict(self.headers), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            if self.path == "/slow":
+                time.sleep(1.0)
+            self.send_response(500 if self.path == "/fail" else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+
+
+def ingested_agent(cfg, workspace, tmp_path, docs):
+    """An agent from `cfg` whose index holds `docs` (JSONL records), ingested through the real pipeline."""
+    from workbench.ingest.pipeline import ingest
+    from workbench.loop import Agent
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in docs))
+    agent = Agent.from_config(cfg, workspace)
+    ingest(corpus, cfg, workspace, embedder=agent.embedder, index=agent.index, progress=False)
+    return agent

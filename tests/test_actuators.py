@@ -1,9 +1,5 @@
 """Remote actuators against a real HTTP server on loopback, and the LangChain reasoner with LangChain's fake chat model."""
 
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.error import HTTPError
 
 import pytest
@@ -18,42 +14,20 @@ from workbench.registry import BuildContext
 DECISION = {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "prompt": "long", "contexts": ["x"]}
 
 
-@pytest.fixture
-def server():
-    received: list[tuple[str, dict, dict]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append((self.path, dict(self.headers), body))
-            if self.path == "/slow":
-                time.sleep(1.0)
-            self.send_response(500 if self.path == "/fail" else 200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}", received
-    httpd.shutdown()
-
-
 def ctx(**actuator) -> BuildContext:
     return BuildContext(AgentConfig(actuator=actuator), workspace=None)
 
 
-def test_http_posts_the_decision_without_prompt_or_context(server) -> None:
-    url, received = server
+def test_http_posts_the_decision_without_prompt_or_context(http_sink) -> None:
+    url, received = http_sink
     build_http(ctx(kind="http", url=f"{url}/hook")).act(DECISION)
     [(path, headers, body)] = received
     assert path == "/hook" and headers["X-Correlation-Id"] == "c1"
     assert body == {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8"}
 
 
-def test_slack_reads_its_webhook_from_the_environment(server, monkeypatch) -> None:
-    url, received = server
+def test_slack_reads_its_webhook_from_the_environment(http_sink, monkeypatch) -> None:
+    url, received = http_sink
     monkeypatch.setenv("TEST_SLACK_URL", f"{url}/slack")
     build_slack(ctx(kind="slack", url_env="TEST_SLACK_URL")).act(DECISION)
     assert received[0][2] == {"text": "8"}
@@ -62,8 +36,8 @@ def test_slack_reads_its_webhook_from_the_environment(server, monkeypatch) -> No
         build_slack(ctx(kind="slack", url_env="TEST_SLACK_URL"))
 
 
-def test_failures_and_timeouts_raise_so_the_event_is_not_lost(server) -> None:
-    url, _ = server
+def test_failures_and_timeouts_raise_so_the_event_is_not_lost(http_sink) -> None:
+    url, _ = http_sink
     with pytest.raises(HTTPError):
         build_http(ctx(kind="http", url=f"{url}/fail")).act(DECISION)
     with pytest.raises(TimeoutError):

@@ -1,14 +1,11 @@
 """Hybrid retrieval: BM25 (bm25s) fused with vectors, on a real Chroma index; exact keywords; export refuses it."""
 
-import json
 
 import pytest
-from conftest import event
+from conftest import event, ingested_agent
 
 from workbench.events import Event
 from workbench.export.bundle import ExportError, backend_modules
-from workbench.ingest.pipeline import ingest
-from workbench.loop import Agent
 
 DOCS = [
     {"id": "statute", "text": "Section 230 of the Communications Decency Act shields platforms.", "metadata": {"tenant": "law", "kind": "statute"}},
@@ -18,23 +15,12 @@ DOCS = [
 ]
 
 
-@pytest.fixture
-def corpus(tmp_path):
-    path = tmp_path / "law.jsonl"
-    path.write_text("\n".join(json.dumps(d) for d in DOCS))
-    return path
-
-
-def agent_for(cfg, workspace, corpus):
-    agent = Agent.from_config(cfg, workspace)
-    ingest(corpus, cfg, workspace, embedder=agent.embedder, index=agent.index, progress=False)
-    return agent
 
 
 @pytest.mark.parametrize("method", ["rrf", "weighted"])
-def test_keyword_evidence_lifts_the_exact_match(hashing_config, workspace, corpus, method) -> None:
+def test_keyword_evidence_lifts_the_exact_match(hashing_config, workspace, tmp_path, method) -> None:
     cfg = hashing_config.with_overrides({"retrieval.top_k": 3, "retrieval.hybrid": {"enabled": True, "method": method}})
-    agent = agent_for(cfg, workspace, corpus)
+    agent = ingested_agent(cfg, workspace, tmp_path, DOCS)
     d = agent.handle(Event(**event("Section 230", tenant="law")))
     assert d.hits[0][0] == "statute#c0"
     assert "foreign#c0" not in dict(d.hits)  # the keyword side is tenant-scoped too
@@ -44,9 +30,9 @@ def test_keyword_evidence_lifts_the_exact_match(hashing_config, workspace, corpu
     assert not d.declined  # Hit.score stays cosine, so the reasoner's threshold still means what it says
 
 
-def test_filters_and_exact_keyword_apply_to_both_sides(hashing_config, workspace, corpus) -> None:
+def test_filters_and_exact_keyword_apply_to_both_sides(hashing_config, workspace, tmp_path) -> None:
     cfg = hashing_config.with_overrides({"retrieval.hybrid": {"enabled": True}})
-    agent = agent_for(cfg, workspace, corpus)
+    agent = ingested_agent(cfg, workspace, tmp_path, DOCS)
     d = agent.handle(Event(**event("platforms liability", tenant="law")), filter={"kind": {"$ne": "essay"}})
     assert "essay#c0" not in dict(d.hits)
     d = agent.handle(Event(**event("platforms", tenant="law", user="u2", metadata={"keyword": "moderation"})))

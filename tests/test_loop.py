@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import event
+from conftest import event, ingested_agent
 
 from workbench.events import Event
-from workbench.ingest.pipeline import ingest
 from workbench.loop import Agent
 from workbench.reasoners.extractive import DECLINE
 
@@ -24,10 +23,7 @@ CORPUS = [
 
 @pytest.fixture
 def agent(hashing_config, workspace, tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in CORPUS))
-    agent = Agent.from_config(hashing_config, workspace)
-    ingest(corpus, hashing_config, workspace, embedder=agent.embedder, index=agent.index, progress=False)
+    agent = ingested_agent(hashing_config, workspace, tmp_path, CORPUS)
     return agent
 
 

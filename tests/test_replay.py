@@ -1,26 +1,20 @@
 """The decision log is appended for every decision, and replaying it with another config reports what changed."""
 
-import json
 
 import mlflow
 import pytest
-from conftest import event
+from conftest import event, ingested_agent
 from test_loop import CORPUS
 
 from workbench import tracking
 from workbench.decisionlog.jsonl import read_log
 from workbench.events import Event
-from workbench.ingest.pipeline import ingest
-from workbench.loop import Agent
 from workbench.replay import log_replay, replay
 
 
 @pytest.fixture
 def logged(hashing_config, workspace, tmp_path):
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps(d) for d in CORPUS))
-    agent = Agent.from_config(hashing_config, workspace)
-    ingest(corpus, hashing_config, workspace, embedder=agent.embedder, index=agent.index, progress=False)
+    agent = ingested_agent(hashing_config, workspace, tmp_path, CORPUS)
     for i, q in enumerate(["What is the atomic number of oxygen?", "Who won Super Bowl 50?", "Where was the game played?"]):
         agent.handle(Event(**event(q, user="u1" if i < 2 else "u2", event_id=f"d{i}")))
     return agent
