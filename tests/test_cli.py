@@ -18,7 +18,17 @@ def run(*args, home, check=True):
     return proc
 
 
-@pytest.mark.parametrize("cmd", [[], ["ingest"], ["ask"], ["run-events"], ["demo"], ["config"], ["config", "show"], ["config", "validate"]])
+COMMANDS = [[], ["ingest"], ["ask"], ["run-events"], ["demo"], ["config"], ["config", "show"], ["config", "validate"],
+            ["eval"], ["sweep"], ["compare"], ["promote"], ["ui"], ["build-evalset"], ["schedule"], ["export"],
+            ["pinecone-load"], ["publish"], ["worker"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["replay"]]
+
+
+def test_the_help_lists_every_command(tmp_path) -> None:
+    listed = run("--help", home=tmp_path).stdout
+    assert all(cmd[0] in listed for cmd in COMMANDS if cmd)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "workbench")
 def test_every_command_has_help(cmd, tmp_path) -> None:
     out = run(*cmd, "--help", home=tmp_path).stdout
     assert "Usage:" in out

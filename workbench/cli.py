@@ -385,7 +385,7 @@ def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="
     typer.echo(json.dumps({"run_id": run_id, **{k: round(v, 4) for k, v in result.metrics.items()}}, indent=2))
 
 
-def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None):  # noqa: ANN202
+def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
     from workbench.deadletter import DeadLetterFile
     from workbench.loop import Agent
     from workbench.runner import run_payloads

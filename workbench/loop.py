@@ -1,7 +1,7 @@
 """The agent loop: event -> embed -> retrieve -> load state -> build prompt -> reason -> persist -> act.
 
 The same `Agent` runs in a notebook, in the local worker and inside the exported Lambda; only the
-backends behind the five protocols change.
+backends behind the protocols (embedder, index, state store, reasoner, actuator, decision log) change.
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ class Agent:
             if not isinstance(stages["index"], HybridIndex):
                 stages["index"] = HybridIndex(stages["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
-        if config.escalation.after and "escalator" not in parts:
+        if "escalator" in parts:
+            stages["escalator"] = parts["escalator"]
+        elif config.escalation.after:  # an actuator of its own, built from the escalation section
             escalation_ctx = BuildContext(config.model_copy(update={"actuator": config.escalation.actuator}), ctx.workspace)
             stages["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
-        elif "escalator" in parts:
-            stages["escalator"] = parts["escalator"]
         tracer = parts.get("tracer")
         if tracer is None and config.observability.tracing != "none":
             from workbench.tracing import make_tracer
