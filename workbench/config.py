@@ -195,6 +195,8 @@ class DeployConfig(_Section):
     reserved_concurrency: int = Field(50, ge=1)
     sqs_batch_size: int = Field(10, ge=1, le=10000)
     max_receive_count: int = Field(5, ge=1)
+    orchestration: Literal["function", "step_functions"] = Field(
+        "function", description="one Lambda per event, or a Step Functions workflow Embed -> Retrieve -> Reason -> Act")
     pinecone_cloud: Literal["aws", "gcp", "azure"] = "aws"
     pinecone_region: str = "us-east-1"
 

@@ -90,3 +90,55 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(config_id=agent().config_id)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+# Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event,
+# named after the event id, so a redelivery finds the execution already there; each step is its own function.
+
+@lru_cache(maxsize=1)
+def _stepfunctions() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")
+
+
+def _start(record: SQSRecord) -> None:
+    client = _stepfunctions()
+    for parsed in parse_payload(record.body):
+        if parsed.error:
+            logger.error("rejected event", extra={"reason": parsed.error, "message_id": record.message_id})
+            raise ValueError(parsed.error)
+        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in parsed.event.event_id)[:80]
+        try:
+            client.start_execution(stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=name,
+                                   input=json.dumps({"event": parsed.event.model_dump(mode="json")}))
+        except client.exceptions.ExecutionAlreadyExists:
+            logger.info("duplicate delivery: execution exists", extra={"event_id": parsed.event.event_id})
+
+
+def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=_start, processor=processor, context=context)
+
+
+def embed_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
+    from workbench import stages
+
+    return stages.embed(agent(), state)
+
+
+def retrieve_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
+    from workbench import stages
+
+    return stages.retrieve(agent(), state)
+
+
+def reason_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
+    from workbench import stages
+
+    return stages.reason(agent(), state)
+
+
+def act_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
+    from workbench import stages
+
+    return stages.act(agent(), state)

@@ -18,7 +18,7 @@ from workbench.events import Event
 from workbench.filters import combine
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
-from workbench.records import Answer, ConversationState, Decision, Message
+from workbench.records import Answer, ConversationState, Decision, Hit, Message
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
 from workbench.workspace import Workspace
@@ -82,27 +82,46 @@ class Agent:
 
     def _handle(self, event: Event, filter: dict[str, Any] | None, span_attrs: dict[str, str] | None) -> Decision:
         latency: dict[str, float] = {}
-        _timed = partial(_stage, self.tracer, span_attrs)
-        rc, ec = self.config.retrieval, self.config.reasoner
-        with _timed(latency, "embed"):
+        timed = partial(_stage, self.tracer, span_attrs, latency)
+        with timed("embed"):
             vector = self.embedder.embed([event.text])[0]
-        with _timed(latency, "retrieve"):
-            flt = combine(rc.filter, filter)
-            if rc.hybrid.enabled:
-                hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
-                                        keyword=event.metadata.get("keyword"))
-            else:
-                hits = self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt)
-        with _timed(latency, "load_state"):
+        with timed("retrieve"):
+            hits = self.retrieve(event, vector, filter)
+        decision = self.decide(event, hits, latency, span_attrs)
+        with timed("act"):
+            self.act(decision)
+        latency["total"] = round(sum(latency.values()), 3)
+        self.record(event, decision)
+        return decision
+
+    # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
+
+    def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
+        rc = self.config.retrieval
+        flt = combine(rc.filter, filter)
+        if rc.hybrid.enabled:
+            return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
+                                    keyword=event.metadata.get("keyword"))
+        return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt)
+
+    def decide(self, event: Event, hits: list[Hit], latency: dict[str, float] | None = None,
+               span_attrs: dict[str, str] | None = None) -> Decision:
+        """Load state, build the prompt, reason, persist the turn: the decision, not yet acted on.
+
+        Stage timings are added to `latency`, which becomes the decision's `latency_ms`."""
+        latency = {} if latency is None else latency
+        timed = partial(_stage, self.tracer, span_attrs, latency)
+        ec = self.config.reasoner
+        with timed("load_state"):
             state = self.state.load(event.user_id)
-        with _timed(latency, "build_prompt"):
+        with timed("build_prompt"):
             prompt = build_prompt(ec.prompt_template, event.text, hits, state.history, ec.history_turns)
-        with _timed(latency, "reason"):
+        with timed("reason"):
             answer = self.reasoner.reason(event.text, prompt, hits)
-        with _timed(latency, "persist_state"):
+        with timed("persist_state"):
             history = self._append_turn(event, answer, state)
         scrub = self._redact
-        decision = Decision(
+        return Decision(
             event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
             tenant=event.tenant, user_id=event.user_id, question=scrub(event.text), answer=scrub(answer.text),
             citations=answer.citations, declined=answer.declined,
@@ -110,19 +129,21 @@ class Agent:
             prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens), acted=True,
             escalated=self._should_escalate(history),
         )
-        with _timed(latency, "act"):
-            self.actuator.act(decision.to_dict())
-            if decision.escalated and self.escalator is not None:
-                self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
-                                    f"{self.config.escalation.after} unanswered messages: {decision.question}"})
-        latency["total"] = round(sum(latency.values()), 3)
+
+    def act(self, decision: Decision) -> None:
+        self.actuator.act(decision.to_dict())
+        if decision.escalated and self.escalator is not None:
+            self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
+                                f"{self.config.escalation.after} unanswered messages: {decision.question}"})
+
+    def record(self, event: Event, decision: Decision) -> None:
+        """Append the decision to the decision log and log its timings."""
         if self.decision_log is not None:
             self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
                                       "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
                                       "embedder": self.config.embedder.model})
         log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation,
-                                    "event_id": event.event_id, "latency_ms": latency})
-        return decision
+                                    "event_id": event.event_id, "latency_ms": decision.latency_ms})
 
     def _should_escalate(self, history: tuple[Message, ...]) -> bool:
         """True when this turn completes a streak of exactly `escalation.after` declined answers."""

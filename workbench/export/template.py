@@ -41,6 +41,11 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
         function["Properties"].update({"PackageType": "Zip", "CodeUri": "build/", "Handler": "handler.handler",
                                        "Runtime": "python3.12"})
     table_sse = {"SSEEnabled": True}
+    resources_extra: dict[str, Any] = {}
+    if d.orchestration == "step_functions":
+        resources_extra = _step_functions(cfg, function, image)
+    else:
+        resources_extra = {"AgentFunction": function}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -83,16 +88,46 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
                 "KeySchema": [{"AttributeName": "event_id", "KeyType": "HASH"}],
                 "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
-            "AgentFunction": function,
+            **resources_extra,
         },
         "Outputs": {
             "TopicArn": {"Value": {"Ref": "EventsTopic"}, "Description": "Publish events here"},
             "QueueUrl": {"Value": {"Ref": "EventsQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "EventsDLQ"}},
             "DecisionStreamArn": {"Value": {"Fn::GetAtt": ["DecisionTable", "StreamArn"]}},
-            "FunctionName": {"Value": {"Ref": "AgentFunction"}},
+            "FunctionName": {"Value": {"Ref": "StarterFunction" if d.orchestration == "step_functions" else "AgentFunction"}},
         },
     }
+
+
+def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict[str, Any]:
+    """Starter (SQS -> StartExecution, one execution per event id) + one function per step + the state machine."""
+    import copy
+
+    from workbench.stages import STEPS, state_machine
+
+    def variant(entry: str, events: bool) -> dict[str, Any]:
+        fn = copy.deepcopy(base)
+        if not events:
+            del fn["Properties"]["Events"]
+            fn["Properties"].pop("ReservedConcurrentExecutions")
+        if image:
+            fn["Properties"]["ImageConfig"] = {"Command": [f"handler.{entry}"]}
+        else:
+            fn["Properties"]["Handler"] = f"handler.{entry}"
+        return fn
+
+    out: dict[str, Any] = {f"{step}Function": variant(f"{step.lower()}_step", events=False) for step in STEPS}
+    starter = variant("start_handler", events=True)
+    starter["Properties"]["Environment"]["Variables"]["STATE_MACHINE_ARN"] = {"Ref": "AgentStateMachine"}
+    starter["Properties"]["Policies"] = [{"Statement": [{"Effect": "Allow", "Action": ["states:StartExecution"],
+                                                          "Resource": {"Ref": "AgentStateMachine"}}]}]
+    out["StarterFunction"] = starter
+    out["AgentStateMachine"] = {"Type": "AWS::Serverless::StateMachine", "Properties": {
+        "Definition": state_machine(cfg.deploy.timeout_s), "Tracing": {"Enabled": True},
+        "DefinitionSubstitutions": {f"{step}Arn": {"Fn::GetAtt": [f"{step}Function", "Arn"]} for step in STEPS},
+        "Policies": [{"LambdaInvokePolicy": {"FunctionName": {"Ref": f"{step}Function"}}} for step in STEPS]}}
+    return out
 
 
 DOCKERFILE = """\

@@ -1,0 +1,95 @@
+"""The loop as four steps for AWS Step Functions: Embed -> Retrieve -> Reason -> Act.
+
+Each step takes and returns a JSON state, so the workflow can checkpoint between them; each calls the
+same `Agent` methods as `Agent.handle`, so the workflow decides exactly as the single function does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.events import Event
+from workbench.records import Decision, Hit
+
+STEPS = ("Embed", "Retrieve", "Reason", "Act")
+TRANSIENT_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException", "States.Timeout"]
+
+
+def embed(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+    event = Event.model_validate(state["event"])
+    return {**state, "vector": [float(x) for x in agent.embedder.embed([event.text])[0]]}
+
+
+def retrieve(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+    event = Event.model_validate(state["event"])
+    hits = agent.retrieve(event, state["vector"], state.get("filter"))
+    return {**{k: v for k, v in state.items() if k != "vector"},
+            "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]}
+
+
+def reason(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+    event = Event.model_validate(state["event"])
+    decision = agent.decide(event, [Hit(**h) for h in state["hits"]])
+    return {"event": state["event"], "decision": decision.to_dict()}
+
+
+def act(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+    d = state["decision"]
+    decision = Decision(**{**d, "citations": tuple(d["citations"]), "hits": tuple(tuple(h) for h in d["hits"]),
+                           "contexts": tuple(d["contexts"])})
+    agent.act(decision)
+    agent.record(Event.model_validate(state["event"]), decision)
+    return {"event_id": decision.event_id, "answer": decision.answer, "escalated": decision.escalated}
+
+
+def state_machine(timeout_s: int) -> dict[str, Any]:
+    """The Amazon States Language definition; `${<Step>Arn}` are SAM definition substitutions."""
+    states: dict[str, Any] = {}
+    for step, following in zip(STEPS, [*STEPS[1:], None]):
+        states[step] = {
+            "Type": "Task", "Resource": f"${{{step}Arn}}", "TimeoutSeconds": timeout_s,
+            "Retry": [{"ErrorEquals": TRANSIENT_ERRORS, "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3,
+                       "JitterStrategy": "FULL"}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+            **({"Next": following} if following else {"End": True}),
+        }
+    states["Failed"] = {"Type": "Fail", "Error": "AgentStepFailed", "Cause": "a step failed after its retries"}
+    return {"Comment": "Agent Workbench: Embed -> Retrieve -> Reason -> Act", "StartAt": STEPS[0], "States": states}
+
+
+def validate_state_machine(definition: dict[str, Any]) -> None:
+    """Offline checks of the definition's structure; raises ValueError naming the state at fault."""
+    states = definition.get("States") or {}
+    if definition.get("StartAt") not in states:
+        raise ValueError(f"StartAt {definition.get('StartAt')!r} is not a state")
+    for name, st in states.items():
+        targets = [st.get("Next")] + [c.get("Next") for c in st.get("Catch", [])]
+        for target in filter(None, targets):
+            if target not in states:
+                raise ValueError(f"state {name!r} goes to {target!r}, which does not exist")
+        if st["Type"] == "Task" and not (st.get("Next") or st.get("End")):
+            raise ValueError(f"task {name!r} has neither Next nor End")
+        for retry in st.get("Retry", []):
+            if not retry.get("ErrorEquals") or retry.get("BackoffRate", 2.0) < 1 or retry.get("MaxAttempts", 3) < 0:
+                raise ValueError(f"state {name!r} has an invalid Retry {retry}")
+    if not any(st.get("End") or st["Type"] in ("Succeed", "Fail") for st in states.values()):
+        raise ValueError("the state machine never ends")
+
+
+def run_locally(definition: dict[str, Any], steps: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Follow the definition from StartAt, calling `steps[name](state)` for each Task (for tests and notebooks)."""
+    validate_state_machine(definition)
+    name = definition["StartAt"]
+    while True:
+        st = definition["States"][name]
+        if st["Type"] == "Fail":
+            raise RuntimeError(f"{st['Error']}: {state.get('error')}")
+        try:
+            state = steps[name](state)
+        except Exception as exc:  # noqa: BLE001 - mirrors the definition's Catch on States.ALL
+            state, name = {**state, "error": f"{type(exc).__name__}: {exc}"}, st["Catch"][0]["Next"]
+            continue
+        if st.get("End"):
+            return state
+        name = st["Next"]
