@@ -154,6 +154,11 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert set(logged) == {mid for mid, _ in questions} | {"dup-1", "ok-2"}
     assert logged["parity-0"]["answer"] == by_id["parity-0"]["answer"]
 
+    # Idempotency records carry the local worker's keys (workbench.idempotency), so both sides agree on an event.
+    from workbench.idempotency import idempotency_key
+
+    assert idempotency_key("dup-1") in {i["id"] for i in idem.scan()["Items"]}
+
     # The duplicate delivery neither acted again nor appended to history.
     assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1
     item = state.get_item(Key={"pk": "user#dup"})["Item"]

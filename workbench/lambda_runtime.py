@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
 from workbench.events import Event, parse_payload
+from workbench.idempotency import KEY_PREFIX
 from workbench.loop import Agent
 from workbench.registry import register
 
@@ -62,7 +63,8 @@ def handle_once() -> Any:
     persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
     config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
-    @idempotent_function(data_keyword_argument="event", config=config, persistence_store=persistence)
+    # The same keys as the local worker's records (workbench.idempotency): `workbench.handle#md5(event_id)`.
+    @idempotent_function(data_keyword_argument="event", config=config, persistence_store=persistence, key_prefix=KEY_PREFIX)
     def handle(event: dict[str, Any]) -> dict[str, Any]:
         decision = agent().handle(Event.model_validate(event)).to_dict()
         for stage, name in STAGE_METRICS.items():

@@ -22,7 +22,8 @@ from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
-        "registry.py", "workspace.py", "redaction.py", "resilience.py", "lambda_runtime.py")
+        "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py", "sqlite_local.py",
+        "lambda_runtime.py")
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 50, 250, 10240
 
 
