@@ -256,15 +256,7 @@ class AgentConfig(_Section):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "AgentConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file (write one with `workbench config show > {path}`)")
-        import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
-
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml(Path(path), ConfigError, f"write one with `workbench config show > {path}`")
         return cls.from_dict(data, source=str(path))
 
     def to_yaml(self) -> str:
@@ -290,6 +282,18 @@ class AgentConfig(_Section):
                 node = node[key]
             node[leaf] = value
         return AgentConfig.from_dict(data, source="overrides")
+
+
+def read_yaml(path: Path, error: type[ValueError], hint: str) -> Any:
+    """A YAML file's content, or `error` naming the file: missing (with `hint`) or not YAML."""
+    import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
+
+    if not path.is_file():
+        raise error(f"{path}: no such file ({hint})")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

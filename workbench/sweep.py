@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench.config import AgentConfig, ConfigError
+from workbench.config import AgentConfig, ConfigError, read_yaml
 from workbench.evaluation.dataset import DatasetSpec
 from workbench.workspace import Workspace
 
@@ -60,12 +59,8 @@ class SweepSpec(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SweepSpec":
         path = Path(path)
-        if not path.is_file():
-            raise SweepSpecError(f"{path}: no such sweep spec (copy one from experiments/)")
         try:
-            spec = cls.model_validate(yaml.safe_load(path.read_text()) or {})
-        except yaml.YAMLError as exc:
-            raise SweepSpecError(f"{path}: not valid YAML: {exc}") from None
+            spec = cls.model_validate(read_yaml(path, SweepSpecError, "copy a sweep spec from experiments/"))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise SweepSpecError(f"{path}: {problems}") from None

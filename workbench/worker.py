@@ -30,10 +30,12 @@ class WorkerStats:
     latencies_ms: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, **counts: int) -> None:
+    def add(self, latency_ms: float | None = None, **counts: int) -> None:
         with self._lock:
             for key, value in counts.items():
                 setattr(self, key, getattr(self, key) + value)
+            if latency_ms is not None:
+                self.latencies_ms.append(latency_ms)
 
 
 class Worker:
@@ -80,10 +82,10 @@ class Worker:
             for p in parsed:
                 start = time.perf_counter()
                 _, fresh = self.idempotency.run(p.event.event_id, lambda event=p.event: self.agent.handle(event).to_dict())
-                self.stats.add(**({"processed": 1} if fresh else {"duplicates": 1}))
                 if fresh:
-                    with self.stats._lock:
-                        self.stats.latencies_ms.append((time.perf_counter() - start) * 1000)
+                    self.stats.add(processed=1, latency_ms=(time.perf_counter() - start) * 1000)
+                else:
+                    self.stats.add(duplicates=1)
             self.bus.delete(message.receipt)
         except AlreadyInProgress as exc:
             self.bus.fail(message.receipt, str(exc), self.retry_after)
