@@ -61,3 +61,30 @@ def test_token_bucket_limits_the_rate() -> None:
     elapsed = time.perf_counter() - start
     assert sum(1 for w in waited if w == 0) >= 5  # the burst passes at once
     assert elapsed >= (30 - 5) / 50 * 0.9  # then 50 per second
+
+
+def test_bulk_ingestion_bypasses_per_call_timeouts(hashing_config, workspace, tmp_path) -> None:
+    """A large ingest batch on a slow model must not be timed out and re-embedded by the per-event guard."""
+    import json
+
+    from workbench.embedders.hashing import HashingEmbedder
+    from workbench.ingest.pipeline import ingest
+    from workbench.loop import Agent
+
+    class Slow(HashingEmbedder):
+        calls = 0
+
+        def embed(self, texts):
+            Slow.calls += 1
+            time.sleep(0.3)
+            return super().embed(texts)
+
+    cfg = hashing_config.with_overrides({"resilience.timeout_s": 0.1})
+    agent = Agent.from_config(cfg, workspace, cache_embeddings=False)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "d", "text": "some text"}))
+    slow = guard(Slow(), "embedder", cfg.resilience)
+    report = ingest(corpus, cfg, workspace, tenant="acme", embedder=slow, index=agent.index, progress=False)
+    assert report.written == 1 and Slow.calls == 1
+    with pytest.raises(TimeoutError):
+        slow.embed(["per-event calls still have their timeout"])

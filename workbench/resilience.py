@@ -67,6 +67,11 @@ class Guarded:
             raise TimeoutError(f"{self._name}.{fn.__name__} took longer than {self._timeout}s") from None
 
 
+def unwrap(stage: Any) -> Any:
+    """The stage without its guard: bulk work (ingestion) has its own progress and must not time out per call."""
+    return stage._stage if isinstance(stage, Guarded) else stage
+
+
 def guard(stage: Any, name: str, policy: Any) -> Any:
     """Wrap `stage` with the config's resilience policy (a `ResilienceConfig`)."""
     rate = policy.rate_per_s.get(name)

@@ -36,9 +36,11 @@ def ingest(corpus: str | Path, config: AgentConfig, workspace: Workspace | None 
 
     Unchanged chunks are skipped; new text is embedded once."""
     start = time.perf_counter()
+    from workbench.resilience import unwrap
+
     ctx = BuildContext(config, workspace or Workspace.default())
-    ctx.embedder = embedder or build_embedder(ctx)
-    index = index or build("index", config.index.kind, ctx)
+    ctx.embedder = unwrap(embedder) if embedder is not None else build_embedder(ctx)
+    index = unwrap(index) if index is not None else build("index", config.index.kind, ctx)
     docs = [d for d in load_corpus(corpus) if keep is None or keep(d)][:limit]
     chunks = chunk_documents(docs, config.retrieval.chunking, config.retrieval.tenant_field, tenant)
     stored = index.fingerprints([c.id for c in chunks])
