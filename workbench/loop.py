@@ -126,7 +126,7 @@ class Agent:
             tenant=event.tenant, user_id=event.user_id, question=scrub(event.text), answer=scrub(answer.text),
             citations=answer.citations, declined=answer.declined,
             hits=tuple((h.id, round(h.score, 6)) for h in hits), contexts=tuple(h.text for h in hits),
-            prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens), acted=True,
+            prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens),
             escalated=self._should_escalate(history),
         )
 

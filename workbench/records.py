@@ -61,7 +61,6 @@ class Decision:
     prompt: str
     latency_ms: dict[str, float]
     tokens: dict[str, int]
-    acted: bool
     escalated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
