@@ -25,6 +25,7 @@ from workbench.evaluation.runner import evaluate
 from workbench.export.bundle import ExportError, export_bundle
 from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
+from workbench.ingest.chunking import doc_id_of
 
 DRIVER = """
 import json, sys
@@ -145,7 +146,7 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     by_id = {o["event_id"]: o for o in outbox}
     for (mid, _), row in zip(questions, result.table.itertuples()):
         got = by_id[mid]
-        assert list(dict.fromkeys(h.rsplit("#c", 1)[0] for h in got["hits"])) == list(row.retrieved)
+        assert list(dict.fromkeys(doc_id_of(h) for h in got["hits"])) == list(row.retrieved)
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
     assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
 

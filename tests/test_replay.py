@@ -42,3 +42,12 @@ def test_replay_with_another_config_reports_the_change(logged, workspace, hashin
     run = mlflow.get_run(log_replay(changed, narrower, workspace.decisions))
     assert run.data.tags["replayed_config_ids"] == hashing_config.config_id
     assert run.data.metrics["retrieval_overlap"] == pytest.approx(changed.metrics["retrieval_overlap"])
+
+
+def test_replay_never_reaches_real_endpoints(logged, workspace, hashing_config, http_sink) -> None:
+    url, received = http_sink
+    declining = hashing_config.with_overrides({"reasoner.min_score": 0.99, "escalation": {"after": 1, "actuator": {"kind": "http", "url": url}},
+                                               "actuator": {"kind": "http", "url": url}})
+    result = replay(workspace.decisions, declining, workspace)
+    assert result.metrics["answers_changed"] == 1.0  # every replayed answer declined, and would have escalated
+    assert received == []

@@ -7,7 +7,6 @@ retrieved ids), answer similarity (cosine of the answers' embeddings), whether t
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,19 +28,14 @@ class ReplayResult:
 def replay(log: Path, config: AgentConfig, workspace: Workspace | None = None, limit: int | None = None) -> ReplayResult:
     import pandas as pd
 
-    from workbench.actuators.outbox import OutboxActuator
-    from workbench.decisionlog import NoDecisionLog
-    from workbench.loop import Agent
-    from workbench.state.sqlite import SQLiteStateStore
+    from workbench.sandbox import sandboxed_agent
 
     workspace = workspace or Workspace.default()
     records = sorted(read_log(log), key=lambda r: (r["user_id"], r["timestamp"]))[:limit]
     if not records:
         raise ValueError(f"{log}: no decisions to replay")
     rows = []
-    with tempfile.TemporaryDirectory(dir=workspace.root) as scratch:
-        agent = Agent.from_config(config, workspace, state=SQLiteStateStore(Path(scratch) / "state.sqlite", config.state.ttl_days),
-                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"), decision_log=NoDecisionLog())
+    with sandboxed_agent(config, workspace) as agent:
         for old in records:
             new = agent.handle(Event(event_id=old["event_id"], tenant=old["tenant"], user_id=old["user_id"],
                                      text=old["question"], timestamp=old["timestamp"]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,9 +21,10 @@ from workbench.evaluation.dataset import DatasetSpec, EvalSet
 from workbench.evaluation.ir import retrieval_metrics
 from workbench.events import Event
 from workbench.ingest.chunking import doc_id_of
-from workbench.loop import Agent, build_embedder
+from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext
+from workbench.sandbox import sandboxed_agent
 from workbench.workspace import Workspace
 
 STAGES = ("embed", "retrieve", "load_state", "build_prompt", "reason", "persist_state", "act", "total")
@@ -83,9 +83,6 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from workbench.actuators.outbox import OutboxActuator
-    from workbench.decisionlog import NoDecisionLog
-    from workbench.state.sqlite import SQLiteStateStore
 
     workspace = workspace or Workspace.default()
     evalset = dataset.load_evalset()
@@ -96,12 +93,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
 
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(dir=workspace.root) as scratch:
-        # Fresh state per evaluation: one run's history must not leak into another's prompts.
-        state = SQLiteStateStore(Path(scratch) / "state.sqlite", config.state.ttl_days)
-        agent = Agent.from_config(config, workspace, embedder=embedder, index=index, state=state,
-                                  actuator=OutboxActuator(Path(scratch) / "outbox.jsonl"), decision_log=NoDecisionLog(),
-                                  escalator=OutboxActuator(Path(scratch) / "escalations.jsonl"))
+    with sandboxed_agent(config, workspace, embedder=embedder, index=index) as agent:
         bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
         for case in evalset.cases:
             for t, turn in enumerate(case.turns):
@@ -123,7 +115,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                 samples.append(sample)
                 bar.update()
         bar.close()
-        item_bytes = [len(json.dumps([m.__dict__ for m in state.load(c.user_id).history])) for c in evalset.cases]
+        item_bytes = [len(json.dumps([m.__dict__ for m in agent.state.load(c.user_id).history])) for c in evalset.cases]
 
     for row, scores in zip(rows, score_samples(scorers, samples)):
         row.update(scores)
