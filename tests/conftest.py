@@ -57,6 +57,15 @@ def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | Non
     return {"event_id": event_id or f"e-{digest}", "tenant": tenant, "user_id": user, "text": text, **extra}
 
 
+def make_delivery(agent, root):
+    """The delivery core over SQLite idempotency records and ledger in `root`, as run-events and the worker use it."""
+    from workbench.delivery import Delivery
+    from workbench.idempotency import SQLitePersistenceLayer
+    from workbench.ledger import SQLiteLedger
+
+    return Delivery(agent, SQLitePersistenceLayer(Path(root) / "idem.db"), SQLiteLedger(Path(root) / "ledger.db"))
+
+
 EMBEDDED_TEXTS: list[str] = []
 
 

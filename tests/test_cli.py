@@ -53,10 +53,10 @@ def test_ingest_then_run_events_with_a_bad_line(tmp_path) -> None:
 
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps(event("Who won Super Bowl 50?")) + "\n{oops\n")
-    out = run("run-events", str(events), "--config", str(cfg), "--json", home=tmp_path / "ws").stdout
-    decision = json.loads(out.splitlines()[0])
+    proc = run("run-events", str(events), "--config", str(cfg), "--json", home=tmp_path / "ws")
+    [decision] = [json.loads(line) for line in proc.stdout.splitlines()]  # stdout is pure JSON; the tally is on stderr
     assert decision["citations"] == ["sb#c0"]
-    assert "processed 1, rejected 1" in out
+    assert "processed 1, duplicates 0, rejected 1" in proc.stderr
     assert (tmp_path / "ws" / "deadletter.jsonl").read_text().count("invalid JSON") == 1
 
 
@@ -66,3 +66,43 @@ def test_ask_rejects_bad_input_with_a_message(tmp_path) -> None:
     assert bad.returncode == 2 and "text is empty" in bad.stderr
     bad = run("ask", "q", "--tenant", "acme", "--filter", '{"year": {"$gt": "x"}}', "--config", str(cfg), home=tmp_path, check=False)
     assert bad.returncode == 2 and "expected a number" in bad.stderr
+
+
+@pytest.fixture
+def hashing_yaml(tmp_path):
+    path = tmp_path / "hashing.yaml"
+    path.write_text("embedder:\n  kind: hashing\n")
+    return path
+
+
+def test_verbose_mode_acts_once_on_every_entry_point(tmp_path, hashing_yaml) -> None:
+    home = tmp_path / "ws"
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(event(f"question {i}?", event_id=f"v{i}")) for i in range(3)) + "\n")
+    ran = run("-v", "run-events", str(events), "-c", str(hashing_yaml), "--json", home=home)
+    assert [json.loads(line)["event_id"] for line in ran.stdout.splitlines()] == ["v0", "v1", "v2"]  # pure JSON
+    assert "decision" in ran.stderr and AgentConfig(embedder={"kind": "hashing"}).config_id in ran.stderr
+    queued = tmp_path / "queued.jsonl"
+    queued.write_text("\n".join(json.dumps(event(f"queued {i}?", event_id=f"w{i}")) for i in range(3)) + "\n")
+    run("publish", str(queued), home=home)
+    worked = run("-v", "worker", "-c", str(hashing_yaml), home=home)
+    assert "processed 3, duplicates 0, dead-lettered 0" in worked.stdout
+    asked = run("-v", "ask", "Who?", "--tenant", "acme", "-c", str(hashing_yaml), "--json", home=home)
+    assert json.loads(asked.stdout)["question"] == "Who?"
+    acted = [json.loads(line)["event_id"] for line in (home / "outbox.jsonl").read_text().splitlines()]
+    assert len(acted) == len(set(acted)) == 7  # three files' events, three queued, one asked: each acted once
+
+
+def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
+    home = tmp_path / "ws"
+    run("ask", "my account number is 1234", "--tenant", "tenant-a", "--user", "alice", "-c", str(hashing_yaml), home=home)
+    other = json.loads(run("ask", "hello", "--tenant", "tenant-b", "--user", "alice", "-c", str(hashing_yaml), "--json", home=home).stdout)
+    assert "account number" not in other["prompt"]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max-receives", "0", "--max-receives"), ("--visibility-timeout", "-1", "--visibility-timeout"),
+    ("--concurrency", "0", "--concurrency")])
+def test_worker_options_are_range_checked(flag, value, message, tmp_path) -> None:
+    proc = run("worker", flag, value, home=tmp_path, check=False)
+    assert proc.returncode == 2 and message in proc.stderr

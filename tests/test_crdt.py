@@ -47,14 +47,15 @@ def test_two_agents_updating_concurrently_converge(tmp_path) -> None:
         for i in range(40):
             discovered.add(f"{name}-obstacle-{i}")
             used.increment(name)
-            SharedState(store, "obstacles").update(discovered)
-            SharedState(store, "usage").update(used)
+            SharedState(store, "acme", "obstacles").update(discovered)
+            SharedState(store, "acme", "usage").update(used)
 
     threads = [threading.Thread(target=agent, args=(n,)) for n in ("robot-a", "robot-b")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    obstacles = SharedState(store, "obstacles").read(GSet())
+    obstacles = SharedState(store, "acme", "obstacles").read(GSet())
     assert len(obstacles.items) == 80  # every discovery of both agents survived the races
-    assert SharedState(store, "usage").read(PNCounter()).value == 80  # 40 uses each, each counted once
+    assert SharedState(store, "acme", "usage").read(PNCounter()).value == 80  # 40 uses each, each counted once
+    assert SharedState(store, "other", "usage").read(PNCounter()).value == 0  # another tenant's item of the same name

@@ -23,7 +23,7 @@ def test_the_answer_comes_from_the_known_document_and_cites_it(squad_subset, wor
         assert known in [hit for hit, _ in d.hits[:3]]
         assert d.citations == (known,)
         assert fact in d.answer
-    assert agent.state.load("u1").version == 2
+    assert agent.state.load("acme", "user#u1").version == 2
 
 
 def _cached(model, workspace):

@@ -102,7 +102,7 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     cfg = result.config
     state = make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at")
     idem = make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration")
-    decisions = make_table(f"decisions-{uuid.uuid4().hex[:8]}", "event_id", "unused")
+    decisions = make_table(f"decisions-{uuid.uuid4().hex[:8]}", "pk", "unused")
     boto3.client("secretsmanager").create_secret(Name=f"pc-{state.name}", SecretString="pc-test-key")
     double = PineconeDouble(cfg.embedder.dimension)
     try:
@@ -150,17 +150,18 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
     assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
 
-    # Every decision is in the append-only decision table, once.
-    logged = {i["event_id"]: json.loads(i["record"]) for i in decisions.scan()["Items"]}
-    assert set(logged) == {mid for mid, _ in questions} | {"dup-1", "ok-2"}
-    assert logged["parity-0"]["answer"] == by_id["parity-0"]["answer"]
+    # Every decision is in the decision table (the delivery core's ledger), once, keyed by tenant and event, acted.
+    logged = {i["pk"]: json.loads(i["decision"]) for i in decisions.scan()["Items"]}
+    assert set(logged) == {f"acme#{mid}" for mid, _ in questions} | {"acme#dup-1", "acme#ok-2"}
+    assert logged["acme#parity-0"]["answer"] == by_id["parity-0"]["answer"]
+    assert all(i["acted"] for i in decisions.scan()["Items"])
 
     # Idempotency records carry the local worker's keys (workbench.idempotency), so both sides agree on an event.
     from workbench.idempotency import idempotency_key
 
-    assert idempotency_key("dup-1") in {i["id"] for i in idem.scan()["Items"]}
+    assert idempotency_key("acme", "dup-1") in {i["id"] for i in idem.scan()["Items"]}
 
     # The duplicate delivery neither acted again nor appended to history.
     assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1
-    item = state.get_item(Key={"pk": "user#dup"})["Item"]
+    item = state.get_item(Key={"pk": "acme#user#dup"})["Item"]
     assert len(item["history"]) == 2 and int(item["version"]) == 1

@@ -68,8 +68,11 @@ def test_declines_when_nothing_is_close(agent) -> None:
 
 def test_core_imports_nothing_heavy() -> None:
     code = ("import sys, workbench.loop, workbench.config, workbench.events, workbench.prompt, workbench.protocols, "
-            "workbench.filters, workbench.runner; "
+            "workbench.filters; "
             "print(sorted(m for m in ('chromadb', 'torch', 'langchain', 'langchain_core', 'mlflow', 'pandas', "
             "'sentence_transformers', 'numpy', 'boto3', 'ragas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    # The delivery core stands on Powertools (which brings boto3), never on the ML stack.
+    serve = code.replace("workbench.filters;", "workbench.filters, workbench.runner, workbench.worker;").replace("'boto3', ", "")
+    assert subprocess.run([sys.executable, "-c", serve], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -28,7 +28,7 @@ def test_prototype_notebook(tmp_path) -> None:
     ws = Workspace(tmp_path / "ws")
     papermill.execute_notebook(str(NOTEBOOKS / "01_prototype.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
                                parameters={"home": str(ws.root), "embedder": "hashing"}, kernel_name="python3", progress_bar=False)
-    assert SQLiteStateStore(ws.state_db, 30).load("alice").version == 3
+    assert SQLiteStateStore(ws.state_db, 30).load("acme", "user#alice").version == 3
     decisions = [json.loads(line) for line in ws.outbox.read_text().splitlines()]
     assert len(decisions) == 6 and {d["user_id"] for d in decisions} == {"alice", "bob"}
     last = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs[0]["data"]["text/plain"]

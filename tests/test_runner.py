@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import event
+from conftest import event, make_delivery
 
 from workbench.deadletter import DeadLetterFile
 from workbench.loop import Agent
@@ -33,7 +33,7 @@ def test_every_payload_is_answered_or_dead_lettered(hashing_config, workspace) -
         b"\xc3\x28",
     ]
     dlq = DeadLetterFile(workspace.deadletter)
-    summary = run_payloads(agent, payloads, dlq)
+    summary = run_payloads(make_delivery(agent, workspace.root), [("payload", p) for p in payloads], dlq, budget_s=5)
     assert summary.processed == 2 and summary.rejected == 4
     assert [d.question for d in summary.decisions] == ["first", "second"]
     letters = list(dlq)

@@ -34,7 +34,7 @@ def test_pii_is_redacted_before_history_outbox_and_logs(hashing_config, workspac
     agent = Agent.from_config(hashing_config, workspace)
     caplog.set_level(logging.DEBUG)
     d = agent.handle(Event(**event("I am jane@example.com, card 4111 1111 1111 1111, phone +1 415 555 0100")))
-    stored = " ".join(m.content for m in agent.state.load("u1").history)
+    stored = " ".join(m.content for m in agent.state.load("acme", "user#u1").history)
     for pii in ("jane@example.com", "4111 1111 1111 1111", "415 555 0100"):
         assert pii not in stored and pii not in d.question and pii not in d.prompt
         assert pii not in workspace.outbox.read_text() and pii not in caplog.text

@@ -38,27 +38,36 @@ def make_store(request, tmp_path):
 
 def test_conditional_write_rejects_a_stale_version(make_store) -> None:
     store = make_store()
-    assert store.load("u").version == 0
-    first = store.save("u", [Message("user", "hi")], expected_version=0)
+    assert store.load("acme", "user#u").version == 0
+    first = store.save("acme", "user#u", [Message("user", "hi")], expected_version=0)
     assert first.version == 1
     with pytest.raises(StaleWriteError, match="user#u"):
-        store.save("u", [Message("user", "lost?")], expected_version=0)
+        store.save("acme", "user#u", [Message("user", "lost?")], expected_version=0)
     with pytest.raises(StaleWriteError):
-        store.save("u", [Message("user", "lost?")], expected_version=5)
-    assert [m.content for m in store.load("u").history] == ["hi"]
+        store.save("acme", "user#u", [Message("user", "lost?")], expected_version=5)
+    assert [m.content for m in store.load("acme", "user#u").history] == ["hi"]
+
+
+def test_the_same_user_id_in_two_tenants_are_two_items(make_store) -> None:
+    store = make_store()
+    store.save("tenant-a", "user#alice", [Message("user", "a's secret")], 0)
+    assert store.load("tenant-b", "user#alice").history == ()
+    store.save("tenant-b", "user#alice", [Message("user", "b's question")], 0)  # version 0: B's item is new
+    assert [m.content for m in store.load("tenant-a", "user#alice").history] == ["a's secret"]
+    assert [m.content for m in store.load("tenant-b", "user#alice").history] == ["b's question"]
 
 
 def test_ttl_expiry_reads_as_empty_and_the_next_write_still_wins(make_store) -> None:
     clock = Clock()
     store = make_store(clock)
-    store.save("u", [Message("user", "old")], 0)
+    store.save("acme", "user#u", [Message("user", "old")], 0)
     clock.now += 86400 - 1
-    assert len(store.load("u").history) == 1
+    assert len(store.load("acme", "user#u").history) == 1
     clock.now += 2
-    expired = store.load("u")
+    expired = store.load("acme", "user#u")
     assert expired.history == () and expired.version == 1
-    store.save("u", [Message("user", "new")], expired.version)
-    assert [m.content for m in store.load("u").history] == ["new"]
+    store.save("acme", "user#u", [Message("user", "new")], expired.version)
+    assert [m.content for m in store.load("acme", "user#u").history] == ["new"]
 
 
 def _agent(hashing_config, workspace, **overrides):
@@ -70,7 +79,7 @@ def test_history_is_capped_at_the_last_n_messages(hashing_config, workspace) -> 
     agent = _agent(hashing_config, workspace, **{"state.history_cap": 4})
     for i in range(5):
         agent.handle(Event(**event(f"question {i}", event_id=f"q{i}")))
-    history = agent.state.load("u1").history
+    history = agent.state.load("acme", "user#u1").history
     assert len(history) == 4
     assert [m.content for m in history if m.role == "user"] == ["question 3", "question 4"]
 
@@ -80,7 +89,7 @@ def test_a_redelivered_event_is_recorded_once(hashing_config, workspace) -> None
     e = Event(**event("same event"))
     agent.handle(e)
     agent.handle(e)
-    assert len(agent.state.load("u1").history) == 2
+    assert len(agent.state.load("acme", "user#u1").history) == 2
 
 
 def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace, make_store) -> None:
@@ -102,7 +111,7 @@ def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace, 
     for t in threads:
         t.join()
     assert not errors
-    state = agent.state.load("u1")
+    state = agent.state.load("acme", "user#u1")
     user_turns = [m.event_id for m in state.history if m.role == "user"]
     assert sorted(user_turns) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(per_worker))
     assert state.version == per_worker * workers

@@ -19,7 +19,9 @@ def test_definition_is_valid_and_retries_with_backoff() -> None:
     stages.validate_state_machine(definition)
     embed = definition["States"]["Embed"]
     assert embed["Next"] == "Retrieve" and definition["States"]["Act"]["End"] is True
-    assert embed["Retry"][0]["BackoffRate"] == 2.0 and embed["Catch"][0]["Next"] == "Failed"
+    assert embed["Retry"][0]["BackoffRate"] == 2.0 and embed["Catch"][0]["Next"] == "DeadLetter"
+    assert definition["States"]["DeadLetter"]["Next"] == "Failed"
+    assert definition["States"]["Act"]["Retry"][0]["ErrorEquals"] == ["States.ALL"]  # Act is idempotent: retry anything
 
 
 @pytest.mark.parametrize("breakage, message", [
@@ -35,20 +37,56 @@ def test_broken_definitions_are_named(breakage, message) -> None:
         stages.validate_state_machine(definition)
 
 
+def _delivery(agent, tmp_path):
+    from workbench.delivery import Delivery
+    from workbench.idempotency import SQLitePersistenceLayer
+    from workbench.ledger import SQLiteLedger
+
+    return Delivery(agent, SQLitePersistenceLayer(tmp_path / "idem.db"), SQLiteLedger(tmp_path / "ledger.db"))
+
+
+def _steps(agent, delivery, dead: list):
+    steps = {name: partial(getattr(stages, name.lower()), agent) for name in stages.STEPS[:-1]}
+    return {**steps, "Act": partial(stages.act, delivery), "DeadLetter": lambda state: dead.append(state) or state}
+
+
 def test_walking_the_workflow_decides_like_the_single_function(hashing_config, workspace, tmp_path) -> None:
     agent = ingested_agent(hashing_config, workspace, tmp_path, CORPUS)
-    steps = {name: partial(getattr(stages, name.lower()), agent) for name in stages.STEPS}
+    dead: list = []
+    steps = _steps(agent, _delivery(agent, tmp_path), dead)
     question = "What is the atomic number of oxygen?"
     out = stages.run_locally(stages.state_machine(30), steps, {"event": json.loads(Event(**event(question, user="sfn")).model_dump_json())})
     direct = agent.handle(Event(**event(question, user="direct")))
     assert out["answer"] == direct.answer and not out["escalated"]
-    assert [m.content for m in agent.state.load("sfn").history] == [question, direct.answer]
+    assert [m.content for m in agent.state.load("acme", "user#sfn").history] == [question, direct.answer]
 
     def broken(state):
         raise ConnectionError("index down")
 
     with pytest.raises(RuntimeError, match="AgentStepFailed: ConnectionError: index down"):
         stages.run_locally(stages.state_machine(30), {**steps, "Retrieve": broken}, {"event": json.loads(Event(**event("x")).model_dump_json())})
+    assert [d["error"] for d in dead] == ["ConnectionError: index down"]  # the failed execution's input reached the DLQ
+    assert dead[0]["event"]["text"] == "x"
+
+
+def test_a_retried_act_step_acts_once(hashing_config, workspace, tmp_path) -> None:
+    agent = ingested_agent(hashing_config, workspace, tmp_path, CORPUS)
+    delivery = _delivery(agent, tmp_path)
+    steps = _steps(agent, delivery, [])
+    state = {"event": json.loads(Event(**event("What is oxygen?", user="retry")).model_dump_json())}
+    for name in stages.STEPS[:-1]:
+        state = steps[name](state)
+    first, again = steps["Act"](state), steps["Act"](state)  # Step Functions retried Act after it had acted
+    assert first == again
+    outbox = [json.loads(line) for line in workspace.outbox.read_text().splitlines()]
+    assert [o["event_id"] for o in outbox].count(state["event"]["event_id"]) == 1
+
+
+def test_execution_names_are_unique_per_tenant_and_event() -> None:
+    ids = ["order/1", "order?1", "order-1", "x" * 200 + "a", "x" * 200 + "b"]
+    names = {stages.execution_name(Event(**event("q", tenant=t, event_id=i))) for t in ("acme", "globex") for i in ids}
+    assert len(names) == 2 * len(ids)
+    assert all(len(n) <= 80 and all(c.isalnum() or c in "-_" for c in n) for n in names)
 
 
 def test_export_wires_the_workflow(tmp_path) -> None:
@@ -58,7 +96,7 @@ def test_export_wires_the_workflow(tmp_path) -> None:
     template = yaml.safe_load((report.out / "template.yaml").read_text())["Resources"]
     machine = template["AgentStateMachine"]["Properties"]
     assert machine["Definition"] == json.loads((report.out / "statemachine.asl.json").read_text())
-    assert set(machine["DefinitionSubstitutions"]) == {f"{s}Arn" for s in stages.STEPS}
+    assert set(machine["DefinitionSubstitutions"]) == {f"{s}Arn" for s in stages.STEPS} | {"DeadLetterQueueUrl"}
     assert template["StarterFunction"]["Properties"]["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert template["EmbedFunction"]["Properties"]["ImageConfig"]["Command"] == ["handler.embed_step"]
     assert "start_handler" in (report.out / "handler.py").read_text()
@@ -88,4 +126,5 @@ def test_the_starter_runs_one_execution_per_event(aws, monkeypatch) -> None:
     ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
     assert lambda_runtime.start_handler(batch, ctx) == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
-    assert [e["name"] for e in executions] == ["evt-1"]  # the redelivery found its execution already there
+    # the redelivery found its execution already there
+    assert [e["name"] for e in executions] == [stages.execution_name(Event(**event("Who won?", event_id="evt-1")))]

@@ -10,12 +10,12 @@ import time
 import uuid
 
 import pytest
-from conftest import event, make_table
+from conftest import event, make_delivery, make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.bus import LocalBus
-from workbench.idempotency import SQLiteIdempotency, idempotency_key
+from workbench.idempotency import idempotency_key
 from workbench.loop import Agent
 from workbench.worker import Worker
 
@@ -26,11 +26,11 @@ def setup(hashing_config, workspace, tmp_path, **overrides):
     cfg = hashing_config.with_overrides({"state.history_cap": 1000, **overrides})
     agent = Agent.from_config(cfg, workspace)
     bus = LocalBus(tmp_path / "bus.db", max_receives=5)
-    return agent, bus, SQLiteIdempotency(tmp_path / "idem.db")
+    return agent, bus, make_delivery(agent, tmp_path)
 
 
 def user_turns(agent, users=USERS) -> list[str]:
-    return [m.event_id for u in users for m in agent.state.load(u).history if m.role == "user"]
+    return [m.event_id for u in users for m in agent.state.load("acme", f"user#{u}").history if m.role == "user"]
 
 
 def test_idempotency_keys_match_powertools() -> None:
@@ -45,13 +45,24 @@ def test_idempotency_keys_match_powertools() -> None:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
     probe = Probe()
-    probe.configure(IdempotencyConfig(event_key_jmespath="event_id"), key_prefix="workbench.handle")
-    assert probe._get_hashed_idempotency_key({"event_id": "evt-42", "text": "x"}) == idempotency_key("evt-42")
+    probe.configure(IdempotencyConfig(event_key_jmespath="[tenant, event_id]"), key_prefix="workbench.handle")
+    assert probe._get_hashed_idempotency_key({"event_id": "evt-42", "tenant": "acme", "text": "x"}) == idempotency_key("acme", "evt-42")
+    assert idempotency_key("acme", "evt-42") != idempotency_key("globex", "evt-42")
+
+
+def test_the_local_records_carry_the_powertools_keys(hashing_config, workspace, tmp_path) -> None:
+    import sqlite3
+
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    [outcome] = delivery.deliver(json.dumps(event("hello", event_id="evt-42")), "test")
+    assert outcome.status == "handled"
+    ids = [r[0] for r in sqlite3.connect(tmp_path / "idem.db").execute("SELECT id FROM idempotency WHERE status = 'COMPLETED'")]
+    assert ids == [idempotency_key("acme", "evt-42")]
 
 
 @pytest.mark.parametrize("state", ["sqlite", "dynamodb"])
 def test_eight_workers_five_hundred_events_each_exactly_once(state, hashing_config, workspace, tmp_path, request) -> None:
-    agent, bus, idem = setup(hashing_config, workspace, tmp_path)
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
     if state == "dynamodb":
         request.getfixturevalue("aws")
         from workbench.state.dynamodb import DynamoDBStateStore
@@ -65,7 +76,7 @@ def test_eight_workers_five_hundred_events_each_exactly_once(state, hashing_conf
     for bad in ('{"tenant": "acme"}', "[]", "{nope"):
         bus.publish(bad)
 
-    stats = Worker(agent, bus, idem, retry_after=0.01).run(concurrency=8)
+    stats = Worker(delivery, bus, retry_after=0.01).run(concurrency=8)
     assert stats.processed == 500 and stats.dead_lettered == 3
     assert stats.duplicates == 25  # every duplicate publish answered from its idempotency record, not re-run
     turns = user_turns(agent)
@@ -93,12 +104,12 @@ class Flaky:
 
 
 def test_random_backend_faults_lose_nothing(hashing_config, workspace, tmp_path) -> None:
-    agent, bus, idem = setup(hashing_config, workspace, tmp_path, **{"resilience.max_attempts": 1})
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path, **{"resilience.max_attempts": 1})
     agent.reasoner, agent.actuator = Flaky(agent.reasoner, 0.2, 1), Flaky(agent.actuator, 0.1, 2)
     published = [event(f"faulty {i}", user=USERS[i % 10], event_id=f"f{i}") for i in range(120)]
     for e in published:
         bus.publish(json.dumps(e))
-    stats = Worker(agent, bus, idem, retry_after=0.0).run(concurrency=4)
+    stats = Worker(delivery, bus, retry_after=0.0).run(concurrency=4)
     dead = bus.dead_letters()
     assert stats.retried > 0  # faults happened
     assert stats.processed + len(dead) == len(published)  # published = processed + dead-lettered
@@ -115,7 +126,9 @@ DRIVER = """
 import sys, time
 from workbench.bus import LocalBus
 from workbench.config import AgentConfig
-from workbench.idempotency import SQLiteIdempotency
+from workbench.delivery import Delivery
+from workbench.idempotency import SQLitePersistenceLayer
+from workbench.ledger import SQLiteLedger
 from workbench.loop import Agent
 from workbench.worker import Worker
 from workbench.workspace import Workspace
@@ -124,7 +137,8 @@ root = sys.argv[1]
 agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}, state={"history_cap": 1000}), Workspace(__import__("pathlib").Path(root)))
 slow = agent.reasoner.reason
 agent.reasoner.reason = lambda *a: (time.sleep(0.02), slow(*a))[1]  # long enough to be killed mid-batch
-Worker(agent, LocalBus(root + "/bus.db"), SQLiteIdempotency(root + "/idem.db", in_progress_s=1), visibility_timeout=1).run(2)
+delivery = Delivery(agent, SQLitePersistenceLayer(root + "/idem.db"), SQLiteLedger(root + "/ledger.db"))
+Worker(delivery, LocalBus(root + "/bus.db"), visibility_timeout=1).run(2)
 """
 
 
@@ -167,11 +181,11 @@ def test_garbage_is_dead_lettered_and_the_worker_keeps_going(payloads, hashing_c
     from workbench.workspace import Workspace
 
     tmp = tmp_path_factory.mktemp("garbage")
-    agent, bus, idem = setup(hashing_config, Workspace(tmp / "ws"), tmp)
+    agent, bus, delivery = setup(hashing_config, Workspace(tmp / "ws"), tmp)
     for p in payloads:
         bus.publish(p)
     bus.publish(json.dumps(event("still answered?", event_id="after-garbage")))
-    stats = Worker(agent, bus, idem).run(concurrency=1)
+    stats = Worker(delivery, bus).run(concurrency=1)
     letters = bus.dead_letters()
     assert stats.processed + len(letters) == len(payloads) + 1
     assert all(letter["reason"] for letter in letters)

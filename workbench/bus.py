@@ -26,6 +26,8 @@ class Message:
 
 class LocalBus:
     def __init__(self, path: Path, max_receives: int = 5, clock: Callable[[], float] = time.time) -> None:
+        if not 1 <= max_receives <= 1000:
+            raise ValueError(f"max_receives {max_receives}: must be 1 to 1000 (SQS's maxReceiveCount range)")
         self.max_receives, self.clock = max_receives, clock
         self._sqlite = ThreadLocalSQLite(path)
         db = self._sqlite.conn()
@@ -44,9 +46,8 @@ class LocalBus:
         return mid
 
     def receive(self, max_messages: int = 10, visibility_timeout: float = 30) -> list[Message]:
-        db, now = self._sqlite.conn(), self.clock()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        now = self.clock()
+        with self._sqlite.transaction() as db:
             rows = db.execute("SELECT id, body, receive_count, last_error FROM messages WHERE visible_at <= ? "
                               "ORDER BY published_at LIMIT ?", (now, max_messages)).fetchall()
             out = []
@@ -58,11 +59,7 @@ class LocalBus:
                 db.execute("UPDATE messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
                            (now + visibility_timeout, receipt, mid))
                 out.append(Message(mid, bytes(body), receipt, count + 1))
-            db.execute("COMMIT")
-            return out
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        return out
 
     def delete(self, receipt: str) -> bool:
         return self._sqlite.conn().execute("DELETE FROM messages WHERE receipt = ?", (receipt,)).rowcount == 1
@@ -74,15 +71,9 @@ class LocalBus:
 
     def dead_letter(self, message: Message, reason: str) -> None:
         """A permanent failure (bad input): straight to the DLQ with the reason; retrying cannot help."""
-        db = self._sqlite.conn()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._sqlite.transaction() as db:
             if db.execute("SELECT 1 FROM messages WHERE receipt = ?", (message.receipt,)).fetchone():
                 self._move_to_dlq(db, message.id, message.body, reason, message.receive_count)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _move_to_dlq(self, db: sqlite3.Connection, mid: str, body: bytes, reason: str, count: int) -> None:
         db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, body, reason, count, self.clock()))
@@ -95,14 +86,13 @@ class LocalBus:
 
     def redrive(self, ids: list[str] | None = None) -> int:
         """Put dead letters back on the queue (all, or these ids) with a fresh receive count."""
-        db, now = self._sqlite.conn(), self.clock()
-        db.execute("BEGIN IMMEDIATE")
+        now = self.clock()
         where, args = ("WHERE id IN (%s)" % ",".join("?" * len(ids)), ids) if ids else ("", [])
-        rows = db.execute(f"SELECT id, body FROM dead_letters {where}", args).fetchall()
-        for mid, body in rows:
-            db.execute("INSERT OR REPLACE INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, body, now, now))
-            db.execute("DELETE FROM dead_letters WHERE id = ?", (mid,))
-        db.execute("COMMIT")
+        with self._sqlite.transaction() as db:
+            rows = db.execute(f"SELECT id, body FROM dead_letters {where}", args).fetchall()
+            for mid, body in rows:
+                db.execute("INSERT OR REPLACE INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, body, now, now))
+                db.execute("DELETE FROM dead_letters WHERE id = ?", (mid,))
         return len(rows)
 
     def counts(self) -> dict[str, int]:

@@ -43,16 +43,16 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s %(config_id)s %(correlation_id)s"
                         if verbose else "%(levelname)s %(name)s %(message)s")
-    if verbose:
-        old = logging.getLogRecordFactory()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_fill_log_fields)
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = old(*args, **kwargs)
-            record.__dict__.setdefault("config_id", "-")
-            record.__dict__.setdefault("correlation_id", "-")
-            return record
 
-        logging.setLogRecordFactory(factory)
+def _fill_log_fields(record: logging.LogRecord) -> bool:
+    """Give every record the fields the verbose format names. A filter on the handler runs after `extra` is
+    merged, so a caller's `extra={"config_id": ...}` is kept, never refused as an overwrite."""
+    record.__dict__.setdefault("config_id", "-")
+    record.__dict__.setdefault("correlation_id", "-")
+    return True
 
 
 @config_app.command("show")
@@ -111,7 +111,7 @@ def run_events(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQ
     """Run a file of events; bad ones go to the dead-letter file with the reason."""
     summary = _run_file(file, _load(config), _workspace(home))
     _print_decisions(summary.decisions, as_json)
-    _print_summary(summary, _workspace(home))
+    _print_summary(summary, _workspace(home), err=as_json)
 
 
 @app.command()
@@ -330,19 +330,17 @@ def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS e
 
 @app.command()
 def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-           concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, help="Worker threads."),
-           visibility_timeout: float = typer.Option(30.0, help="Seconds a received message stays invisible."),
-           max_receives: int = typer.Option(5, help="Receives before a message goes to the DLQ."),
+           concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, max=64, help="Worker threads."),
+           visibility_timeout: float = typer.Option(30.0, min=0.001, max=43200, help="Seconds a received message stays invisible."),
+           max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
            follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
     from workbench.bus import LocalBus
-    from workbench.idempotency import SQLiteIdempotency
-    from workbench.loop import Agent
     from workbench.worker import Worker
 
     ws = _workspace(home)
     bus = LocalBus(ws.bus, max_receives=max_receives)
-    w = Worker(Agent.from_config(_load(config), ws), bus, SQLiteIdempotency(ws.idempotency), visibility_timeout=visibility_timeout)
+    w = Worker(_delivery(_load(config), ws), bus, visibility_timeout=visibility_timeout)
     stats = w.run(concurrency, until_empty=not follow)
     typer.echo(f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
                f"retried {stats.retried}; queue: {bus.counts()}")
@@ -387,14 +385,23 @@ def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="
 
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
     from workbench.deadletter import DeadLetterFile
-    from workbench.loop import Agent
     from workbench.runner import run_payloads
 
     if not file.is_file():
         raise UserError(f"{file}: no such events file")
-    lines = [line for line in file.read_bytes().splitlines() if line.strip()]
-    agent = agent or Agent.from_config(cfg, ws)
-    return run_payloads(agent, lines, DeadLetterFile(ws.deadletter), progress=True, total=len(lines))
+    lines = [(f"{file}:{n}", line) for n, line in enumerate(file.read_bytes().splitlines(), 1) if line.strip()]
+    delivery = _delivery(cfg, ws, agent)
+    return run_payloads(delivery, lines, DeadLetterFile(ws.deadletter), budget_s=cfg.deploy.timeout_s, progress=True, total=len(lines))
+
+
+def _delivery(cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
+    """The delivery core over the workspace's idempotency records and ledger."""
+    from workbench.delivery import Delivery
+    from workbench.idempotency import SQLitePersistenceLayer
+    from workbench.ledger import SQLiteLedger
+    from workbench.loop import Agent
+
+    return Delivery(agent or Agent.from_config(cfg, ws), SQLitePersistenceLayer(ws.idempotency), SQLiteLedger(ws.ledger))
 
 
 def _print_decisions(decisions: list, as_json: bool) -> None:
@@ -412,11 +419,12 @@ def _print_decisions(decisions: list, as_json: bool) -> None:
     Console(width=160).print(table)
 
 
-def _print_summary(summary: Any, ws: Workspace) -> None:
-    typer.echo(f"processed {summary.processed}, rejected {summary.rejected}"
-               + (f" (dead letters in {ws.deadletter})" if summary.rejected else ""))
+def _print_summary(summary: Any, ws: Workspace, err: bool = False) -> None:
+    """The tally of a run; on stderr when stdout carries JSON."""
+    typer.echo(f"processed {summary.processed}, duplicates {summary.duplicates}, rejected {summary.rejected}"
+               + (f" (dead letters in {ws.deadletter})" if summary.rejected else ""), err=err)
     for reason in summary.reasons:
-        typer.echo(f"  rejected: {reason}")
+        typer.echo(f"  rejected: {reason}", err=err)
 
 
 def main() -> None:

@@ -91,24 +91,24 @@ def from_dict(data: dict[str, Any]) -> GSet | PNCounter | LWWMap:
 
 
 class SharedState:
-    """One named CRDT stored through a `StateStore` (item `crdt#<name>`), merged on every write."""
+    """One named CRDT of a tenant, stored through a `StateStore` (item `crdt#<name>`), merged on every write."""
 
-    def __init__(self, store: StateStore, name: str, max_attempts: int = 20) -> None:
-        self.store, self.key, self.max_attempts = store, f"crdt#{name}", max_attempts
+    def __init__(self, store: StateStore, tenant: str, name: str, max_attempts: int = 20) -> None:
+        self.store, self.tenant, self.key, self.max_attempts = store, tenant, f"crdt#{name}", max_attempts
 
     def read(self, empty: Any) -> Any:
-        state = self.store.load(self.key)
+        state = self.store.load(self.tenant, self.key)
         return from_dict(json.loads(state.history[-1].content)) if state.history else empty
 
     def update(self, local: Any) -> Any:
         """Merge `local` into the stored value; a lost race reloads and merges again (merge makes that safe)."""
         for _ in range(self.max_attempts):
-            state = self.store.load(self.key)
+            state = self.store.load(self.tenant, self.key)
             current = from_dict(json.loads(state.history[-1].content)) if state.history else local
             merged = current.merge(local)
             try:
-                self.store.save(self.key, [Message("crdt", json.dumps(merged.to_dict()))], state.version)
+                self.store.save(self.tenant, self.key, [Message("crdt", json.dumps(merged.to_dict()))], state.version)
                 return merged
             except StaleWriteError:
                 continue
-        raise StaleWriteError(f"{self.key}: could not merge after {self.max_attempts} attempts")
+        raise StaleWriteError(f"{self.tenant}#{self.key}: could not merge after {self.max_attempts} attempts")

@@ -19,7 +19,7 @@ class DeadLetterFile:
         if isinstance(raw, bytes):  # undecodable input is kept byte for byte
             raw = {"base64": base64.b64encode(raw).decode()}
         line = json.dumps({"at": time.time(), "stage": stage, "source": source, "reason": reason, "raw": raw},
-                          default=str, ensure_ascii=False)
+                          default=str)  # ASCII-escaped: lone surrogates survive
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 MAX_TEXT_CHARS = 8000
+MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
 MetaValue = str | int | float | bool
 
 
@@ -59,12 +60,20 @@ class Parsed:
     error: str | None = None
 
 
-def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS) -> list[Parsed]:
-    """Unwrap any supported envelope and validate every record inside it."""
-    return _parse(payload, "payload", max_text_chars)
+def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS, source: str = "payload") -> list[Parsed]:
+    """Unwrap any supported envelope and validate every record inside it.
+
+    `source` says where the payload came from (a file and line, a message id); records inside an SQS or SNS
+    envelope are named by their own messageId / MessageId."""
+    try:
+        return _parse(payload, source, max_text_chars, 0)
+    except Exception as exc:  # noqa: BLE001 - the last guard of "never raises": whatever slips past the checks below
+        return [Parsed(source, payload, error=f"{source}: unreadable payload ({type(exc).__name__})")]
 
 
-def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
+def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
+    if depth > MAX_ENVELOPES:
+        return [Parsed(source, payload, error=f"{source}: envelopes nested over {MAX_ENVELOPES} deep")]
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("utf-8")
@@ -75,40 +84,64 @@ def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
             payload = json.loads(payload)
         except json.JSONDecodeError as exc:
             return [Parsed(source, payload, error=f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+        except RecursionError:
+            return [Parsed(source, payload, error=f"{source}: JSON nested too deeply to read")]
+        except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
+            return [Parsed(source, payload, error=f"{source}: JSON beyond the parser's limits: {exc}")]
     if isinstance(payload, list):
         if not payload:
             return [Parsed(source, payload, error=f"{source}: empty list, no events in it")]
-        return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit)]
+        return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit, depth + 1)]
     if not isinstance(payload, dict):
         return [Parsed(source, payload, error=f"{source}: expected a JSON object, got {type(payload).__name__}")]
     if "Records" in payload:
-        return _parse_records(payload["Records"], source, limit)
+        return _parse_records(payload["Records"], source, limit, depth)
     if payload.get("Type") == "Notification" and "Message" in payload:  # SNS inside SQS, raw delivery off
-        return _parse(payload["Message"], f"{source}.Message", limit)
+        return _parse(payload["Message"], f"{source}.Message", limit, depth + 1)
     return [_validate(payload, source, limit)]
 
 
-def _parse_records(records: Any, source: str, limit: int) -> list[Parsed]:
+def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
-        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {records!r:.40}")]
+        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {type(records).__name__}")]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
         if isinstance(record, dict) and isinstance(record.get("Sns"), dict) and "Message" in record["Sns"]:
-            out += _parse(record["Sns"]["Message"], record["Sns"].get("MessageId") or where, limit)
+            out += _parse(record["Sns"]["Message"], _named(record["Sns"].get("MessageId"), where), limit, depth + 1)
         elif isinstance(record, dict) and "body" in record:
-            out += _parse(record["body"], record.get("messageId") or where, limit)
+            out += _parse(record["body"], _named(record.get("messageId"), where), limit, depth + 1)
         else:
             out.append(Parsed(where, record, error=f"{where}: neither an SNS record (Sns.Message) nor an SQS record (body)"))
     return out
 
 
+def _named(message_id: Any, where: str) -> str:
+    return message_id if isinstance(message_id, str) and message_id else where
+
+
 def _validate(data: dict, source: str, limit: int) -> Parsed:
     try:
-        return Parsed(source, data, event=Event.model_validate(data, context={"max_text_chars": limit}))
+        event = Event.model_validate(data, context={"max_text_chars": limit})
     except ValidationError as exc:
         problems = "; ".join(_describe(err) for err in exc.errors())
         return Parsed(source, data, error=f"{source}: {problems}")
+    bad = _unencodable(event)
+    if bad:
+        return Parsed(source, data, error=f"{source}: {bad}: text that cannot be encoded as UTF-8 (a lone surrogate)")
+    return Parsed(source, data, event=event)
+
+
+def _unencodable(event: Event) -> str | None:
+    """The first field holding text that UTF-8 cannot encode; such text would fail at every store downstream."""
+    fields = {"event_id": event.event_id, "user_id": event.user_id, "text": event.text, "channel": event.channel,
+              "correlation_id": event.correlation_id or "", **{f"metadata.{k}": f"{k}{v}" for k, v in event.metadata.items()}}
+    for name, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return name
+    return None
 
 
 def _describe(err: Any) -> str:

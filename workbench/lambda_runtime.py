@@ -1,8 +1,11 @@
 """The exported Lambda: SQS batches (raw or SNS-wrapped events) through the same loop that was evaluated.
 
 Powertools does what it already does well: `BatchProcessor` reports partial batch failures, the
-idempotency utility (DynamoDB, keyed on event_id) makes a redelivery a no-op, `Logger` carries the
-correlation id and `Metrics` emits the per-stage latencies in embedded metric format.
+idempotency utility (DynamoDB, keyed on tenant and event_id, with the in-progress expiry of the invocation's
+remaining time) makes a redelivery a no-op, `Logger` carries the correlation id and `Metrics` emits the per-stage
+latencies in embedded metric format. Records go through the same delivery core as the local worker
+(`workbench.delivery`): the decision table is its ledger, so a redelivery after the idempotency record expired
+neither acts again nor gets stuck.
 
 The config is the evaluated one, unchanged (same config_id); only the backends behind the protocols
 are swapped for their cloud twins with the same contracts (see `CLOUD_BACKENDS`).
@@ -20,11 +23,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
-from workbench.events import Event, parse_payload
-from workbench.idempotency import KEY_PREFIX
+from workbench.delivery import Delivery
+from workbench.events import parse_payload
+from workbench.ledger import DynamoDBLedger
 from workbench.loop import Agent
 from workbench.registry import register
 
@@ -34,7 +38,7 @@ CLOUD_BACKENDS = {
     ("state", "sqlite"): "workbench.state.dynamodb:build",
     ("embedder", "minilm"): "workbench.embedders.onnx_minilm:build",
     ("actuator", "outbox"): "workbench.actuators.log:build",
-    ("log", "jsonl"): "workbench.decisionlog.dynamodb:build",
+    ("log", "jsonl"): "workbench.decisionlog:build_none",  # the decision table, the delivery core's ledger, keeps them
 }
 STAGE_METRICS = {"embed": "embedding_latency_ms", "retrieve": "vector_search_latency_ms", "reason": "reasoning_latency_ms",
                  "total": "decision_latency_ms"}
@@ -58,39 +62,43 @@ def agent() -> Agent:
 
 
 @lru_cache(maxsize=1)
-def handle_once() -> Any:
-    """`agent().handle`, made idempotent on event_id with Powertools (records in the idempotency table)."""
+def delivery() -> Delivery:
+    """The delivery core over DynamoDB: idempotency records keyed as locally, the decision table as ledger."""
+    import boto3
+
     persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
-    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
-
-    # The same keys as the local worker's records (workbench.idempotency): `workbench.handle#md5(event_id)`.
-    @idempotent_function(data_keyword_argument="event", config=config, persistence_store=persistence, key_prefix=KEY_PREFIX)
-    def handle(event: dict[str, Any]) -> dict[str, Any]:
-        decision = agent().handle(Event.model_validate(event)).to_dict()
-        for stage, name in STAGE_METRICS.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=decision["latency_ms"].get(stage, 0.0))
-        tokens = sum(decision["tokens"].values())
-        metrics.add_metric(name="llm_token_usage", unit=MetricUnit.Count, value=tokens)
-        return decision
-
-    return handle
+    ledger = DynamoDBLedger(boto3.resource("dynamodb").Table(os.environ["DECISION_TABLE"]))
+    return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
 
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     decisions = []
-    for parsed in parse_payload(record.body):
-        if parsed.error:
-            # Raising marks this message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ.
-            logger.error("rejected event", extra={"reason": parsed.error, "message_id": record.message_id})
-            raise ValueError(parsed.error)
-        logger.set_correlation_id(parsed.event.correlation)
-        decisions.append(handle_once()(event=parsed.event.model_dump(mode="json")))
+    for outcome in delivery().deliver(record.body, source=f"sqs message {record.message_id}"):
+        correlation = outcome.event.correlation if outcome.event else record.message_id
+        if outcome.status in ("handled", "duplicate"):
+            logger.set_correlation_id(correlation)
+            decisions.append(outcome.decision)
+            if outcome.status == "handled":
+                _emit(outcome.decision or {})
+            continue
+        # Raising marks this message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ.
+        logger.error("record failed", extra={"status": outcome.status, "reason": outcome.reason, "source": outcome.source,
+                                             "correlation_id": correlation})
+        raise RuntimeError(outcome.reason)
     return decisions
+
+
+def _emit(decision: dict[str, Any]) -> None:
+    for stage, name in STAGE_METRICS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=decision["latency_ms"].get(stage, 0.0))
+    metrics.add_metric(name="llm_token_usage", unit=MetricUnit.Count, value=sum(decision["tokens"].values()))
 
 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(config_id=agent().config_id)
+    # In-progress records expire with this invocation: a timed-out or crashed attempt frees its events for the retry.
+    delivery().idempotency_config.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
 
@@ -105,17 +113,18 @@ def _stepfunctions() -> Any:
 
 
 def _start(record: SQSRecord) -> None:
+    from workbench import stages
+
     client = _stepfunctions()
-    for parsed in parse_payload(record.body):
-        if parsed.error:
-            logger.error("rejected event", extra={"reason": parsed.error, "message_id": record.message_id})
+    for parsed in parse_payload(record.body, source=f"sqs message {record.message_id}"):
+        if parsed.error or parsed.event is None:
+            logger.error("rejected event", extra={"reason": parsed.error, "source": parsed.source, "correlation_id": record.message_id})
             raise ValueError(parsed.error)
-        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in parsed.event.event_id)[:80]
         try:
-            client.start_execution(stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=name,
+            client.start_execution(stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=stages.execution_name(parsed.event),
                                    input=json.dumps({"event": parsed.event.model_dump(mode="json")}))
         except client.exceptions.ExecutionAlreadyExists:
-            logger.info("duplicate delivery: execution exists", extra={"event_id": parsed.event.event_id})
+            logger.info("duplicate delivery: execution exists", extra={"correlation_id": parsed.event.correlation})
 
 
 def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -143,4 +152,4 @@ def reason_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
 def act_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
     from workbench import stages
 
-    return stages.act(agent(), state)
+    return stages.act(delivery(), state)

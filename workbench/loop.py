@@ -21,6 +21,7 @@ from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, Stale
 from workbench.records import Answer, ConversationState, Decision, Hit, Message
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
+from workbench.state import user_item
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.agent")
@@ -81,18 +82,21 @@ class Agent:
             return self._handle(event, filter, attrs)
 
     def _handle(self, event: Event, filter: dict[str, Any] | None, span_attrs: dict[str, str] | None) -> Decision:
+        decision = self.propose(event, filter, span_attrs)
+        self.act(decision, span_attrs)
+        self.record(event, decision)
+        return decision
+
+    def propose(self, event: Event, filter: dict[str, Any] | None = None, span_attrs: dict[str, str] | None = None) -> Decision:
+        """Embed, retrieve and decide (the turn is persisted), without acting: the delivery core commits the
+        decision before it acts, so a crash between the two never acts twice."""
         latency: dict[str, float] = {}
         timed = partial(_stage, self.tracer, span_attrs, latency)
         with timed("embed"):
             vector = self.embedder.embed([event.text])[0]
         with timed("retrieve"):
             hits = self.retrieve(event, vector, filter)
-        decision = self.decide(event, hits, latency, span_attrs)
-        with timed("act"):
-            self.act(decision)
-        latency["total"] = round(sum(latency.values()), 3)
-        self.record(event, decision)
-        return decision
+        return self.decide(event, hits, latency, span_attrs)
 
     # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
 
@@ -113,13 +117,14 @@ class Agent:
         timed = partial(_stage, self.tracer, span_attrs, latency)
         ec = self.config.reasoner
         with timed("load_state"):
-            state = self.state.load(event.user_id)
+            state = self.state.load(event.tenant, user_item(event.user_id))
         with timed("build_prompt"):
             prompt = build_prompt(ec.prompt_template, event.text, hits, state.history, ec.history_turns)
         with timed("reason"):
             answer = self.reasoner.reason(event.text, prompt, hits)
         with timed("persist_state"):
             history = self._append_turn(event, answer, state)
+        latency["total"] = _total(latency)
         scrub = self._redact
         return Decision(
             event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
@@ -130,11 +135,14 @@ class Agent:
             escalated=self._should_escalate(history),
         )
 
-    def act(self, decision: Decision) -> None:
-        self.actuator.act(decision.to_dict())
-        if decision.escalated and self.escalator is not None:
-            self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
-                                f"{self.config.escalation.after} unanswered messages: {decision.question}"})
+    def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
+        """Act on a decision; its `latency_ms` gains `act` and `total`."""
+        with _stage(self.tracer, span_attrs, decision.latency_ms, "act"):
+            self.actuator.act(decision.to_dict())
+            if decision.escalated and self.escalator is not None:
+                self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
+                                    f"{self.config.escalation.after} unanswered messages: {decision.question}"})
+        decision.latency_ms["total"] = _total(decision.latency_ms)
 
     def record(self, event: Event, decision: Decision) -> None:
         """Append the decision to the decision log and log its timings."""
@@ -142,7 +150,7 @@ class Agent:
             self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
                                       "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
                                       "embedder": self.config.embedder.model})
-        log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation,
+        log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation, "tenant": event.tenant,
                                     "event_id": event.event_id, "latency_ms": decision.latency_ms})
 
     def _should_escalate(self, history: tuple[Message, ...]) -> bool:
@@ -167,13 +175,12 @@ class Agent:
                     Message("assistant", self._redact(answer.text), event.event_id, now, answer.declined))
             history = (*state.history, *turn)[-cap:]
             try:
-                self.state.save(event.user_id, history, state.version)
+                self.state.save(event.tenant, user_item(event.user_id), history, state.version)
                 return history
             except StaleWriteError:
                 time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))  # capped exponential backoff, full jitter
-                state = self.state.load(event.user_id)
-        raise StaleWriteError(f"user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
-
+                state = self.state.load(event.tenant, user_item(event.user_id))
+        raise StaleWriteError(f"tenant {event.tenant!r} user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
 
     def _redact(self, text: str) -> str:
         kinds = self.config.privacy.redact
@@ -187,6 +194,10 @@ def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:
 
         embedder = CachedEmbedder(embedder, ctx.workspace.embedding_cache)
     return embedder
+
+
+def _total(latency: dict[str, float]) -> float:
+    return round(sum(v for k, v in latency.items() if k != "total"), 3)
 
 
 @contextmanager

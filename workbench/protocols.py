@@ -37,9 +37,10 @@ class VectorIndex(Protocol):
 
 @runtime_checkable
 class StateStore(Protocol):
-    def load(self, user_id: str) -> ConversationState: ...
+    def load(self, tenant: str, item: str) -> ConversationState:
+        """The tenant's item (`user#<id>` or `crdt#<name>`); items of other tenants are never visible."""
 
-    def save(self, user_id: str, history: Sequence[Message], expected_version: int) -> ConversationState:
+    def save(self, tenant: str, item: str, history: Sequence[Message], expected_version: int) -> ConversationState:
         """Write if the stored version still equals `expected_version`, else raise StaleWriteError."""
 
 

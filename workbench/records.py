@@ -27,9 +27,10 @@ class Message:
 
 @dataclass(frozen=True)
 class ConversationState:
-    """One item per user, as in DynamoDB: `version` guards the conditional write (0 = no item)."""
+    """One stored item (a user's conversation, or a shared CRDT), as in DynamoDB: `version` guards the conditional
+    write (0 = no item). `item` is the key within the tenant, e.g. `user#alice`."""
 
-    user_id: str
+    item: str
     history: tuple[Message, ...] = ()
     version: int = 0
     updated_at: float = 0.0
@@ -65,3 +66,10 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Decision":
+        """The inverse of `to_dict`, from JSON (lists back to tuples); unknown keys are ignored."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "citations": tuple(known["citations"]), "hits": tuple(tuple(h) for h in known["hits"]),
+                      "contexts": tuple(known["contexts"]), "latency_ms": dict(known["latency_ms"])})

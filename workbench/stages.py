@@ -1,11 +1,15 @@
 """The loop as four steps for AWS Step Functions: Embed -> Retrieve -> Reason -> Act.
 
 Each step takes and returns a JSON state, so the workflow can checkpoint between them; each calls the
-same `Agent` methods as `Agent.handle`, so the workflow decides exactly as the single function does.
+same `Agent` methods as `Agent.handle`, so the workflow decides exactly as the single function does. Act goes
+through the delivery core's ledger, so a retried Act acts once. An execution that fails after its retries sends
+its input and error to the dead-letter queue: the starter already deleted the SQS message, so nothing else keeps it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 from workbench.events import Event
@@ -34,27 +38,35 @@ def reason(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
     return {"event": state["event"], "decision": decision.to_dict()}
 
 
-def act(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
+def act(delivery: Any, state: dict[str, Any]) -> dict[str, Any]:
     d = state["decision"]
-    decision = Decision(**{**d, "citations": tuple(d["citations"]), "hits": tuple(tuple(h) for h in d["hits"]),
-                           "contexts": tuple(d["contexts"])})
-    agent.act(decision)
-    agent.record(Event.model_validate(state["event"]), decision)
-    return {"event_id": decision.event_id, "answer": decision.answer, "escalated": decision.escalated}
+    settled = delivery.settle(Event.model_validate(state["event"]), lambda: Decision.from_dict(d))
+    return {"event_id": d["event_id"], "tenant": d["tenant"], "answer": settled["answer"], "escalated": settled["escalated"]}
+
+
+def execution_name(event: Event) -> str:
+    """Unique per (tenant, event id), within Step Functions' 80 characters: a readable head and a hash of both."""
+    head = re.sub(r"[^A-Za-z0-9_-]", "-", f"{event.tenant}-{event.event_id}")[:40]
+    return f"{head}-{hashlib.sha256(f'{event.tenant}#{event.event_id}'.encode()).hexdigest()[:32]}"
 
 
 def state_machine(timeout_s: int) -> dict[str, Any]:
-    """The Amazon States Language definition; `${<Step>Arn}` are SAM definition substitutions."""
+    """The Amazon States Language definition; `${<Step>Arn}` and `${DeadLetterQueueUrl}` are SAM substitutions."""
     states: dict[str, Any] = {}
     for step, following in zip(STEPS, [*STEPS[1:], None]):
+        # Act is safe to repeat (the ledger), so any failure of it is retried; the others on transient errors only.
+        errors = ["States.ALL"] if step == "Act" else TRANSIENT_ERRORS
         states[step] = {
             "Type": "Task", "Resource": f"${{{step}Arn}}", "TimeoutSeconds": timeout_s,
-            "Retry": [{"ErrorEquals": TRANSIENT_ERRORS, "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3,
+            "Retry": [{"ErrorEquals": errors, "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3,
                        "JitterStrategy": "FULL"}],
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"}],
             **({"Next": following} if following else {"End": True}),
         }
-    states["Failed"] = {"Type": "Fail", "Error": "AgentStepFailed", "Cause": "a step failed after its retries"}
+    states["DeadLetter"] = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                            "Parameters": {"QueueUrl": "${DeadLetterQueueUrl}", "MessageBody.$": "States.JsonToString($)"},
+                            "Next": "Failed"}
+    states["Failed"] = {"Type": "Fail", "Error": "AgentStepFailed", "Cause": "a step failed after its retries; input sent to the DLQ"}
     return {"Comment": "Agent Workbench: Embed -> Retrieve -> Reason -> Act", "StartAt": STEPS[0], "States": states}
 
 

@@ -1,9 +1,9 @@
-"""The local worker: consumes the bus with N threads, handles each event once, never loses one.
+"""The local worker: consumes the bus with N threads through the delivery core; never loses an event.
 
-Success deletes the message. Bad input goes straight to the DLQ with its reason (retrying cannot fix it).
-Any other failure leaves the message to come back (after `retry_after`, or after the visibility timeout if
-the worker died), and the bus dead-letters it after its maximum receive count. Idempotency makes
-redeliveries and duplicate publishes a no-op.
+Success deletes the message. Bad input goes straight to the DLQ with its reason (retrying cannot fix it). A
+failure leaves the message to come back after `retry_after`; an event in progress elsewhere, after the
+visibility timeout. A worker killed mid-event frees it exactly when its message becomes visible again: the
+in-progress expiry of its idempotency record is the message's visibility deadline.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from workbench.bus import LocalBus, Message
-from workbench.events import parse_payload
-from workbench.idempotency import AlreadyInProgress, SQLiteIdempotency
+from workbench.delivery import Delivery
 
 log = logging.getLogger("workbench.worker")
 
@@ -24,7 +22,7 @@ log = logging.getLogger("workbench.worker")
 @dataclass
 class WorkerStats:
     processed: int = 0      # events handled now
-    duplicates: int = 0     # events seen before: answered from the idempotency record
+    duplicates: int = 0     # events seen before: answered from the idempotency record or the ledger
     dead_lettered: int = 0  # messages sent to the DLQ for bad input
     retried: int = 0        # messages left for redelivery after a failure
     latencies_ms: list[float] = field(default_factory=list)
@@ -39,9 +37,15 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, agent: Any, bus: LocalBus, idempotency: SQLiteIdempotency, *, batch_size: int = 10,
-                 visibility_timeout: float = 30.0, retry_after: float = 0.5, poll_s: float = 0.05) -> None:
-        self.agent, self.bus, self.idempotency = agent, bus, idempotency
+    def __init__(self, delivery: Delivery, bus: LocalBus, *, batch_size: int = 10, visibility_timeout: float = 30.0,
+                 retry_after: float = 0.5, poll_s: float = 0.05) -> None:
+        if not 1 <= batch_size <= 10:
+            raise ValueError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
+        if not 0 < visibility_timeout <= 43200:
+            raise ValueError(f"visibility_timeout {visibility_timeout}: must be over 0 and at most 43200 s (SQS's 12 h)")
+        if retry_after < 0:
+            raise ValueError(f"retry_after {retry_after}: must be 0 or more seconds")
+        self.delivery, self.bus = delivery, bus
         self.batch_size, self.visibility_timeout, self.retry_after, self.poll_s = batch_size, visibility_timeout, retry_after, poll_s
         self.stats = WorkerStats()
 
@@ -61,6 +65,7 @@ class Worker:
 
     def _loop(self, until_empty: bool, stop: threading.Event) -> None:
         while not stop.is_set():
+            received_at = time.time()  # taken before the bus's clock: our deadline never outlives its visibility
             messages = self.bus.receive(self.batch_size, self.visibility_timeout)
             if not messages:
                 counts = self.bus.counts()
@@ -69,28 +74,33 @@ class Worker:
                 time.sleep(self.poll_s)
                 continue
             for message in messages:
-                self.process(message)
+                left = received_at + self.visibility_timeout - time.time()
+                if left <= 0:
+                    continue  # visible again already: another receive owns it now
+                try:
+                    self.process(message, left)
+                except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does
+                    log.exception("message %s: unexpected failure", message.id)
+                    self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
+                    self.stats.add(retried=1)
 
-    def process(self, message: Message) -> None:
-        parsed = parse_payload(message.body)
-        errors = [p.error for p in parsed if p.error]
-        if errors:
-            self.bus.dead_letter(message, "; ".join(errors))
+    def process(self, message: Message, time_left_s: float | None = None) -> None:
+        self.delivery.context.set(self.visibility_timeout if time_left_s is None else time_left_s)
+        start = time.perf_counter()
+        outcomes = self.delivery.deliver(message.body, source=f"bus message {message.id}")
+        for o in outcomes:
+            if o.status == "handled":
+                self.stats.add(processed=1, latency_ms=(time.perf_counter() - start) * 1000)
+            elif o.status == "duplicate":
+                self.stats.add(duplicates=1)
+        retry = [o for o in outcomes if o.status in ("in_progress", "failed")]
+        rejected = [o for o in outcomes if o.status == "rejected"]
+        if retry:
+            in_progress = any(o.status == "in_progress" for o in retry)
+            self.bus.fail(message.receipt, "; ".join(o.reason for o in retry), self.visibility_timeout if in_progress else self.retry_after)
+            self.stats.add(retried=1)
+        elif rejected:
+            self.bus.dead_letter(message, "; ".join(o.reason for o in rejected))
             self.stats.add(dead_lettered=1)
-            return
-        try:
-            for p in parsed:
-                start = time.perf_counter()
-                _, fresh = self.idempotency.run(p.event.event_id, lambda event=p.event: self.agent.handle(event).to_dict())
-                if fresh:
-                    self.stats.add(processed=1, latency_ms=(time.perf_counter() - start) * 1000)
-                else:
-                    self.stats.add(duplicates=1)
+        else:
             self.bus.delete(message.receipt)
-        except AlreadyInProgress as exc:
-            self.bus.fail(message.receipt, str(exc), self.retry_after)
-            self.stats.add(retried=1)
-        except Exception as exc:  # noqa: BLE001 - the worker outlives any one event; the bus keeps the message
-            log.warning("message %s failed (receive %d): %s", message.id, message.receive_count, exc)
-            self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
-            self.stats.add(retried=1)

@@ -56,5 +56,9 @@ class Workspace:
         return self._path("idempotency.sqlite")
 
     @property
+    def ledger(self) -> Path:
+        return self._path("ledger.sqlite")
+
+    @property
     def decisions(self) -> Path:
         return self._path("decisions.jsonl")

@@ -24,6 +24,7 @@ from workbench.ingest.chunking import doc_id_of
 from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext
+from workbench.state import user_item
 from workbench.sandbox import sandboxed_agent
 from workbench.workspace import Workspace
 
@@ -115,7 +116,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                 samples.append(sample)
                 bar.update()
         bar.close()
-        item_bytes = [len(json.dumps([m.__dict__ for m in agent.state.load(c.user_id).history])) for c in evalset.cases]
+        item_bytes = [len(json.dumps([m.__dict__ for m in agent.state.load(c.tenant, user_item(c.user_id)).history])) for c in evalset.cases]
 
     for row, scores in zip(rows, score_samples(scorers, samples)):
         row.update(scores)

@@ -23,7 +23,7 @@ from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
         "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py", "sqlite_local.py",
-        "lambda_runtime.py")
+        "delivery.py", "ledger.py", "lambda_runtime.py")
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 50, 250, 10240
 
 
@@ -43,7 +43,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     """The modules the handler imports for this config, or an ExportError naming what cannot be served."""
     modules = ["embedders/__init__.py", "indexes/__init__.py", "indexes/pinecone.py", "state/__init__.py",
                "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py",
-               "decisionlog/__init__.py", "decisionlog/dynamodb.py"]
+               "decisionlog/__init__.py"]
     if cfg.embedder.kind != "minilm":
         raise ExportError(f"embedder.kind {cfg.embedder.kind!r} cannot be exported: only minilm (run as ONNX in the Lambda) "
                           "is served; the hashing embedder is for tests only")

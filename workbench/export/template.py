@@ -26,7 +26,9 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
                  "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}},
                 {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                  "Resource": {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}},
-                {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": {"Fn::GetAtt": ["DecisionTable", "Arn"]}},
+                # The delivery core's ledger: read, claim (conditional put), mark acted.
+                {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                 "Resource": {"Fn::GetAtt": ["DecisionTable", "Arn"]}},
                 {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": sub},
             ]}],
             "Events": {"Queue": {"Type": "SQS", "Properties": {
@@ -81,11 +83,12 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
                 "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
                 "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
                 "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True}}},
-            # The event-sourced decision log: append-only items, their stream feeds audit and replay consumers.
+            # The decision log and the delivery core's ledger: one item per <tenant>#<event_id>, written once, then
+            # marked acted; its stream feeds audit and replay consumers.
             "DecisionTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
                 "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
-                "AttributeDefinitions": [{"AttributeName": "event_id", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "event_id", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
                 "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
             **resources_extra,
@@ -125,8 +128,10 @@ def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict
     out["StarterFunction"] = starter
     out["AgentStateMachine"] = {"Type": "AWS::Serverless::StateMachine", "Properties": {
         "Definition": state_machine(cfg.deploy.timeout_s), "Tracing": {"Enabled": True},
-        "DefinitionSubstitutions": {f"{step}Arn": {"Fn::GetAtt": [f"{step}Function", "Arn"]} for step in STEPS},
-        "Policies": [{"LambdaInvokePolicy": {"FunctionName": {"Ref": f"{step}Function"}}} for step in STEPS]}}
+        "DefinitionSubstitutions": {**{f"{step}Arn": {"Fn::GetAtt": [f"{step}Function", "Arn"]} for step in STEPS},
+                                    "DeadLetterQueueUrl": {"Ref": "EventsDLQ"}},
+        "Policies": [*({"LambdaInvokePolicy": {"FunctionName": {"Ref": f"{step}Function"}}} for step in STEPS),
+                     {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["EventsDLQ", "QueueName"]}}}]}}
     return out
 
 

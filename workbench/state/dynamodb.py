@@ -1,6 +1,6 @@
 """Conversation state in DynamoDB: the item layout and conditional write of the SQLite store, for real.
 
-Item: pk = "user#<id>", history (list of maps), updated_at, expires_at (the table's TTL attribute), version.
+Item: pk = "<tenant>#user#<id>", history (list of maps), updated_at, expires_at (the table's TTL attribute), version.
 A write succeeds only if the item is absent (expected version 0) or still at the version read.
 """
 
@@ -20,22 +20,22 @@ class DynamoDBStateStore:
     def __init__(self, table: Any, ttl_days: float, clock: Callable[[], float] = time.time) -> None:
         self.table, self.ttl_s, self.clock = table, ttl_days * 86400, clock
 
-    def load(self, user_id: str) -> ConversationState:
-        item = self.table.get_item(Key={"pk": pk(user_id)}, ConsistentRead=True).get("Item")
+    def load(self, tenant: str, key: str) -> ConversationState:
+        item = self.table.get_item(Key={"pk": pk(tenant, key)}, ConsistentRead=True).get("Item")
         if item is None:
-            return ConversationState(user_id)
+            return ConversationState(key)
         version, updated_at = int(item["version"]), float(item["updated_at"])
         if float(item["expires_at"]) <= self.clock():  # TTL deletion lags; readers must not see expired items
-            return ConversationState(user_id, (), version, updated_at)
+            return ConversationState(key, (), version, updated_at)
         history = tuple(Message(m["role"], m["content"], m.get("event_id", ""), float(m.get("at", 0)), bool(m.get("declined", False)))
                         for m in item["history"])
-        return ConversationState(user_id, history, version, updated_at)
+        return ConversationState(key, history, version, updated_at)
 
-    def save(self, user_id: str, history: Sequence[Message], expected_version: int) -> ConversationState:
+    def save(self, tenant: str, key: str, history: Sequence[Message], expected_version: int) -> ConversationState:
         from botocore.exceptions import ClientError
 
         now = self.clock()
-        item = {"pk": pk(user_id), "version": expected_version + 1, "updated_at": Decimal(str(now)),
+        item = {"pk": pk(tenant, key), "version": expected_version + 1, "updated_at": Decimal(str(now)),
                 "expires_at": int(now + self.ttl_s),
                 "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)),
                              "declined": m.declined} for m in history]}
@@ -45,9 +45,9 @@ class DynamoDBStateStore:
             self.table.put_item(Item=item, ConditionExpression=condition, **extra)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise StaleWriteError(f"{pk(user_id)}: version {expected_version} is stale") from None
+                raise StaleWriteError(f"{pk(tenant, key)}: version {expected_version} is stale") from None
             raise
-        return ConversationState(user_id, tuple(history), expected_version + 1, now)
+        return ConversationState(key, tuple(history), expected_version + 1, now)
 
 
 def build(ctx: BuildContext) -> DynamoDBStateStore:

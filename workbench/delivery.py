@@ -1,0 +1,91 @@
+"""The delivery core: one path from a raw payload to one action, for `run-events`, the worker, the Lambda and the
+Step Functions Act step.
+
+    parse (never raises) -> idempotency on (tenant, event_id), Powertools -> propose (embed, retrieve, decide; the
+    turn is persisted once per event id) -> commit the decision in the ledger -> record it -> act -> mark acted
+
+The order makes every step safe to repeat. A crash before the commit leaves nothing but a turn that the retry
+finds and keeps; a crash after it leaves a committed decision that the retry acts on without deciding again;
+a redelivery long after the idempotency record expired finds the decision acted and does nothing. Only a crash
+between the action and its mark can repeat an action, and then with the same idempotency key
+(`<tenant>#<event_id>`) for the receiver to drop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from workbench.events import Event, parse_payload
+from workbench.idempotency import AlreadyInProgress, Deadline, idempotent
+from workbench.ledger import Ledger, ledger_key
+from workbench.records import Decision
+
+log = logging.getLogger("workbench.delivery")
+
+Status = Literal["handled", "duplicate", "rejected", "in_progress", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one record of a payload. `rejected` is bad input (dead-letter it: retrying cannot help);
+    `in_progress` and `failed` are worth retrying."""
+
+    status: Status
+    source: str
+    raw: Any = None
+    event: Event | None = None
+    decision: dict[str, Any] | None = None
+    reason: str = ""
+
+
+class Delivery:
+    def __init__(self, agent: Any, persistence: Any, ledger: Ledger, *, ttl_s: int = 86400, context: Any = None) -> None:
+        """`context` gives Powertools the time left for an attempt (a Lambda context, or a `Deadline`)."""
+        self.agent, self.ledger = agent, ledger
+        self.context = context if context is not None else Deadline()
+        self._once, self.idempotency_config = idempotent(self._handle, persistence, ttl_s, self.context)
+
+    def deliver(self, payload: Any, source: str) -> list[Outcome]:
+        """Every record of `payload` (a line, an SQS body, an SNS message), each with its own outcome."""
+        return [self.deliver_event(p.event, p.source, p.raw) if p.event else Outcome("rejected", p.source, p.raw, reason=p.error or "")
+                for p in parse_payload(payload, source=source)]
+
+    def deliver_event(self, event: Event, source: str, raw: Any = None) -> Outcome:
+        try:
+            result = self._once(event=event.model_dump(mode="json"))
+        except AlreadyInProgress:
+            return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
+                           "is being handled by another attempt")
+        except Exception as exc:  # noqa: BLE001 - one event's failure is its outcome, never the caller's crash
+            log.warning("event failed", exc_info=True, extra={"correlation_id": event.correlation, "event_id": event.event_id})
+            return Outcome("failed", source, raw, event, reason=f"{type(exc).__name__}: {exc}")
+        duplicate = bool(result.pop("duplicate", False))
+        return Outcome("duplicate" if duplicate else "handled", source, raw, event, result)
+
+    def _handle(self, data: dict[str, Any]) -> dict[str, Any]:
+        event = Event.model_validate(data)
+        return self.settle(event, lambda: self.agent.propose(event))
+
+    def settle(self, event: Event, propose: Callable[[], Decision]) -> dict[str, Any]:
+        """Commit the decision `propose()` makes (unless one is committed already) and act on it once.
+        Also the Step Functions Act step, whose decision was proposed by the steps before it."""
+        key = ledger_key(event.tenant, event.event_id)
+        entry = self.ledger.get(key)
+        if entry is not None and entry.acted:
+            return {**entry.decision, "duplicate": True}  # the idempotency record expired; the ledger did not
+        if entry is not None:  # committed by an attempt that died before it acted
+            return self.finish(key, Decision.from_dict(entry.decision))
+        decision = propose()
+        committed, fresh = self.ledger.claim(key, decision.to_dict())
+        if not fresh:  # a concurrent attempt, alive, committed first and acts on it
+            return {**committed, "duplicate": True}
+        self.agent.record(event, decision)
+        return self.finish(key, decision)
+
+    def finish(self, key: str, decision: Decision) -> dict[str, Any]:
+        """Act on a committed decision and mark it acted (also the Step Functions Act step)."""
+        self.agent.act(decision)
+        self.ledger.mark_acted(key, decision.to_dict())
+        return decision.to_dict()
