@@ -50,9 +50,14 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     modules.append("embedders/onnx_minilm.py")
     if cfg.index.kind not in ("chroma", "pinecone"):
         raise ExportError(f"index.kind {cfg.index.kind!r} has no cloud twin; use chroma (exported to Pinecone) or pinecone")
-    if cfg.retrieval.hybrid.enabled:
-        raise ExportError("retrieval.hybrid: the export does not yet build Pinecone sparse-dense vectors, so it cannot "
-                          "serve BM25 fusion as evaluated; evaluate with hybrid.enabled: false to export")
+    hybrid = cfg.retrieval.hybrid
+    if hybrid.enabled and hybrid.method != "sparse_dense":
+        raise ExportError(f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
+                          "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
+                          "exported exactly) or hybrid.enabled: false to export")
+    if hybrid.enabled:
+        modules += ["indexes/hybrid.py", "sparse/__init__.py", "sparse/bm25.py", "sparse/stopwords_en.txt",
+                    "sparse/STOPWORDS_LICENSE.md"]
     if cfg.index.distance == "l2":
         raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
                           "evaluate with cosine or ip to export")
