@@ -108,9 +108,9 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     try:
         from workbench.indexes.chroma import ChromaIndex
 
-        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
         assert loaded.namespaces == {"acme": loaded.vectors}
-        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
         assert again.vectors == loaded.vectors and len(double.namespaces["acme"]) == loaded.vectors  # idempotent
 
         questions = [(f"parity-{i}", q) for i, q in enumerate(result.table["question"])]

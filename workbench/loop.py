@@ -97,7 +97,7 @@ class Agent:
 
     def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
         rc = self.config.retrieval
-        flt = combine(rc.filter, filter)
+        flt = combine(rc.filter, event.filter, filter)
         if rc.hybrid.enabled:
             return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
                                     keyword=event.metadata.get("keyword"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import AgentConfig
-from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
+from workbench.export.template import BUILD_SH, dockerfile, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
@@ -77,6 +77,8 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
 def requirements(cfg: AgentConfig) -> list[str]:
     """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
     names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
+    if sparse_dense(cfg):
+        names += ["mmh3", "snowballstemmer"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
     if cfg.observability.tracing != "none":
@@ -91,10 +93,14 @@ def requirements(cfg: AgentConfig) -> list[str]:
 
 
 def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metrics: dict[str, float] | None = None,
-                  force: bool = False, check_model: bool = True) -> ExportReport:
+                  force: bool = False, check_model: bool = True, index_path: Path | None = None) -> ExportReport:
+    """`index_path`: the evaluated Chroma index, whose tenants' BM25 parameters a sparse_dense bundle ships."""
     modules = backend_modules(cfg)
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
+    if sparse_dense(cfg) and (index_path is None or not Path(index_path).exists()):
+        raise ExportError("retrieval.hybrid.method sparse_dense ships the BM25 parameters fitted on the evaluated index: "
+                          "export from an evaluated run (--run or --promoted) whose index still exists")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         stage = Path(tmp) / "bundle"
         for rel in (*CORE, *modules):
@@ -108,7 +114,9 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
                                                        "config": cfg.model_dump(mode="json")}, indent=2))
         (stage / "requirements.txt").write_text("\n".join(requirements(cfg)) + "\n")
         (stage / "template.yaml").write_text(_yaml(sam_template(cfg, run_id, image=True)))
-        (stage / "Dockerfile").write_text(DOCKERFILE)
+        if sparse_dense(cfg):
+            _copy_bm25_params(cfg, Path(index_path), stage / "bm25")
+        (stage / "Dockerfile").write_text(dockerfile(with_bm25=sparse_dense(cfg)))
         (stage / "build.sh").write_text(BUILD_SH)
         (stage / "build.sh").chmod(0o755)
         (stage / "pinecone_index.json").write_text(json.dumps(pinecone_spec(cfg), indent=2))
@@ -130,11 +138,26 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
     return ExportReport(out, cfg.config_id, image=True, checks=checks)
 
 
+def sparse_dense(cfg: AgentConfig) -> bool:
+    return cfg.retrieval.hybrid.enabled and cfg.retrieval.hybrid.method == "sparse_dense"
+
+
 def pinecone_spec(cfg: AgentConfig) -> dict[str, Any]:
-    metric = {"cosine": "cosine", "ip": "dotproduct"}[cfg.index.distance]
+    # Sparse-dense needs dotproduct; on MiniLM's unit vectors it equals the evaluated cosine.
+    metric = "dotproduct" if sparse_dense(cfg) else {"cosine": "cosine", "ip": "dotproduct"}[cfg.index.distance]
     return {"name": cfg.index.collection, "dimension": cfg.embedder.dimension, "metric": metric,
             "spec": {"serverless": {"cloud": cfg.deploy.pinecone_cloud, "region": cfg.deploy.pinecone_region}},
             "namespaces": f"one per value of metadata field {cfg.retrieval.tenant_field!r}"}
+
+
+def _copy_bm25_params(cfg: AgentConfig, index_path: Path, folder: Path) -> None:
+    """Every tenant's BM25 parameters, as fitted on the evaluated index (the Lambda encodes queries with them)."""
+    from workbench.indexes.chroma import ChromaIndex
+    from workbench.indexes.sparse_dense import tenant_params
+    from workbench.sparse import bm25
+
+    for tenant, params in tenant_params(ChromaIndex(index_path, cfg.index, cfg.retrieval.tenant_field), cfg.retrieval.tenant_field).items():
+        bm25.save(params, bm25.params_path(folder, tenant))
 
 
 def _export_model(folder: Path) -> float:

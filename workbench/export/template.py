@@ -130,17 +130,21 @@ def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict
     return out
 
 
-DOCKERFILE = """\
+def dockerfile(with_bm25: bool = False) -> str:
+    """The function as a container image: the ONNX model and its runtime exceed a zip's 250 MB unzipped limit."""
+    bm25 = "COPY bm25 ${LAMBDA_TASK_ROOT}/bm25\n" if with_bm25 else ""
+    return f"""\
 # The function as a container image: the ONNX model and its runtime exceed a zip's 250 MB unzipped limit.
 FROM public.ecr.aws/lambda/python:3.12
-COPY requirements.txt ${LAMBDA_TASK_ROOT}/
-RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt --target ${LAMBDA_TASK_ROOT}
-COPY handler.py config.json ${LAMBDA_TASK_ROOT}/
-COPY workbench ${LAMBDA_TASK_ROOT}/workbench
-COPY model ${LAMBDA_TASK_ROOT}/model
-ENV WORKBENCH_MODEL_DIR=${LAMBDA_TASK_ROOT}/model
+COPY requirements.txt ${{LAMBDA_TASK_ROOT}}/
+RUN pip install --no-cache-dir -r ${{LAMBDA_TASK_ROOT}}/requirements.txt --target ${{LAMBDA_TASK_ROOT}}
+COPY handler.py config.json ${{LAMBDA_TASK_ROOT}}/
+COPY workbench ${{LAMBDA_TASK_ROOT}}/workbench
+COPY model ${{LAMBDA_TASK_ROOT}}/model
+{bm25}ENV WORKBENCH_MODEL_DIR=${{LAMBDA_TASK_ROOT}}/model
 CMD ["handler.handler"]
 """
+
 
 BUILD_SH = """\
 #!/usr/bin/env bash
