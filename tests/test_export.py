@@ -79,6 +79,15 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     function = template["Resources"]["AgentFunction"]["Properties"]
     assert function["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
+    resources = template["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"ErrorRateAlarm", "LatencyTailAlarm", "DeadLetterAlarm", "OldestMessageAlarm"}
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    assert alarms["ErrorRateAlarm"]["Threshold"] == 1 and alarms["LatencyTailAlarm"]["Threshold"] == 2
+    assert resources["FunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
+    statements = [st for p in function["Policies"] for st in p["Statement"]]
+    assert statements and all(st["Resource"] != "*" for st in statements)  # every grant names its table or secret
+    assert not (out / "build.sh").exists() and "needs Docker" in (out / "README.md").read_text()
     requirements = (out / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements
     assert not (out / "workbench" / "indexes" / "chroma.py").exists()

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import AgentConfig
-from workbench.export.template import BUILD_SH, dockerfile, sam_template
+from workbench.export.alarms import LOG_RETENTION_DAYS
+from workbench.export.template import dockerfile, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
@@ -117,8 +118,6 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
         if sparse_dense(cfg):
             _copy_bm25_params(cfg, Path(index_path), stage / "bm25")
         (stage / "Dockerfile").write_text(dockerfile(with_bm25=sparse_dense(cfg)))
-        (stage / "build.sh").write_text(BUILD_SH)
-        (stage / "build.sh").chmod(0o755)
         (stage / "pinecone_index.json").write_text(json.dumps(pinecone_spec(cfg), indent=2))
         if cfg.deploy.orchestration == "step_functions":
             from workbench.stages import state_machine, validate_state_machine
@@ -235,8 +234,12 @@ partial batch responses, X-Ray) → Pinecone (retrieval) + DynamoDB (state, idem
 1. Create the Pinecone index from `pinecone_index.json` and copy the evaluated collection into it:
    `workbench pinecone-load --run {run_id or 'RUN_ID'} --host https://<your-index-host>` (PINECONE_API_KEY in the environment).
 2. Store the Pinecone API key in Secrets Manager: `aws secretsmanager create-secret --name agent-workbench/pinecone --secret-string "$PINECONE_API_KEY"`.
-3. `sam build && sam deploy --guided` (answer PineconeHost with the index host).
-4. Publish events to the `TopicArn` output.
+3. `sam build && sam deploy --guided` (answer PineconeHost with the index host). `sam build` builds the container
+   image, so it needs Docker running. There is no zip build: numpy and onnxruntime at the evaluated versions have
+   no manylinux2014 wheels, and the model with its runtime exceeds a zip's 250 MB anyway.
+4. Subscribe on-call to the `AlarmTopicArn` output: alarms fire on an error rate above 1%, p99 duration above twice
+   the median, any message in the DLQ, and a queued event older than the visibility timeout. Logs are kept {LOG_RETENTION_DAYS} days.
+5. Publish events to the `TopicArn` output.
 
 The embedder is all-MiniLM-L6-v2 run with ONNX Runtime from `model/`, converted at export from the same weights the
 workbench evaluated and checked against them (max abs difference in the checks below). The function ships as a

@@ -46,6 +46,10 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
         resources_extra = _step_functions(cfg, function, image)
     else:
         resources_extra = {"AgentFunction": function}
+    from workbench.export.alarms import alarm_resources
+
+    consumer = "StarterFunction" if d.orchestration == "step_functions" else "AgentFunction"
+    resources_extra.update(alarm_resources(consumer, oldest_message_s=6 * d.timeout_s))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -95,7 +99,8 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
             "QueueUrl": {"Value": {"Ref": "EventsQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "EventsDLQ"}},
             "DecisionStreamArn": {"Value": {"Fn::GetAtt": ["DecisionTable", "StreamArn"]}},
-            "FunctionName": {"Value": {"Ref": "StarterFunction" if d.orchestration == "step_functions" else "AgentFunction"}},
+            "FunctionName": {"Value": {"Ref": consumer}},
+            "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}, "Description": "Subscribe on-call here"},
         },
     }
 
@@ -143,19 +148,4 @@ COPY workbench ${{LAMBDA_TASK_ROOT}}/workbench
 COPY model ${{LAMBDA_TASK_ROOT}}/model
 {bm25}ENV WORKBENCH_MODEL_DIR=${{LAMBDA_TASK_ROOT}}/model
 CMD ["handler.handler"]
-"""
-
-
-BUILD_SH = """\
-#!/usr/bin/env bash
-# Builds the Lambda zip for Linux x86_64 into build/ (for a zip deployment; an image bundle uses `sam build`).
-set -euo pipefail
-cd "$(dirname "$0")"
-rm -rf build && mkdir build
-pip install --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \\
-    --target build -r requirements.txt
-cp -r handler.py config.json workbench build/
-[ -d model ] && cp -r model build/
-(cd build && zip -qr ../function.zip .)
-echo "function.zip: $(du -h function.zip | cut -f1) zipped, $(du -sh build | cut -f1) unzipped (limits 50 MB / 250 MB)"
 """
