@@ -9,13 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
-import boto3
 import mlflow
 import pytest
 import yaml
-from conftest import AWS_ENV, event, make_table
+from bundle_driver import aws_tables, results_and_outbox, run_handler
+from conftest import event
 from pinecone_double import PineconeDouble
 
 from workbench import tracking
@@ -27,16 +26,6 @@ from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
-DRIVER = """
-import json, sys
-from types import SimpleNamespace
-import handler
-batches = json.load(open(sys.argv[1]))
-ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
-                      aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
-results = [handler.handler(batch, ctx) for batch in batches]
-print("RESULTS " + json.dumps(results))
-"""
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -90,6 +79,15 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     function = template["Resources"]["AgentFunction"]["Properties"]
     assert function["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
+    resources = template["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"ErrorRateAlarm", "LatencyTailAlarm", "DeadLetterAlarm", "OldestMessageAlarm"}
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    assert alarms["ErrorRateAlarm"]["Threshold"] == 1 and alarms["LatencyTailAlarm"]["Threshold"] == 2
+    assert resources["FunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
+    statements = [st for p in function["Policies"] for st in p["Statement"]]
+    assert statements and all(st["Resource"] != "*" for st in statements)  # every grant names its table or secret
+    assert not (out / "build.sh").exists() and "needs Docker" in (out / "README.md").read_text()
     requirements = (out / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements
     assert not (out / "workbench" / "indexes" / "chroma.py").exists()
@@ -100,17 +98,15 @@ def test_bundle_contents_and_self_checks(exported) -> None:
 def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, tmp_path) -> None:
     result, run_id, report = exported
     cfg = result.config
-    state = make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at")
-    idem = make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration")
-    decisions = make_table(f"decisions-{uuid.uuid4().hex[:8]}", "pk", "unused")
-    boto3.client("secretsmanager").create_secret(Name=f"pc-{state.name}", SecretString="pc-test-key")
+    tables = aws_tables()
+    state, idem, decisions = tables["state"], tables["idem"], tables["decisions"]
     double = PineconeDouble(cfg.embedder.dimension)
     try:
         from workbench.indexes.chroma import ChromaIndex
 
-        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
         assert loaded.namespaces == {"acme": loaded.vectors}
-        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "k"), progress=False)
+        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
         assert again.vectors == loaded.vectors and len(double.namespaces["acme"]) == loaded.vectors  # idempotent
 
         questions = [(f"parity-{i}", q) for i, q in enumerate(result.table["question"])]
@@ -120,24 +116,12 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
             {"messageId": "poison", "body": "{not json"},
             {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))}]}
         duplicate = {"Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]}
-        batches = tmp_path / "batches.json"
-        batches.write_text(json.dumps([replay, poison, duplicate]))
-
-        import site
-
-        env = {**AWS_ENV, "AWS_ENDPOINT_URL": aws, "PATH": "/usr/bin:/bin", "STATE_TABLE": state.name,
-               "IDEMPOTENCY_TABLE": idem.name, "DECISION_TABLE": decisions.name, "PINECONE_HOST": double.host, "PINECONE_SECRET_NAME": f"pc-{state.name}",
-               "WORKBENCH_MODEL_DIR": str(report.out / "model"), "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbenchTest"}
-        paths = [str(report.out), *site.getsitepackages()]
-        proc = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{DRIVER}", str(batches)],
-                              capture_output=True, text=True, env=env, cwd=report.out, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path)
     finally:
         double.close()
 
     lines = proc.stdout.splitlines()
-    results = json.loads(next(line for line in lines if line.startswith("RESULTS "))[8:])
-    outbox = [json.loads(line)["outbox"] for line in lines if line.startswith('{"outbox"')]
+    results, outbox = results_and_outbox(proc)
     assert results[0] == {"batchItemFailures": []}
     assert results[1] == {"batchItemFailures": [{"itemIdentifier": "poison"}]}  # exactly the poison message
     assert results[2] == {"batchItemFailures": []}

@@ -275,14 +275,17 @@ def export(out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to w
     if sum(x is not None for x in (run, promoted, config)) != 1:
         raise UserError("choose exactly one of --run RUN_ID, --promoted NAME or --config FILE")
     metrics: dict[str, float] = {}
+    index_path = None
     if config:
         cfg = AgentConfig.from_yaml(config)
     else:
         experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
         run = run or tracking.promoted_run(promoted, experiment_id)
         cfg = tracking.config_of_run(run)
-        metrics = mlflow.get_run(run).data.metrics
-    report = export_bundle(cfg, out, run_id=run, metrics=metrics, force=force)
+        data = mlflow.get_run(run).data
+        metrics = data.metrics
+        index_path = Path(data.tags["index_path"]) if "index_path" in data.tags else None
+    report = export_bundle(cfg, out, run_id=run, metrics=metrics, force=force, index_path=index_path)
     typer.echo(f"bundle for {cfg.name} ({cfg.config_id}) written to {report.out}")
     for key, value in report.checks.items():
         typer.echo(f"  {key}: {value}")

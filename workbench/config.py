@@ -78,13 +78,23 @@ class ChunkingConfig(_Section):
 
 
 class HybridConfig(_Section):
-    """BM25 keyword retrieval fused with vector retrieval (off by default)."""
+    """BM25 keyword retrieval combined with vector retrieval (off by default).
+
+    `sparse_dense` is Pinecone's hybrid score, alpha * dense + (1 - alpha) * BM25 sparse, exported as is;
+    `rrf` and `weighted` (bm25s fusion) are for local exploration and cannot be exported."""
 
     enabled: bool = False
-    method: Literal["rrf", "weighted"] = "rrf"
-    weight: float = Field(0.5, ge=0, le=1, description="weighted: share of the vector score")
+    method: Literal["rrf", "weighted", "sparse_dense"] = "rrf"
+    weight: float = Field(0.5, ge=0, le=1, description="share of the vector score: weighted fusion, and alpha of sparse_dense")
     rrf_k: int = Field(60, ge=1)
-    candidates: int = Field(20, ge=1, le=200, description="hits taken from each retriever before fusion")
+    candidates: int = Field(20, ge=1, le=200, description="hits taken from each retriever before fusion or re-scoring")
+
+    @model_validator(mode="after")
+    def _alpha_above_zero(self) -> "HybridConfig":
+        if self.method == "sparse_dense" and self.weight == 0:
+            raise ValueError("sparse_dense with weight (alpha) 0 sends Pinecone an all-zero dense vector, which it rejects; "
+                             "use a small alpha such as 0.05 for a keyword-led ranking")
+        return self
 
 
 class RetrievalConfig(_Section):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from workbench.filters import checked_filter
 
 MAX_TEXT_CHARS = 8000
 MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
@@ -34,6 +36,8 @@ class Event(BaseModel):
     metadata: dict[str, MetaValue] = Field(default_factory=dict)
     timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     correlation_id: str | None = None
+    # Narrows retrieval for this event only (Pinecone filter language), e.g. an evaluation case's filter on replay.
+    filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
 
     @field_validator("text")
     @classmethod

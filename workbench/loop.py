@@ -56,10 +56,9 @@ class Agent:
                   for family in ("index", "state", "reasoner", "actuator")}
         stages["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
         if config.retrieval.hybrid.enabled:
-            from workbench.indexes.hybrid import HybridIndex
+            from workbench.indexes.hybrid import with_hybrid
 
-            if not isinstance(stages["index"], HybridIndex):
-                stages["index"] = HybridIndex(stages["index"], config.retrieval.hybrid)
+            stages["index"] = with_hybrid(stages["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
         if "escalator" in parts:
             stages["escalator"] = parts["escalator"]
@@ -102,7 +101,7 @@ class Agent:
 
     def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
         rc = self.config.retrieval
-        flt = combine(rc.filter, filter)
+        flt = combine(rc.filter, event.filter, filter)
         if rc.hybrid.enabled:
             return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
                                     keyword=event.metadata.get("keyword"))

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import AgentConfig
-from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
+from workbench.export.alarms import LOG_RETENTION_DAYS
+from workbench.export.template import dockerfile, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
 CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
@@ -50,9 +51,14 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     modules.append("embedders/onnx_minilm.py")
     if cfg.index.kind not in ("chroma", "pinecone"):
         raise ExportError(f"index.kind {cfg.index.kind!r} has no cloud twin; use chroma (exported to Pinecone) or pinecone")
-    if cfg.retrieval.hybrid.enabled:
-        raise ExportError("retrieval.hybrid: the export does not yet build Pinecone sparse-dense vectors, so it cannot "
-                          "serve BM25 fusion as evaluated; evaluate with hybrid.enabled: false to export")
+    hybrid = cfg.retrieval.hybrid
+    if hybrid.enabled and hybrid.method != "sparse_dense":
+        raise ExportError(f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
+                          "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
+                          "exported exactly) or hybrid.enabled: false to export")
+    if hybrid.enabled:
+        modules += ["indexes/hybrid.py", "sparse/__init__.py", "sparse/bm25.py", "sparse/stopwords_en.txt",
+                    "sparse/STOPWORDS_LICENSE.md"]
     if cfg.index.distance == "l2":
         raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
                           "evaluate with cosine or ip to export")
@@ -72,6 +78,8 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
 def requirements(cfg: AgentConfig) -> list[str]:
     """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
     names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
+    if sparse_dense(cfg):
+        names += ["mmh3", "snowballstemmer"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
     if cfg.observability.tracing != "none":
@@ -86,10 +94,14 @@ def requirements(cfg: AgentConfig) -> list[str]:
 
 
 def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metrics: dict[str, float] | None = None,
-                  force: bool = False, check_model: bool = True) -> ExportReport:
+                  force: bool = False, check_model: bool = True, index_path: Path | None = None) -> ExportReport:
+    """`index_path`: the evaluated Chroma index, whose tenants' BM25 parameters a sparse_dense bundle ships."""
     modules = backend_modules(cfg)
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
+    if sparse_dense(cfg) and (index_path is None or not Path(index_path).exists()):
+        raise ExportError("retrieval.hybrid.method sparse_dense ships the BM25 parameters fitted on the evaluated index: "
+                          "export from an evaluated run (--run or --promoted) whose index still exists")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         stage = Path(tmp) / "bundle"
         for rel in (*CORE, *modules):
@@ -103,9 +115,9 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
                                                        "config": cfg.model_dump(mode="json")}, indent=2))
         (stage / "requirements.txt").write_text("\n".join(requirements(cfg)) + "\n")
         (stage / "template.yaml").write_text(_yaml(sam_template(cfg, run_id, image=True)))
-        (stage / "Dockerfile").write_text(DOCKERFILE)
-        (stage / "build.sh").write_text(BUILD_SH)
-        (stage / "build.sh").chmod(0o755)
+        if sparse_dense(cfg):
+            _copy_bm25_params(cfg, Path(index_path), stage / "bm25")
+        (stage / "Dockerfile").write_text(dockerfile(with_bm25=sparse_dense(cfg)))
         (stage / "pinecone_index.json").write_text(json.dumps(pinecone_spec(cfg), indent=2))
         if cfg.deploy.orchestration == "step_functions":
             from workbench.stages import state_machine, validate_state_machine
@@ -125,11 +137,26 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
     return ExportReport(out, cfg.config_id, image=True, checks=checks)
 
 
+def sparse_dense(cfg: AgentConfig) -> bool:
+    return cfg.retrieval.hybrid.enabled and cfg.retrieval.hybrid.method == "sparse_dense"
+
+
 def pinecone_spec(cfg: AgentConfig) -> dict[str, Any]:
-    metric = {"cosine": "cosine", "ip": "dotproduct"}[cfg.index.distance]
+    # Sparse-dense needs dotproduct; on MiniLM's unit vectors it equals the evaluated cosine.
+    metric = "dotproduct" if sparse_dense(cfg) else {"cosine": "cosine", "ip": "dotproduct"}[cfg.index.distance]
     return {"name": cfg.index.collection, "dimension": cfg.embedder.dimension, "metric": metric,
             "spec": {"serverless": {"cloud": cfg.deploy.pinecone_cloud, "region": cfg.deploy.pinecone_region}},
             "namespaces": f"one per value of metadata field {cfg.retrieval.tenant_field!r}"}
+
+
+def _copy_bm25_params(cfg: AgentConfig, index_path: Path, folder: Path) -> None:
+    """Every tenant's BM25 parameters, as fitted on the evaluated index (the Lambda encodes queries with them)."""
+    from workbench.indexes.chroma import ChromaIndex
+    from workbench.indexes.sparse_dense import tenant_params
+    from workbench.sparse import bm25
+
+    for tenant, params in tenant_params(ChromaIndex(index_path, cfg.index, cfg.retrieval.tenant_field), cfg.retrieval.tenant_field).items():
+        bm25.save(params, bm25.params_path(folder, tenant))
 
 
 def _export_model(folder: Path) -> float:
@@ -207,8 +234,12 @@ partial batch responses, X-Ray) → Pinecone (retrieval) + DynamoDB (state, idem
 1. Create the Pinecone index from `pinecone_index.json` and copy the evaluated collection into it:
    `workbench pinecone-load --run {run_id or 'RUN_ID'} --host https://<your-index-host>` (PINECONE_API_KEY in the environment).
 2. Store the Pinecone API key in Secrets Manager: `aws secretsmanager create-secret --name agent-workbench/pinecone --secret-string "$PINECONE_API_KEY"`.
-3. `sam build && sam deploy --guided` (answer PineconeHost with the index host).
-4. Publish events to the `TopicArn` output.
+3. `sam build && sam deploy --guided` (answer PineconeHost with the index host). `sam build` builds the container
+   image, so it needs Docker running. There is no zip build: numpy and onnxruntime at the evaluated versions have
+   no manylinux2014 wheels, and the model with its runtime exceeds a zip's 250 MB anyway.
+4. Subscribe on-call to the `AlarmTopicArn` output: alarms fire on an error rate above 1%, p99 duration above twice
+   the median, any message in the DLQ, and a queued event older than the visibility timeout. Logs are kept {LOG_RETENTION_DAYS} days.
+5. Publish events to the `TopicArn` output.
 
 The embedder is all-MiniLM-L6-v2 run with ONNX Runtime from `model/`, converted at export from the same weights the
 workbench evaluated and checked against them (max abs difference in the checks below). The function ships as a

@@ -1,7 +1,9 @@
 """Copy an evaluated Chroma collection into Pinecone: same ids, vectors and metadata, one namespace per tenant.
 
-Checks dimension and metric before writing anything; writes in batches with a progress bar; idempotent
-(upserts by id), so an interrupted load can simply be run again.
+With `retrieval.hybrid.method: sparse_dense` each record also carries its BM25 sparse values, encoded with its
+tenant's parameters (fitted on the evaluated index, shipped in the bundle for the query side). Checks dimension and
+metric before writing anything, and each record against Pinecone's limits (metadata 40 KB, 1000 sparse values);
+writes in batches with a progress bar; idempotent (upserts by id), so an interrupted load can simply be run again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from workbench.export.bundle import ExportError, pinecone_spec
 from workbench.indexes.pinecone import PineconeIndex
 
 _PAGE = 500
+METADATA_LIMIT_BYTES, SPARSE_LIMIT = 40 * 1024, 1000  # https://docs.pinecone.io/reference/api/database-limits
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,44 @@ def load_into_pinecone(chroma: Any, cfg: AgentConfig, index: Any, progress: bool
         if found[key] is not None and found[key] != spec[key]:
             raise ExportError(f"Pinecone index has {key} {found[key]!r}, the evaluated config needs {spec[key]!r}; "
                               "create the index from pinecone_index.json")
-    target = PineconeIndex(index, cfg.retrieval.tenant_field)
+    field = cfg.retrieval.tenant_field
+    target = PineconeIndex(index, field)
+    params = _sparse_params(chroma, cfg)
     total = chroma.count()
     namespaces: dict[str, int] = {}
     with tqdm(total=total, desc="pinecone", unit="vec", disable=not progress) as bar:
         for offset in range(0, total, _PAGE):
             page = chroma.collection.get(include=["embeddings", "metadatas", "documents"], limit=_PAGE, offset=offset)
-            target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"])
+            sparse = None
+            if params is not None:
+                from workbench.sparse.bm25 import encode_document
+
+                sparse = [encode_document(params[str(m[field])], text) for m, text in zip(page["metadatas"], page["documents"])]
+            _check_limits(page, sparse)
+            target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"], sparse=sparse)
             for meta in page["metadatas"]:
-                tenant = str(meta[cfg.retrieval.tenant_field])
+                tenant = str(meta[field])
                 namespaces[tenant] = namespaces.get(tenant, 0) + 1
             bar.update(len(page["ids"]))
     return LoadReport(total, namespaces)
+
+
+def _sparse_params(chroma: Any, cfg: AgentConfig) -> dict[str, Any] | None:
+    if not (cfg.retrieval.hybrid.enabled and cfg.retrieval.hybrid.method == "sparse_dense"):
+        return None
+    from workbench.indexes.sparse_dense import tenant_params
+
+    return tenant_params(chroma, cfg.retrieval.tenant_field)
+
+
+def _check_limits(page: dict[str, Any], sparse: list[dict[str, list]] | None) -> None:
+    import json
+
+    for i, (cid, meta, text) in enumerate(zip(page["ids"], page["metadatas"], page["documents"])):
+        size = len(json.dumps({**meta, "text": text}, separators=(",", ":")).encode())
+        if size > METADATA_LIMIT_BYTES:
+            raise ExportError(f"chunk {cid!r}: metadata with its text is {size} bytes, over Pinecone's {METADATA_LIMIT_BYTES} "
+                              "per record; use smaller retrieval.chunking.size or fewer metadata fields")
+        if sparse is not None and len(sparse[i]["indices"]) > SPARSE_LIMIT:
+            raise ExportError(f"chunk {cid!r}: {len(sparse[i]['indices'])} distinct BM25 terms, over Pinecone's {SPARSE_LIMIT} "
+                              "non-zero sparse values per record; use smaller retrieval.chunking.size")

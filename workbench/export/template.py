@@ -48,6 +48,10 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
         resources_extra = _step_functions(cfg, function, image)
     else:
         resources_extra = {"AgentFunction": function}
+    from workbench.export.alarms import alarm_resources
+
+    consumer = "StarterFunction" if d.orchestration == "step_functions" else "AgentFunction"
+    resources_extra.update(alarm_resources(consumer, oldest_message_s=6 * d.timeout_s))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -98,7 +102,8 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
             "QueueUrl": {"Value": {"Ref": "EventsQueue"}},
             "DeadLetterQueueUrl": {"Value": {"Ref": "EventsDLQ"}},
             "DecisionStreamArn": {"Value": {"Fn::GetAtt": ["DecisionTable", "StreamArn"]}},
-            "FunctionName": {"Value": {"Ref": "StarterFunction" if d.orchestration == "step_functions" else "AgentFunction"}},
+            "FunctionName": {"Value": {"Ref": consumer}},
+            "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}, "Description": "Subscribe on-call here"},
         },
     }
 
@@ -135,28 +140,17 @@ def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict
     return out
 
 
-DOCKERFILE = """\
+def dockerfile(with_bm25: bool = False) -> str:
+    """The function as a container image: the ONNX model and its runtime exceed a zip's 250 MB unzipped limit."""
+    bm25 = "COPY bm25 ${LAMBDA_TASK_ROOT}/bm25\n" if with_bm25 else ""
+    return f"""\
 # The function as a container image: the ONNX model and its runtime exceed a zip's 250 MB unzipped limit.
 FROM public.ecr.aws/lambda/python:3.12
-COPY requirements.txt ${LAMBDA_TASK_ROOT}/
-RUN pip install --no-cache-dir -r ${LAMBDA_TASK_ROOT}/requirements.txt --target ${LAMBDA_TASK_ROOT}
-COPY handler.py config.json ${LAMBDA_TASK_ROOT}/
-COPY workbench ${LAMBDA_TASK_ROOT}/workbench
-COPY model ${LAMBDA_TASK_ROOT}/model
-ENV WORKBENCH_MODEL_DIR=${LAMBDA_TASK_ROOT}/model
+COPY requirements.txt ${{LAMBDA_TASK_ROOT}}/
+RUN pip install --no-cache-dir -r ${{LAMBDA_TASK_ROOT}}/requirements.txt --target ${{LAMBDA_TASK_ROOT}}
+COPY handler.py config.json ${{LAMBDA_TASK_ROOT}}/
+COPY workbench ${{LAMBDA_TASK_ROOT}}/workbench
+COPY model ${{LAMBDA_TASK_ROOT}}/model
+{bm25}ENV WORKBENCH_MODEL_DIR=${{LAMBDA_TASK_ROOT}}/model
 CMD ["handler.handler"]
-"""
-
-BUILD_SH = """\
-#!/usr/bin/env bash
-# Builds the Lambda zip for Linux x86_64 into build/ (for a zip deployment; an image bundle uses `sam build`).
-set -euo pipefail
-cd "$(dirname "$0")"
-rm -rf build && mkdir build
-pip install --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \\
-    --target build -r requirements.txt
-cp -r handler.py config.json workbench build/
-[ -d model ] && cp -r model build/
-(cd build && zip -qr ../function.zip .)
-echo "function.zip: $(du -h function.zip | cut -f1) zipped, $(du -sh build | cut -f1) unzipped (limits 50 MB / 250 MB)"
 """

@@ -17,7 +17,7 @@ class ChromaIndex:
     def __init__(self, path: Path, cfg: IndexConfig, tenant_field: str = "tenant") -> None:
         import chromadb
 
-        self.cfg, self.tenant_field = cfg, tenant_field
+        self.cfg, self.tenant_field, self.path = cfg, tenant_field, path
         self._client = chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False))
         hnsw = {"space": cfg.distance, "ef_construction": cfg.hnsw.construction_ef,
                 "ef_search": cfg.hnsw.search_ef, "max_neighbors": cfg.hnsw.max_neighbors}
@@ -60,6 +60,11 @@ class ChromaIndex:
         got = self.collection.get(where={self.tenant_field: {"$eq": tenant}} if tenant is not None else None,
                                   include=["documents", "metadatas"])
         return [Hit(i, 0.0, doc or "", dict(meta or {})) for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Stored embeddings by id (for exact re-scoring of candidates)."""
+        got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return dict(zip(got["ids"], got["embeddings"]))
 
     def count(self) -> int:
         return self.collection.count()

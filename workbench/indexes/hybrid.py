@@ -1,4 +1,4 @@
-"""Hybrid retrieval: BM25 keyword scores (bm25s) fused with the vector results, per tenant.
+"""Hybrid retrieval: BM25 keyword scores (bm25s) fused with the vector results, per tenant (local exploration).
 
 Fusion by reciprocal rank (`rrf`: sum of 1 / (rrf_k + rank)) or by weighted score (`weighted`: weight x
 cosine + (1 - weight) x BM25 normalised to [0, 1] over the candidates). An optional exact keyword (the
@@ -7,6 +7,7 @@ vector index's own chunks on first use and rebuilt after an upsert.
 
 The fused score decides the order and is kept in `metadata["fusion_score"]`; `Hit.score` stays the cosine
 similarity (0 for a keyword-only hit), because thresholds downstream (the reasoner's `min_score`) speak cosine.
+The exportable hybrid mode is `sparse_dense` (workbench/indexes/sparse_dense.py); `with_hybrid` picks the wrapper.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.protocols import VectorIndex
 from workbench.records import Hit
+
+
+def with_hybrid(index: Any, cfg: HybridConfig) -> Any:
+    """The index wrapped for the configured hybrid method; an index that scores sparse-dense itself (Pinecone) is kept."""
+    if isinstance(index, HybridIndex) or getattr(index, "serves_sparse_dense", False):
+        return index
+    if cfg.method == "sparse_dense":
+        from workbench.indexes.sparse_dense import SparseDenseIndex
+
+        return index if isinstance(index, SparseDenseIndex) else SparseDenseIndex(index, cfg)
+    return HybridIndex(index, cfg)
 
 
 class HybridIndex:

@@ -57,5 +57,9 @@ def ingest(corpus: str | Path, config: AgentConfig, workspace: Workspace | None 
             vectors = ctx.embedder.embed([c.text for c in part])
             index.upsert([c.id for c in part], vectors, [c.text for c in part], [c.metadata for c in part])
             bar.update(len(part))
+    if config.retrieval.hybrid.enabled and config.retrieval.hybrid.method == "sparse_dense":
+        from workbench.indexes.sparse_dense import fit_at_ingest
+
+        fit_at_ingest(index, config.retrieval.tenant_field)
     return IngestReport(len(docs), len(chunks), len(todo), len(chunks) - len(todo),
                         getattr(ctx.embedder, "computed", 0) - before, round(time.perf_counter() - start, 3))

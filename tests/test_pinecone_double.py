@@ -1,0 +1,96 @@
+"""The Pinecone double's documented contract, through the real `pinecone` SDK, and every filter operator
+meaning the same on Chroma and on the double (the exported index)."""
+
+import numpy as np
+import pytest
+from pinecone_double import PineconeDouble
+
+from workbench.config import IndexConfig
+from workbench.indexes.chroma import ChromaIndex
+from workbench.indexes.pinecone import PineconeIndex, connect
+
+DOCS = [("a", {"tenant": "t", "kind": "faq", "year": 2020, "score": 0.5, "public": True}),
+        ("b", {"tenant": "t", "kind": "manual", "year": 2022, "score": 0.9, "public": False}),
+        ("c", {"tenant": "t", "kind": "faq", "year": 2024, "score": 0.1}),
+        ("d", {"tenant": "t", "kind": "blog", "year": 2019, "public": True}),
+        ("e", {"tenant": "t", "year": 2023, "score": 0.7, "public": False})]  # no kind
+FILTERS = [
+    {"kind": "faq"}, {"kind": {"$eq": "faq"}}, {"kind": {"$ne": "faq"}, "year": {"$ne": 2023}}, {"kind": {"$in": ["faq", "blog"]}},
+    {"kind": {"$nin": ["faq"]}, "year": {"$lt": 2023}}, {"year": {"$gt": 2020}}, {"year": {"$gte": 2020}}, {"year": {"$lt": 2022}},
+    {"year": {"$lte": 2022}}, {"score": {"$gte": 0.5, "$lt": 0.9}}, {"public": True}, {"public": {"$ne": True}, "score": {"$gt": 0.5}},
+    {"$and": [{"kind": "faq"}, {"year": {"$gt": 2021}}]}, {"$or": [{"kind": "blog"}, {"score": {"$gt": 0.8}}]},
+    {"$or": [{"$and": [{"kind": "faq"}, {"public": True}]}, {"year": {"$in": [2023, 2019]}}]},
+    {"kind": "faq", "year": {"$lt": 2021}},
+]
+
+
+def vectors(n: int, dim: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def double():
+    d = PineconeDouble(8, metric="dotproduct")
+    yield d
+    d.close()
+
+
+def test_every_filter_operator_means_the_same_on_chroma_and_the_double(tmp_path, double) -> None:
+    chroma = ChromaIndex(tmp_path / "chroma", IndexConfig(collection="filters"))
+    pinecone = PineconeIndex(connect(double.host, "pc-test-key"))
+    ids, metas = [i for i, _ in DOCS], [m for _, m in DOCS]
+    vecs = vectors(len(DOCS))
+    for index in (chroma, pinecone):
+        index.upsert(ids, vecs, [f"text {i}" for i in ids], metas)
+    q = vectors(1)[0]
+    for flt in FILTERS:
+        local = chroma.query(q, 10, "t", flt)
+        remote = pinecone.query(q, 10, "t", flt)
+        assert [h.id for h in local] == [h.id for h in remote], flt
+        assert [h.score for h in local] == pytest.approx([h.score for h in remote], abs=1e-5)
+    assert {h.id for h in chroma.query(q, 10, "t", {"score": {"$gte": 0}})} == {"a", "b", "c", "e"}  # missing field: no match
+    # Known divergence, kept visible: $ne / $nin on a field a record lacks. Chroma matches such records; the
+    # workbench's evaluator (and so the double) never matches a missing field. Which one real Pinecone follows
+    # is not stated in its docs; until it is settled, give every chunk the fields that such filters name.
+    for flt in ({"kind": {"$ne": "faq"}}, {"kind": {"$nin": ["faq"]}}):
+        assert "e" in {h.id for h in chroma.query(q, 10, "t", flt)} and "e" not in {h.id for h in pinecone.query(q, 10, "t", flt)}
+
+
+def test_sparse_dense_score_is_the_sum_of_both_dot_products(double) -> None:
+    index = connect(double.host, "pc-test-key")
+    dense = vectors(2)
+    index.upsert(vectors=[{"id": "x", "values": dense[0].tolist(), "sparse_values": {"indices": [1, 5], "values": [0.5, 2.0]}},
+                          {"id": "y", "values": dense[1].tolist()}], namespace="t")
+    q = vectors(3)[2].tolist()
+    res = index.query(vector=q, sparse_vector={"indices": [5, 9], "values": [0.25, 1.0]}, top_k=2, namespace="t",
+                      include_values=True)
+    scores = {m.id: m.score for m in res.matches}
+    assert scores["x"] == pytest.approx(float(np.dot(q, dense[0])) + 0.25 * 2.0, abs=1e-6)
+    assert scores["y"] == pytest.approx(float(np.dot(q, dense[1])), abs=1e-6)  # no sparse values: dense only
+
+
+def test_the_double_enforces_pinecones_documented_limits(double) -> None:
+    from pinecone.exceptions import PineconeApiException
+
+    with pytest.raises(Exception, match="Invalid API Key") as wrong_key:
+        connect(double.host, "wrong-key").describe_index_stats()
+    assert "Unauthorized" in type(wrong_key.value).__name__
+    index = connect(double.host, "pc-test-key")
+    v = vectors(1)[0].tolist()
+    too_many = {"indices": list(range(1001)), "values": [1.0] * 1001}
+    with pytest.raises(PineconeApiException, match="exceeds the maximum size of 1000"):
+        index.upsert(vectors=[{"id": "s", "values": v, "sparse_values": too_many}], namespace="t")
+    with pytest.raises(PineconeApiException, match="exceeds the limit of 40960 bytes"):
+        index.upsert(vectors=[{"id": "m", "values": v, "metadata": {"text": "x" * 41000}}], namespace="t")
+    index.upsert(vectors=[{"id": "ok", "values": v, "metadata": {"text": "x" * 40000}}])
+    stats = index.describe_index_stats()
+    assert stats.namespaces["__default__"].vector_count == 1  # no namespace is the `__default__` namespace
+    assert [m.id for m in index.query(vector=v, top_k=1, namespace="__default__").matches] == ["ok"]
+    cosine = PineconeDouble(8, metric="cosine")
+    try:
+        with pytest.raises(PineconeApiException, match="need dotproduct"):
+            connect(cosine.host, "pc-test-key").query(vector=v, sparse_vector={"indices": [1], "values": [1.0]}, top_k=1)
+    finally:
+        cosine.close()
