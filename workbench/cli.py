@@ -422,8 +422,11 @@ def _print_summary(summary: Any, ws: Workspace) -> None:
 def main() -> None:
     try:
         app()
-    except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking
+    except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking, stores
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except PermissionError as exc:  # a read-only workspace file or folder; the message names it
+        typer.secho(f"error: {exc}; make it writable, or point --home at a writable workspace", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from workbench.filters import checked_filter
 from workbench.registry import check_kind
@@ -38,7 +38,21 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # No infinities: `timeout_s: .inf` would validate, then overflow in every call that uses it.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`top_k: true` is a typo, not 1: pydantic's lax mode would coerce it."""
+        annotation = cls.model_fields[info.field_name].annotation
+        numbers = (int, float)
+        if get_origin(annotation) is dict:  # e.g. rate_per_s: {reasoner: 5}
+            if get_args(annotation)[1] in numbers and isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
+                raise ValueError("a boolean is not a number; write numbers")
+        elif annotation in numbers and isinstance(value, bool):
+            raise ValueError("a boolean is not a number; write a number")
+        return value
 
 
 class EmbedderConfig(_Section):
@@ -284,23 +298,67 @@ class AgentConfig(_Section):
         return AgentConfig.from_dict(data, source="overrides")
 
 
-def read_yaml(path: Path, error: type[ValueError], hint: str) -> Any:
-    """A YAML file's content, or `error` naming the file: missing (with `hint`) or not YAML."""
+def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
+    """A YAML file's mapping, or `error` naming the file and what is wrong: missing (with `hint`), not UTF-8,
+    not YAML, a duplicated key, or not a mapping at all (an empty file is not the default config)."""
     import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
 
     if not path.is_file():
         raise error(f"{path}: no such file ({hint})")
+    raw = path.read_bytes()
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text: byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}; "
+                    "save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise error(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise error(f"{path}: nested too deeply to be read") from None
+    if data is None:
+        raise error(f"{path}: the file is empty ({hint})")
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping of keys to values, got {type(data).__name__} {data!r:.40}")
+    return data
+
+
+class _DuplicateKey(ValueError):
+    """A key given twice in one mapping: YAML would silently keep the last value."""
+
+
+@cache
+def _unique_key_loader() -> type:
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.get(key)
+                except TypeError:
+                    continue  # unhashable: SafeLoader itself reports it
+                line = key_node.start_mark.line + 1
+                if seen is not None:
+                    raise _DuplicateKey(f"line {line}: duplicate key {key!r} (first given at line {seen}); keep one")
+                first[key] = line
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: {exc.error_count()} invalid field(s)"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `workbench config show` lists every key)"
         lines.append(f"  {where}: {msg} (got {err.get('input')!r})")
