@@ -187,7 +187,7 @@ class ObservabilityConfig(_Section):
 class PrivacyConfig(_Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
-    redact: list[Literal["email", "phone", "card"]] = ["email", "phone", "card"]
+    redact: list[Literal["email", "phone", "card", "iban", "aws_key"]] = ["email", "phone", "card", "iban", "aws_key"]
 
 
 class ResilienceConfig(_Section):

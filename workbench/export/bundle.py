@@ -71,7 +71,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
 
 def requirements(cfg: AgentConfig) -> list[str]:
     """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
-    names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
+    names = ["pydantic", "numpy", "tenacity", "python-stdnum", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
     if cfg.observability.tracing != "none":
