@@ -394,7 +394,7 @@ def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) ->
         raise UserError(f"{file}: no such events file")
     lines = [line for line in file.read_bytes().splitlines() if line.strip()]
     agent = agent or Agent.from_config(cfg, ws)
-    return run_payloads(agent, lines, DeadLetterFile(ws.deadletter), progress=True, total=len(lines))
+    return run_payloads(agent, lines, DeadLetterFile(ws.deadletter, cfg.privacy.redact), progress=True, total=len(lines))
 
 
 def _print_decisions(decisions: list, as_json: bool) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from workbench.redaction import redact
+
 MAX_TEXT_CHARS = 8000
 MetaValue = str | int | float | bool
 
@@ -59,9 +61,11 @@ class Parsed:
     error: str | None = None
 
 
-def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS) -> list[Parsed]:
-    """Unwrap any supported envelope and validate every record inside it."""
-    return _parse(payload, "payload", max_text_chars)
+def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS,
+                  source: str = "payload") -> list[Parsed]:
+    """Unwrap any supported envelope and validate every record inside it. `source` names where the payload
+    came from (e.g. "events.jsonl:12"); records inside an SQS or SNS envelope are named by their message id."""
+    return _parse(payload, source, max_text_chars)
 
 
 def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
@@ -90,7 +94,7 @@ def _parse(payload: Any, source: str, limit: int) -> list[Parsed]:
 
 def _parse_records(records: Any, source: str, limit: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
-        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {records!r:.40}")]
+        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {_shown(records, 40)}")]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
@@ -117,6 +121,14 @@ def _describe(err: Any) -> str:
         return f"{field}: missing"
     if err["type"] == "extra_forbidden":
         return f"{field}: unknown field (put extra data under metadata)"
-    shown = repr(err.get("input"))
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {shown})"
+    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {_shown(err.get('input'), 60)})"
+
+
+def _shown(value: Any, width: int) -> str:
+    """The bad value, short and redacted: error messages reach dead letters, logs and the terminal."""
+    try:
+        text = repr(value)[:width * 4]  # redact before cutting, so a cut cannot split a card number out of view
+    except Exception:  # noqa: BLE001 - a long integer or a deep structure cannot be printed
+        return f"<{type(value).__name__}>"
+    text = redact(text)
+    return text if len(text) <= width else text[:width - 3] + "..."
