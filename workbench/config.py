@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from workbench.filters import checked_filter
+from workbench.yamlfile import read_yaml
+from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
+from workbench.sections import Section, Url, format_validation_error
 
 DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
 Cite the ids of the passages you used in square brackets.
@@ -37,33 +40,14 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the field and the bad value."""
 
 
-class _Section(BaseModel):
-    # No infinities: `timeout_s: .inf` would validate, then overflow in every call that uses it.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        """`top_k: true` is a typo, not 1: pydantic's lax mode would coerce it."""
-        annotation = cls.model_fields[info.field_name].annotation
-        numbers = (int, float)
-        if get_origin(annotation) is dict:  # e.g. rate_per_s: {reasoner: 5}
-            if get_args(annotation)[1] in numbers and isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
-                raise ValueError("a boolean is not a number; write numbers")
-        elif annotation in numbers and isinstance(value, bool):
-            raise ValueError("a boolean is not a number; write a number")
-        return value
-
-
-class EmbedderConfig(_Section):
+class EmbedderConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "embedder"))] = "minilm"
     model: str = "all-MiniLM-L6-v2"
     dimension: int = Field(384, gt=0)
     batch_size: int = Field(32, gt=0)
 
 
-
-class HNSWConfig(_Section):
+class HNSWConfig(Section):
     """HNSW graph parameters; `search_ef` can change without re-indexing, the others cannot."""
 
     max_neighbors: int = Field(16, gt=1)
@@ -71,15 +55,14 @@ class HNSWConfig(_Section):
     search_ef: int = Field(100, gt=0)
 
 
-class IndexConfig(_Section):
+class IndexConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "index"))] = "chroma"
     collection: str = Field("workbench", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
     distance: Literal["cosine", "l2", "ip"] = "cosine"
     hnsw: HNSWConfig = HNSWConfig()
 
 
-
-class ChunkingConfig(_Section):
+class ChunkingConfig(Section):
     splitter: Literal["recursive", "character", "markdown"] = "recursive"
     size: int = Field(800, gt=0)
     overlap: int = Field(100, ge=0)
@@ -91,7 +74,7 @@ class ChunkingConfig(_Section):
         return self
 
 
-class HybridConfig(_Section):
+class HybridConfig(Section):
     """BM25 keyword retrieval fused with vector retrieval (off by default)."""
 
     enabled: bool = False
@@ -101,7 +84,7 @@ class HybridConfig(_Section):
     candidates: int = Field(20, ge=1, le=200, description="hits taken from each retriever before fusion")
 
 
-class RetrievalConfig(_Section):
+class RetrievalConfig(Section):
     top_k: int = Field(5, gt=0, le=100)
     filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
     tenant_field: str = Field("tenant", min_length=1)
@@ -109,15 +92,14 @@ class RetrievalConfig(_Section):
     hybrid: HybridConfig = HybridConfig()
 
 
-class StateConfig(_Section):
+class StateConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
     history_cap: int = Field(20, gt=0)
     ttl_days: float = Field(30, gt=0)
     table: str = "agent-state"
 
 
-
-class ReasonerConfig(_Section):
+class ReasonerConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "reasoner"))] = "extractive"
     provider: str | None = None
     model: str | None = None
@@ -127,7 +109,6 @@ class ReasonerConfig(_Section):
     history_turns: int = Field(5, ge=0)
     max_sentences: int = Field(1, gt=0)
     min_score: float = Field(0.2, ge=-1, le=1)
-
 
     @field_validator("prompt_template")
     @classmethod
@@ -148,12 +129,11 @@ class ReasonerConfig(_Section):
         return self
 
 
-class ActuatorConfig(_Section):
+class ActuatorConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "actuator"))] = "outbox"
-    url: str | None = None
-    url_env: str | None = Field(None, description="environment variable holding the URL (for secret webhooks)")
+    url: Url = None
+    url_env: str | None = Field(None, description="environment variable holding the URL: where a secret URL belongs")
     timeout_s: float = Field(5.0, gt=0)
-
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> "ActuatorConfig":
@@ -162,7 +142,7 @@ class ActuatorConfig(_Section):
         return self
 
 
-class EscalationConfig(_Section):
+class EscalationConfig(Section):
     """Hand a user to a human after `after` declined answers in a row (0: never), through `actuator`
     (an HTTP ticket endpoint, or a Slack channel the humans watch)."""
 
@@ -170,27 +150,27 @@ class EscalationConfig(_Section):
     actuator: ActuatorConfig = ActuatorConfig()
 
 
-class LogConfig(_Section):
+class LogConfig(Section):
     """Where every decision is appended (jsonl locally; a DynamoDB table with a stream in the export)."""
 
     kind: Annotated[str, AfterValidator(partial(check_kind, "log"))] = "jsonl"
 
 
-class ObservabilityConfig(_Section):
+class ObservabilityConfig(Section):
     """OpenTelemetry spans per stage (with the correlation id); off, to the console, or to an OTLP collector."""
 
     tracing: Literal["none", "console", "otlp"] = "none"
-    otlp_endpoint: str | None = None
+    otlp_endpoint: Url = None
     service_name: str = "agent-workbench"
 
 
-class PrivacyConfig(_Section):
+class PrivacyConfig(Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
     redact: list[Literal["email", "phone", "card", "iban", "aws_key"]] = ["email", "phone", "card", "iban", "aws_key"]
 
 
-class ResilienceConfig(_Section):
+class ResilienceConfig(Section):
     """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
 
     max_attempts: int = Field(3, ge=1, le=20)
@@ -201,7 +181,7 @@ class ResilienceConfig(_Section):
         default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
 
 
-class DeployConfig(_Section):
+class DeployConfig(Section):
     """How the exported Lambda runs; read by export and by the cost model."""
 
     memory_mb: int = Field(1024, ge=128, le=10240)
@@ -215,7 +195,7 @@ class DeployConfig(_Section):
     pinecone_region: str = "us-east-1"
 
 
-class PricingConfig(_Section):
+class PricingConfig(Section):
     """USD price sheet for the cost estimate (the seed article's cost model). Not part of config_id:
     a new price changes the estimate, not the pipeline."""
 
@@ -232,7 +212,7 @@ class PricingConfig(_Section):
     events_per_month: int = Field(10_000_000, gt=0, description="spreads monthly storage over events")
 
 
-class AgentConfig(_Section):
+class AgentConfig(Section):
     """A complete pipeline. Example::
 
         cfg = AgentConfig.from_yaml("experiments/default.yaml")
@@ -273,15 +253,21 @@ class AgentConfig(_Section):
         data = read_yaml(Path(path), ConfigError, f"write one with `workbench config show > {path}`")
         return cls.from_dict(data, source=str(path))
 
-    def to_yaml(self) -> str:
+    def shown(self) -> dict[str, Any]:
+        """The config as it may be shown, logged or tracked: secrets in URLs masked (see `redaction.mask_urls`)."""
+        return mask_secrets(self.model_dump(mode="json"))  # type: ignore[return-value]
+
+    def to_yaml(self, reveal_secrets: bool = False) -> str:
+        """YAML for people and trackers, secrets masked; `save` alone writes them, to a file the user owns."""
         import yaml
 
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        data = self.model_dump(mode="json") if reveal_secrets else self.shown()
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_yaml())
+        path.write_text(self.to_yaml(reveal_secrets=True), encoding="utf-8")
         return path
 
     def with_overrides(self, overrides: dict[str, Any]) -> "AgentConfig":
@@ -296,70 +282,3 @@ class AgentConfig(_Section):
                 node = node[key]
             node[leaf] = value
         return AgentConfig.from_dict(data, source="overrides")
-
-
-def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
-    """A YAML file's mapping, or `error` naming the file and what is wrong: missing (with `hint`), not UTF-8,
-    not YAML, a duplicated key, or not a mapping at all (an empty file is not the default config)."""
-    import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
-
-    if not path.is_file():
-        raise error(f"{path}: no such file ({hint})")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text: byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}; "
-                    "save the file as UTF-8") from None
-    try:
-        data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKey as exc:
-        raise error(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise error(f"{path}: nested too deeply to be read") from None
-    if data is None:
-        raise error(f"{path}: the file is empty ({hint})")
-    if not isinstance(data, dict):
-        raise error(f"{path}: expected a mapping of keys to values, got {type(data).__name__} {data!r:.40}")
-    return data
-
-
-class _DuplicateKey(ValueError):
-    """A key given twice in one mapping: YAML would silently keep the last value."""
-
-
-@cache
-def _unique_key_loader() -> type:
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
-            first: dict[Any, int] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    seen = first.get(key)
-                except TypeError:
-                    continue  # unhashable: SafeLoader itself reports it
-                line = key_node.start_mark.line + 1
-                if seen is not None:
-                    raise _DuplicateKey(f"line {line}: duplicate key {key!r} (first given at line {seen}); keep one")
-                first[key] = line
-            return super().construct_mapping(node, deep)
-
-    return UniqueKeyLoader
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: {exc.error_count()} invalid field(s)"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `workbench config show` lists every key)"
-        lines.append(f"  {where}: {msg} (got {err.get('input')!r})")
-    return "\n".join(lines)

@@ -116,3 +116,36 @@ def _phones(text: str) -> str:
 
 _SCRUBBERS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("email", _emails), ("iban", _ibans), ("aws_key", _aws), ("card", _cards), ("phone", _phones))
+
+
+# Secrets in URLs (a config's actuator.url, otlp_endpoint): masked wherever a config is shown, logged or tracked.
+MASK = "***"
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")  # greedy: a raw @ in a password stays inside
+_PARAM = re.compile(r"([?&;#])([^=&;#]*)=([^&;#]+)")
+SECRET_PARAM = re.compile(r"token|key|secret|sig|pass|pwd|auth|credential|session|code", re.IGNORECASE)
+_WEBHOOK = re.compile(r"^([^:]+://[^/?#]*(?:slack\.com|discord(?:app)?\.com|office\.com)"
+                      r"(?:/services|/workflows|/triggers|/api/webhooks/\d+|/webhookb2))/[^?#]+")
+
+
+def mask_urls(text: str) -> str:
+    """Credentials, token-like query parameters and webhook path secrets become ***; the rest is kept as written:
+    https://u:p@h/x?token=t&page=2 -> https://u:***@h/x?token=***&page=2"""
+    return URL.sub(lambda m: _mask_url(m.group()), text) if "://" in text else text
+
+
+def mask_secrets(value: object) -> object:
+    """`mask_urls` over every string of a nested structure (a config dump, a sweep spec)."""
+    if isinstance(value, str):
+        return mask_urls(value)
+    if isinstance(value, dict):
+        return {k: mask_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
+
+
+def _mask_url(url: str) -> str:
+    url = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2).split(':', 1)[0] + ':' if ':' in m.group(2) else ''}{MASK}@", url, count=1)
+    url = _WEBHOOK.sub(lambda m: f"{m.group(1)}/{MASK}", url, count=1)
+    return _PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}" if SECRET_PARAM.search(m.group(2)) else m.group(), url)

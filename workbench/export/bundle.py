@@ -21,9 +21,9 @@ from workbench.config import AgentConfig
 from workbench.export.template import BUILD_SH, DOCKERFILE, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
-CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
-        "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py", "sqlite_local.py",
-        "lambda_runtime.py")
+CORE = ("__init__.py", "config.py", "sections.py", "yamlfile.py", "events.py", "filters.py", "loop.py", "prompt.py",
+        "protocols.py", "records.py", "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py",
+        "sqlite_local.py", "lambda_runtime.py")
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 50, 250, 10240
 
 
@@ -88,6 +88,11 @@ def requirements(cfg: AgentConfig) -> list[str]:
 def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metrics: dict[str, float] | None = None,
                   force: bool = False, check_model: bool = True) -> ExportReport:
     modules = backend_modules(cfg)
+    if cfg.shown() != cfg.model_dump(mode="json"):
+        raise ExportError("a URL in the config carries a secret (credentials, a token parameter or a webhook path), and a "
+                          "bundle is copied, stored and read: put the URL in an environment variable, name it in url_env "
+                          "(e.g. actuator.url_env: SLACK_WEBHOOK_URL), and give its value when you deploy (a NoEcho "
+                          "parameter of template.yaml)")
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
