@@ -106,3 +106,29 @@ def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
 def test_worker_options_are_range_checked(flag, value, message, tmp_path) -> None:
     proc = run("worker", flag, value, home=tmp_path, check=False)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_ask_on_a_read_only_workspace_names_the_file(tmp_path) -> None:
+    """Root ignores file modes, so as root the CLI runs without the capability that lets it (setpriv)."""
+    import os
+    import shutil
+
+    cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
+    home = tmp_path / "ws"
+    run("ask", "first", "--tenant", "acme", "--config", str(cfg), home=home)
+    drop = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: file modes cannot be enforced")
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+    (home / "state.sqlite").chmod(0o444)
+    for ro_dir in (False, True):
+        if ro_dir:
+            home.chmod(0o555)
+        proc = subprocess.run([*drop, sys.executable, "-m", "workbench.cli", "ask", "again", "--tenant", "acme",
+                               "--config", str(cfg)], capture_output=True, text=True,
+                              env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"})
+        home.chmod(0o755)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert f"error: {home}/" in proc.stderr and "cannot write" in proc.stderr and "writable" in proc.stderr

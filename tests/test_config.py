@@ -70,3 +70,68 @@ def test_configs_are_immutable() -> None:
     cfg = AgentConfig()
     with pytest.raises(Exception):
         cfg.retrieval.top_k = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("", "the file is empty"),
+    ("# only a comment\n", "the file is empty"),
+    ("false\n", "got bool False"),
+    ("3\n", "got int 3"),
+    ("just words\n", "got str 'just words'"),
+    ("- retrieval\n", "got list"),
+])
+def test_a_file_that_is_not_a_mapping_is_an_error_not_the_default(tmp_path: Path, text: str, shown: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(path)
+    assert str(err.value).startswith(f"{path}:") and shown in str(err.value)
+
+
+def test_a_duplicated_key_is_named_with_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("name: dup\nretrieval:\n  top_k: 3\n  hybrid: {enabled: false}\n  top_k: 7\n")
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(path)
+    assert str(err.value) == f"{path}: line 5: duplicate key 'top_k' (first given at line 3); keep one"
+    path.write_text("retrieval: {top_k: 3}\nname: a\nretrieval: {top_k: 4}\n")
+    with pytest.raises(ConfigError, match="line 3: duplicate key 'retrieval' \\(first given at line 1\\)"):
+        AgentConfig.from_yaml(path)
+    path.write_text("base: &b {top_k: 3}\nretrieval:\n  <<: *b\n  top_k: 4\n")  # a merge key overridden is not a duplicate
+    with pytest.raises(ConfigError, match="base: unknown key"):
+        AgentConfig.from_yaml(path)
+
+
+def test_a_non_utf8_file_names_the_file_and_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(path)
+    assert str(err.value) == f"{path}: not UTF-8 text: byte b'\\xe9' at offset 9; save the file as UTF-8"
+
+
+@pytest.mark.parametrize("yaml_text, where", [
+    ("retrieval: {top_k: true}", "retrieval.top_k"),
+    ("reasoner: {temperature: false}", "reasoner.temperature"),
+    ("resilience: {rate_per_s: {reasoner: true}}", "resilience.rate_per_s"),
+    ("deploy: {memory_mb: yes}", "deploy.memory_mb"),
+])
+def test_booleans_are_not_numbers(tmp_path: Path, yaml_text: str, where: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(path)
+    assert f"{where}: a boolean is not a number" in str(err.value)
+    assert AgentConfig.from_dict({"retrieval": {"hybrid": {"enabled": True}}}).retrieval.hybrid.enabled  # real booleans still work
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+@pytest.mark.parametrize("field", ["resilience.timeout_s", "state.ttl_days", "resilience.rate_per_s.reasoner"])
+def test_infinity_and_nan_are_rejected(tmp_path: Path, field: str, value: str) -> None:
+    section, *rest = field.split(".")
+    body = f"{section}: {{{rest[0]}: {value}}}" if len(rest) == 1 else f"{section}: {{{rest[0]}: {{{rest[1]}: {value}}}}}"
+    path = tmp_path / "c.yaml"
+    path.write_text(body + "\n")
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(path)
+    assert field in str(err.value) and "finite number" in str(err.value)

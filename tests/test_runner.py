@@ -41,4 +41,4 @@ def test_every_payload_is_answered_or_dead_lettered(hashing_config, workspace) -
     assert "TimeoutError: reasoner timed out" in letters[1]["reason"]
     assert letters[1]["raw"]["text"] == "please explode"  # the event itself is kept for a retry
     assert "event_id: missing" in letters[2]["reason"]
-    assert letters[3]["raw"] == {"base64": "wyg="} and "UTF-8" in letters[3]["reason"]
+    assert letters[3]["raw"] == {"bytes": "\\xc3("} and "UTF-8" in letters[3]["reason"]  # the bad byte, where it sits

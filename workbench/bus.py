@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from workbench.redaction import redact
 from workbench.sqlite_local import ThreadLocalSQLite
 
 
@@ -67,7 +68,7 @@ class LocalBus:
     def fail(self, receipt: str, reason: str, retry_after: float = 0.0) -> None:
         """A transient failure: keep the reason and make the message visible again after `retry_after` seconds."""
         self._sqlite.conn().execute("UPDATE messages SET last_error = ?, visible_at = ? WHERE receipt = ?",
-                             (reason, self.clock() + retry_after, receipt))
+                             (_reason(reason), self.clock() + retry_after, receipt))
 
     def dead_letter(self, message: Message, reason: str) -> None:
         """A permanent failure (bad input): straight to the DLQ with the reason; retrying cannot help."""
@@ -76,7 +77,8 @@ class LocalBus:
                 self._move_to_dlq(db, message.id, message.body, reason, message.receive_count)
 
     def _move_to_dlq(self, db: sqlite3.Connection, mid: str, body: bytes, reason: str, count: int) -> None:
-        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, body, reason, count, self.clock()))
+        # The body stays as sent, for redrive (a queue, like SQS's DLQ); the reason is a log line, so it is redacted.
+        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, body, _reason(reason), count, self.clock()))
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
@@ -101,3 +103,8 @@ class LocalBus:
         total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"visible": visible, "in_flight": total - visible, "dead": dead}
+
+
+def _reason(text: str) -> str:
+    """Redacted, and storable: SQLite cannot encode a lone surrogate, so it is kept as the text \\udXXX."""
+    return redact(text).encode("utf-8", "backslashreplace").decode("utf-8")

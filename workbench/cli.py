@@ -394,7 +394,7 @@ def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) ->
         raise UserError(f"{file}: no such events file")
     lines = [(f"{file}:{n}", line) for n, line in enumerate(file.read_bytes().splitlines(), 1) if line.strip()]
     delivery = _delivery(cfg, ws, agent)
-    return run_payloads(delivery, lines, DeadLetterFile(ws.deadletter), budget_s=cfg.deploy.timeout_s, progress=True, total=len(lines))
+    return run_payloads(delivery, lines, DeadLetterFile(ws.deadletter, cfg.privacy.redact), budget_s=cfg.deploy.timeout_s, progress=True, total=len(lines))
 
 
 def _delivery(cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
@@ -433,8 +433,11 @@ def _print_summary(summary: Any, ws: Workspace, err: bool = False) -> None:
 def main() -> None:
     try:
         app()
-    except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking
+    except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking, stores
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except PermissionError as exc:  # a read-only workspace file or folder; the message names it
+        typer.secho(f"error: {exc}; make it writable, or point --home at a writable workspace", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

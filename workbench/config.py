@@ -15,10 +15,13 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from workbench.filters import checked_filter
+from workbench.yamlfile import read_yaml
+from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
+from workbench.sections import Section, Url, format_validation_error
 
 DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
 Cite the ids of the passages you used in square brackets.
@@ -37,19 +40,14 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the field and the bad value."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class EmbedderConfig(_Section):
+class EmbedderConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "embedder"))] = "minilm"
     model: str = "all-MiniLM-L6-v2"
     dimension: int = Field(384, gt=0)
     batch_size: int = Field(32, gt=0)
 
 
-
-class HNSWConfig(_Section):
+class HNSWConfig(Section):
     """HNSW graph parameters; `search_ef` can change without re-indexing, the others cannot."""
 
     max_neighbors: int = Field(16, gt=1)
@@ -57,15 +55,14 @@ class HNSWConfig(_Section):
     search_ef: int = Field(100, gt=0)
 
 
-class IndexConfig(_Section):
+class IndexConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "index"))] = "chroma"
     collection: str = Field("workbench", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
     distance: Literal["cosine", "l2", "ip"] = "cosine"
     hnsw: HNSWConfig = HNSWConfig()
 
 
-
-class ChunkingConfig(_Section):
+class ChunkingConfig(Section):
     splitter: Literal["recursive", "character", "markdown"] = "recursive"
     size: int = Field(800, gt=0)
     overlap: int = Field(100, ge=0)
@@ -77,7 +74,7 @@ class ChunkingConfig(_Section):
         return self
 
 
-class HybridConfig(_Section):
+class HybridConfig(Section):
     """BM25 keyword retrieval combined with vector retrieval (off by default).
 
     `sparse_dense` is Pinecone's hybrid score, alpha * dense + (1 - alpha) * BM25 sparse, exported as is;
@@ -97,7 +94,7 @@ class HybridConfig(_Section):
         return self
 
 
-class RetrievalConfig(_Section):
+class RetrievalConfig(Section):
     top_k: int = Field(5, gt=0, le=100)
     filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
     tenant_field: str = Field("tenant", min_length=1)
@@ -105,15 +102,14 @@ class RetrievalConfig(_Section):
     hybrid: HybridConfig = HybridConfig()
 
 
-class StateConfig(_Section):
+class StateConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
     history_cap: int = Field(20, gt=0)
     ttl_days: float = Field(30, gt=0)
     table: str = "agent-state"
 
 
-
-class ReasonerConfig(_Section):
+class ReasonerConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "reasoner"))] = "extractive"
     provider: str | None = None
     model: str | None = None
@@ -123,7 +119,6 @@ class ReasonerConfig(_Section):
     history_turns: int = Field(5, ge=0)
     max_sentences: int = Field(1, gt=0)
     min_score: float = Field(0.2, ge=-1, le=1)
-
 
     @field_validator("prompt_template")
     @classmethod
@@ -144,12 +139,11 @@ class ReasonerConfig(_Section):
         return self
 
 
-class ActuatorConfig(_Section):
+class ActuatorConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "actuator"))] = "outbox"
-    url: str | None = None
-    url_env: str | None = Field(None, description="environment variable holding the URL (for secret webhooks)")
+    url: Url = None
+    url_env: str | None = Field(None, description="environment variable holding the URL: where a secret URL belongs")
     timeout_s: float = Field(5.0, gt=0)
-
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> "ActuatorConfig":
@@ -158,7 +152,7 @@ class ActuatorConfig(_Section):
         return self
 
 
-class EscalationConfig(_Section):
+class EscalationConfig(Section):
     """Hand a user to a human after `after` declined answers in a row (0: never), through `actuator`
     (an HTTP ticket endpoint, or a Slack channel the humans watch)."""
 
@@ -166,27 +160,27 @@ class EscalationConfig(_Section):
     actuator: ActuatorConfig = ActuatorConfig()
 
 
-class LogConfig(_Section):
+class LogConfig(Section):
     """Where every decision is appended (jsonl locally; a DynamoDB table with a stream in the export)."""
 
     kind: Annotated[str, AfterValidator(partial(check_kind, "log"))] = "jsonl"
 
 
-class ObservabilityConfig(_Section):
+class ObservabilityConfig(Section):
     """OpenTelemetry spans per stage (with the correlation id); off, to the console, or to an OTLP collector."""
 
     tracing: Literal["none", "console", "otlp"] = "none"
-    otlp_endpoint: str | None = None
+    otlp_endpoint: Url = None
     service_name: str = "agent-workbench"
 
 
-class PrivacyConfig(_Section):
+class PrivacyConfig(Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
-    redact: list[Literal["email", "phone", "card"]] = ["email", "phone", "card"]
+    redact: list[Literal["email", "phone", "card", "iban", "aws_key"]] = ["email", "phone", "card", "iban", "aws_key"]
 
 
-class ResilienceConfig(_Section):
+class ResilienceConfig(Section):
     """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
 
     max_attempts: int = Field(3, ge=1, le=20)
@@ -197,7 +191,7 @@ class ResilienceConfig(_Section):
         default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
 
 
-class DeployConfig(_Section):
+class DeployConfig(Section):
     """How the exported Lambda runs; read by export and by the cost model."""
 
     memory_mb: int = Field(1024, ge=128, le=10240)
@@ -211,7 +205,7 @@ class DeployConfig(_Section):
     pinecone_region: str = "us-east-1"
 
 
-class PricingConfig(_Section):
+class PricingConfig(Section):
     """USD price sheet for the cost estimate (the seed article's cost model). Not part of config_id:
     a new price changes the estimate, not the pipeline."""
 
@@ -228,7 +222,7 @@ class PricingConfig(_Section):
     events_per_month: int = Field(10_000_000, gt=0, description="spreads monthly storage over events")
 
 
-class AgentConfig(_Section):
+class AgentConfig(Section):
     """A complete pipeline. Example::
 
         cfg = AgentConfig.from_yaml("experiments/default.yaml")
@@ -269,15 +263,21 @@ class AgentConfig(_Section):
         data = read_yaml(Path(path), ConfigError, f"write one with `workbench config show > {path}`")
         return cls.from_dict(data, source=str(path))
 
-    def to_yaml(self) -> str:
+    def shown(self) -> dict[str, Any]:
+        """The config as it may be shown, logged or tracked: secrets in URLs masked (see `redaction.mask_urls`)."""
+        return mask_secrets(self.model_dump(mode="json"))  # type: ignore[return-value]
+
+    def to_yaml(self, reveal_secrets: bool = False) -> str:
+        """YAML for people and trackers, secrets masked; `save` alone writes them, to a file the user owns."""
         import yaml
 
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        data = self.model_dump(mode="json") if reveal_secrets else self.shown()
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_yaml())
+        path.write_text(self.to_yaml(reveal_secrets=True), encoding="utf-8")
         return path
 
     def with_overrides(self, overrides: dict[str, Any]) -> "AgentConfig":
@@ -292,26 +292,3 @@ class AgentConfig(_Section):
                 node = node[key]
             node[leaf] = value
         return AgentConfig.from_dict(data, source="overrides")
-
-
-def read_yaml(path: Path, error: type[ValueError], hint: str) -> Any:
-    """A YAML file's content, or `error` naming the file: missing (with `hint`) or not YAML."""
-    import yaml  # not at module level: the Lambda bundle reads JSON and carries no YAML parser
-
-    if not path.is_file():
-        raise error(f"{path}: no such file ({hint})")
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML: {exc}") from None
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: {exc.error_count()} invalid field(s)"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `workbench config show` lists every key)"
-        lines.append(f"  {where}: {msg} (got {err.get('input')!r})")
-    return "\n".join(lines)

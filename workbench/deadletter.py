@@ -1,30 +1,96 @@
-"""Rejected events are kept, never dropped: one JSON line each, with the reason and where it came from."""
+"""Rejected events are kept, never dropped: one JSON line each, with the reason and where it came from.
+
+`put` never raises on what it is given (lone surrogates, undecodable bytes, integers too long to print, structures
+nested past the JSON encoder's recursion limit, cycles, arbitrary objects): a dead letter that cannot be written
+would lose the event. Only the disk itself can make it fail. What is kept is redacted like everything else the
+agent persists, and bounded, so one huge payload cannot fill the disk: enough to diagnose, not a copy.
+"""
 
 from __future__ import annotations
 
-import base64
+import itertools
 import json
+import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+from workbench.redaction import KINDS, redact
+
+MAX_DEPTH = 32        # deeper levels are summarised; also stops cycles
+MAX_NODES = 10_000    # values kept from one payload
+MAX_CHARS = 20_000    # characters kept from one string
+MAX_INT_BITS = 1_000  # longer integers are described, not printed (str() of a long int raises past 4300 digits)
 
 
 class DeadLetterFile:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact_kinds: Iterable[str] = KINDS) -> None:
         self.path = Path(path)
+        self.kinds = tuple(redact_kinds)
         self._lock = threading.Lock()
 
-    def put(self, raw: Any, reason: str, source: str, stage: str) -> None:
-        if isinstance(raw, bytes):  # undecodable input is kept byte for byte
-            raw = {"base64": base64.b64encode(raw).decode()}
-        line = json.dumps({"at": time.time(), "stage": stage, "source": source, "reason": reason, "raw": raw},
-                          default=str)  # ASCII-escaped: lone surrogates survive
+    def put(self, raw: Any, reason: Any, source: Any, stage: str) -> None:
+        """Append one dead letter. `source` says where the payload came from: a file and line number, an SQS
+        messageId or an SNS MessageId, so it can be found and replayed."""
+        try:
+            record = {"at": time.time(), "stage": self._text(stage, 100), "source": self._text(source, 500),
+                      "reason": self._text(reason, 4000), "raw": _Sanitiser(self._text).value(raw)}
+            line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        except Exception as exc:  # noqa: BLE001 - the contract is to never raise on input; keep what can be kept
+            line = json.dumps({"at": time.time(), "stage": "deadletter", "source": repr(type(source)),
+                               "reason": f"could not record the dead letter ({type(exc).__name__})", "raw": None})
+        for breaker in ("\x85", "\u2028", "\u2029"):  # line breaks to str.splitlines: escape them, one letter per line
+            line = line.replace(breaker, f"\\u{ord(breaker):04x}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        # A lone surrogate becomes the six characters \udXXX, which inside a JSON string reads back as itself.
+        with self._lock, self.path.open("ab") as fh:
+            fh.write((line + "\n").encode("utf-8", "backslashreplace"))
+
+    def _text(self, value: Any, limit: int = MAX_CHARS) -> str:
+        text = value if isinstance(value, str) else _repr(value)
+        cut = text[:limit]
+        kept = redact(cut, self.kinds) if self.kinds else cut
+        return kept + (f"...[{len(text) - limit} more characters]" if len(text) > limit else "")
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.path.exists():
             with self.path.open(encoding="utf-8") as fh:
                 yield from (json.loads(line) for line in fh if line.strip())
+
+
+class _Sanitiser:
+    """A JSON-safe, redacted, bounded copy of any value; structure kept, so an event can be read and retried."""
+
+    def __init__(self, scrub: Any) -> None:
+        self.scrub, self.nodes = scrub, 0
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            return "...[more values not kept]"
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return value if value.bit_length() <= MAX_INT_BITS else f"<integer of {value.bit_length()} bits>"
+        if isinstance(value, float):
+            return value if math.isfinite(value) else str(value)
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):  # undecodable bytes show as \xNN where they sit
+            return {"bytes": self.scrub(bytes(value).decode("utf-8", "backslashreplace"))}
+        if depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple, set, frozenset)):
+            return f"<{type(value).__name__} nested deeper than {MAX_DEPTH} levels>"
+        if isinstance(value, dict):
+            return {self.scrub(k if isinstance(k, str) else _repr(k), 200): self.value(v, depth + 1)
+                    for k, v in itertools.islice(value.items(), MAX_NODES)}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return [self.value(v, depth + 1) for v in itertools.islice(value, MAX_NODES)]
+        return self.scrub(_repr(value))
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__, a long int, a deep structure: say what it was
+        return f"<{type(value).__name__}>"

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from workbench.filters import checked_filter
+from workbench.redaction import redact
 
 MAX_TEXT_CHARS = 8000
 MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
@@ -107,7 +108,7 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
 
 def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
-        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {type(records).__name__}")]
+        return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {_shown(records, 40)}")]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
@@ -154,6 +155,14 @@ def _describe(err: Any) -> str:
         return f"{field}: missing"
     if err["type"] == "extra_forbidden":
         return f"{field}: unknown field (put extra data under metadata)"
-    shown = repr(err.get("input"))
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {shown})"
+    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {_shown(err.get('input'), 60)})"
+
+
+def _shown(value: Any, width: int) -> str:
+    """The bad value, short and redacted: error messages reach dead letters, logs and the terminal."""
+    try:
+        text = repr(value)[:width * 4]  # redact before cutting, so a cut cannot split a card number out of view
+    except Exception:  # noqa: BLE001 - a long integer or a deep structure cannot be printed
+        return f"<{type(value).__name__}>"
+    text = redact(text)
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -58,13 +58,13 @@ def replay(log: Path, config: AgentConfig, workspace: Workspace | None = None, l
 def log_replay(result: ReplayResult, config: AgentConfig, log: Path) -> str:
     import mlflow
 
-    from workbench.tracking import flatten
+    from workbench.tracking import flatten, redacted
 
     old_ids = sorted(set(result.table["old_config_id"]))
     with mlflow.start_run(run_name=f"replay:{config.name}", tags={"workbench.kind": "replay", "config_id": config.config_id,
                                                                     "replayed_config_ids": ",".join(old_ids), "decision_log": str(log)}) as run:
-        mlflow.log_params(flatten(config.model_dump(mode="json")))
+        mlflow.log_params(flatten(config.shown()))
         mlflow.log_metrics(result.metrics)
-        mlflow.log_table(result.table, "replay.json")
+        mlflow.log_table(redacted(result.table, config.privacy.redact), "replay.json")
         mlflow.log_text(config.to_yaml(), "config.yaml")
         return run.info.run_id

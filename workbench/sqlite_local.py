@@ -6,7 +6,36 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+UNWRITABLE = ("readonly database", "unable to open database file")
+
+
+class StoreNotWritable(RuntimeError):
+    """A local store SQLite cannot write (a read-only file or folder); the message names the file and the fix."""
+
+
+class _Connection(sqlite3.Connection):
+    """Turns "attempt to write a readonly database", which names nothing, into an error that names the file."""
+
+    path = ""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise _named(exc, self.path) from None
+
+
+def connect(path: Path | str, **kwargs: Any) -> sqlite3.Connection:
+    """A WAL connection whose unwritable-store errors name `path`."""
+    try:
+        db = sqlite3.connect(str(path), timeout=60, factory=_Connection, **kwargs)
+    except sqlite3.OperationalError as exc:
+        raise _named(exc, str(path)) from None
+    db.path = str(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
 
 
 class ThreadLocalSQLite:
@@ -17,8 +46,7 @@ class ThreadLocalSQLite:
     def conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = self._local.db = connect(self.path, isolation_level=None)
         return db
 
     @contextmanager
@@ -33,3 +61,10 @@ class ThreadLocalSQLite:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def _named(exc: sqlite3.OperationalError, path: str) -> Exception:
+    if any(text in str(exc) for text in UNWRITABLE):
+        return StoreNotWritable(f"{path}: cannot write ({exc}); make the file and its folder writable, "
+                                "or point --home at a writable workspace")
+    return exc

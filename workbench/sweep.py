@@ -18,9 +18,11 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench.config import AgentConfig, ConfigError, read_yaml
+from workbench.config import AgentConfig, ConfigError
 from workbench.evaluation.dataset import DatasetSpec
+from workbench.redaction import mask_secrets
 from workbench.workspace import Workspace
+from workbench.yamlfile import read_yaml
 
 
 class SweepSpecError(ValueError):
@@ -167,7 +169,8 @@ def _parent_run(spec: SweepSpec, dataset_hash: str, experiment_id: str) -> str:
         return runs[0].info.run_id
     run = mlflow.MlflowClient().create_run(experiment_id, run_name=f"sweep:{spec.name}", tags={
         "sweep_hash": spec.spec_hash, "sweep_name": spec.name, "dataset_hash": dataset_hash, "workbench.kind": "sweep"})
-    mlflow.MlflowClient().log_text(run.info.run_id, spec.model_dump_json(indent=2), "sweep_spec.json")
+    shown = json.dumps(mask_secrets(spec.model_dump(mode="json")), indent=2)  # an override may carry a secret URL
+    mlflow.MlflowClient().log_text(run.info.run_id, shown, "sweep_spec.json")
     return run.info.run_id
 
 

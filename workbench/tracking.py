@@ -86,15 +86,29 @@ def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(run_name=cfg.name, tags=tags, nested=parent_run_id is not None) as run:
-        mlflow.log_params(flatten(cfg.model_dump(mode="json")))
+        mlflow.log_params(flatten(cfg.shown()))  # secrets in URLs masked, here and in config.yaml
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if v == v})  # NaN: not computed, not logged
         mlflow.log_metric("questions", len(result.table))
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
-        mlflow.log_table(result.table.astype({c: str for c in ("retrieved", "relevant", "citations")}), "per_question.json")
+        table = result.table.astype({c: str for c in ("retrieved", "relevant", "citations")})
+        mlflow.log_table(redacted(table, cfg.privacy.redact), "per_question.json")
         with tempfile.TemporaryDirectory() as tmp:
             for png in plot_run(result, Path(tmp)):
                 mlflow.log_artifact(str(png), "plots")
         return run.info.run_id
+
+
+def redacted(table: Any, kinds: list[str]) -> Any:
+    """A copy of `table` with every text cell redacted: questions, answers and references leave the machine."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    from workbench.redaction import redact
+
+    out = table.copy()
+    for column in out.columns:
+        if kinds and (is_object_dtype(out[column]) or is_string_dtype(out[column])):
+            out[column] = out[column].map(lambda v: redact(v, kinds) if isinstance(v, str) else v)
+    return out
 
 
 def finished_run(config_id: str, dataset_hash: str, experiment_id: str) -> str | None:

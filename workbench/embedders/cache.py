@@ -7,7 +7,6 @@ the same question and sentence vectors once per point.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from workbench.protocols import Embedder
+from workbench.sqlite_local import connect
 
 _LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
 _MEMORY_ITEMS = 200_000  # ~300 MB of 384-d float32 vectors at most
@@ -29,8 +29,7 @@ class CachedEmbedder:
         self._lock = threading.Lock()
         self._embedding = threading.Lock()
         self._memory: dict[str, np.ndarray] = {}
-        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(path, check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -22,9 +22,9 @@ from workbench.export.alarms import LOG_RETENTION_DAYS
 from workbench.export.template import dockerfile, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
-CORE = ("__init__.py", "config.py", "events.py", "filters.py", "loop.py", "prompt.py", "protocols.py", "records.py",
-        "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py", "sqlite_local.py",
-        "delivery.py", "ledger.py", "lambda_runtime.py")
+CORE = ("__init__.py", "config.py", "sections.py", "yamlfile.py", "events.py", "filters.py", "loop.py", "prompt.py",
+        "protocols.py", "records.py", "registry.py", "workspace.py", "redaction.py", "resilience.py", "idempotency.py",
+        "sqlite_local.py", "delivery.py", "ledger.py", "lambda_runtime.py")
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 50, 250, 10240
 
 
@@ -77,7 +77,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
 
 def requirements(cfg: AgentConfig) -> list[str]:
     """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
-    names = ["pydantic", "numpy", "tenacity", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
+    names = ["pydantic", "numpy", "tenacity", "python-stdnum", "aws-lambda-powertools", "pinecone", "onnxruntime", "tokenizers"]
     if sparse_dense(cfg):
         names += ["mmh3", "snowballstemmer"]
     if cfg.reasoner.kind == "langchain":
@@ -97,6 +97,11 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
                   force: bool = False, check_model: bool = True, index_path: Path | None = None) -> ExportReport:
     """`index_path`: the evaluated Chroma index, whose tenants' BM25 parameters a sparse_dense bundle ships."""
     modules = backend_modules(cfg)
+    if cfg.shown() != cfg.model_dump(mode="json"):
+        raise ExportError("a URL in the config carries a secret (credentials, a token parameter or a webhook path), and a "
+                          "bundle is copied, stored and read: put the URL in an environment variable, name it in url_env "
+                          "(e.g. actuator.url_env: SLACK_WEBHOOK_URL), and give its value when you deploy (a NoEcho "
+                          "parameter of template.yaml)")
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
     if sparse_dense(cfg) and (index_path is None or not Path(index_path).exists()):

@@ -42,6 +42,9 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
     else:
         function["Properties"].update({"PackageType": "Zip", "CodeUri": "build/", "Handler": "handler.handler",
                                        "Runtime": "python3.12"})
+    secret_params = _secret_url_parameters(cfg)
+    for env, param in secret_params.items():  # the function reads url_env from its environment, set at deploy time
+        function["Properties"]["Environment"]["Variables"][env] = {"Ref": param}
     table_sse = {"SSEEnabled": True}
     resources_extra: dict[str, Any] = {}
     if d.orchestration == "step_functions":
@@ -61,6 +64,8 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
             "PineconeHost": {"Type": "String", "Description": "Data-plane URL of the Pinecone index (see pinecone_index.json)"},
             "PineconeSecretName": {"Type": "String", "Default": "agent-workbench/pinecone",
                                    "Description": "Secrets Manager secret holding the Pinecone API key"},
+            **{param: {"Type": "String", "NoEcho": True, "Description": f"Secret URL for the environment variable {env} (url_env in the config)"}
+               for env, param in secret_params.items()},
         },
         "Resources": {
             "EventsTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns"}},
@@ -106,6 +111,13 @@ def sam_template(cfg: AgentConfig, run_id: str | None, image: bool) -> dict[str,
             "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}, "Description": "Subscribe on-call here"},
         },
     }
+
+
+def _secret_url_parameters(cfg: AgentConfig) -> dict[str, str]:
+    """Environment variable -> NoEcho template parameter, for every actuator URL the config keeps in the environment."""
+    actuators = [cfg.actuator] + ([cfg.escalation.actuator] if cfg.escalation.after else [])
+    names = [a.url_env for a in actuators if a.kind in ("http", "slack") and a.url_env]
+    return {env: "".join(part.capitalize() for part in env.split("_") if part.isalnum()) or "ActuatorUrl" for env in names}
 
 
 def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict[str, Any]:
