@@ -1,4 +1,4 @@
-"""Copy an evaluated Chroma collection into Pinecone: same ids, vectors and metadata, one namespace per tenant.
+"""Copy an evaluated Chroma index into Pinecone: same ids, vectors and metadata, a namespace per tenant collection.
 
 Checks dimension and metric before writing anything; writes in batches with a progress bar; idempotent
 (upserts by id), so an interrupted load can simply be run again.
@@ -34,14 +34,11 @@ def load_into_pinecone(chroma: Any, cfg: AgentConfig, index: Any, progress: bool
             raise ExportError(f"Pinecone index has {key} {found[key]!r}, the evaluated config needs {spec[key]!r}; "
                               "create the index from pinecone_index.json")
     target = PineconeIndex(index, cfg.retrieval.tenant_field)
-    total = chroma.count()
     namespaces: dict[str, int] = {}
-    with tqdm(total=total, desc="pinecone", unit="vec", disable=not progress) as bar:
-        for offset in range(0, total, _PAGE):
-            page = chroma.collection.get(include=["embeddings", "metadatas", "documents"], limit=_PAGE, offset=offset)
-            target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"])
-            for meta in page["metadatas"]:
-                tenant = str(meta[cfg.retrieval.tenant_field])
-                namespaces[tenant] = namespaces.get(tenant, 0) + 1
-            bar.update(len(page["ids"]))
-    return LoadReport(total, namespaces)
+    with tqdm(total=chroma.count(), desc="pinecone", unit="vec", disable=not progress) as bar:
+        for tenant in chroma.tenants():  # a Chroma collection per tenant becomes a namespace per tenant
+            for page in chroma.pages(tenant, size=_PAGE):
+                target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"])
+                namespaces[tenant] = namespaces.get(tenant, 0) + len(page["ids"])
+                bar.update(len(page["ids"]))
+    return LoadReport(sum(namespaces.values()), namespaces)

@@ -44,7 +44,7 @@ class PineconeIndex:
             hits.append(Hit(id=m.id, score=float(m.score), text=str(meta.pop("text", "")), metadata=meta))
         return hits
 
-    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
+    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         return {}  # the loader copies an evaluated index; it does not diff
 
     def count(self) -> int:
