@@ -1,6 +1,7 @@
 """The Chroma index: a collection per tenant (isolation, ids unique per tenant, valid names) and a search_ef that takes effect."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -73,25 +74,53 @@ def test_a_shared_collection_of_the_earlier_layout_moves_to_one_per_tenant(tmp_p
     assert "workbench" not in [c.name for c in store.collections()]
 
 
+@pytest.fixture(scope="module")
+def sparse_graph(tmp_path_factory):
+    """2,000 random unit vectors (the hardest case for HNSW) in a thin graph, where a small search_ef misses neighbours."""
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal((2000, 384)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    queries = data[:20] + 0.5 * rng.standard_normal((20, 384)).astype(np.float32) / np.sqrt(384)
+    path = tmp_path_factory.mktemp("graph") / "chroma"
+    index = ChromaIndex(path, _thin(10))
+    half = [{"tenant": "t", "half": i % 2} for i in range(len(data))]
+    index.upsert([str(i) for i in range(len(data))], data, ["t"] * len(data), half)
+    return path, data, queries
+
+
+def _thin(search_ef: int) -> IndexConfig:
+    return IndexConfig(hnsw={"max_neighbors": 8, "construction_ef": 20, "search_ef": search_ef})
+
+
 def _recall(index: ChromaIndex, data: np.ndarray, queries: np.ndarray) -> float:
     exact = np.argsort(-queries @ data.T, axis=1)[:, :10]
     got = [[int(h.id) for h in index.query(q, 10, "t")] for q in queries]
     return float(np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)]))
 
 
-def test_a_changed_search_ef_takes_effect_in_the_same_process(tmp_path) -> None:
+def test_a_changed_search_ef_takes_effect_in_the_same_process(sparse_graph) -> None:
     """Chroma keeps a loaded graph's ef_search: without the store's reopen, the second recall would equal the first."""
-    rng = np.random.default_rng(7)
-    data = rng.standard_normal((2000, 384)).astype(np.float32)  # random vectors: the hardest case for HNSW
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    queries = data[:20] + 0.5 * rng.standard_normal((20, 384)).astype(np.float32) / np.sqrt(384)
-    low, high = (IndexConfig(hnsw={"max_neighbors": 8, "construction_ef": 20, "search_ef": ef}) for ef in (10, 500))
-
-    narrow = ChromaIndex(tmp_path / "chroma", low)
-    narrow.upsert([str(i) for i in range(len(data))], data, ["t"] * len(data), [{"tenant": "t"}] * len(data))
+    path, data, queries = sparse_graph
+    narrow = ChromaIndex(path, _thin(10))
     before = _recall(narrow, data, queries)
-    after = _recall(ChromaIndex(tmp_path / "chroma", high), data, queries)
-    back = _recall(ChromaIndex(tmp_path / "chroma", low), data, queries)
+    after = _recall(ChromaIndex(path, _thin(500)), data, queries)
+    back = _recall(ChromaIndex(path, _thin(10)), data, queries)
     assert after >= before + 0.15, (before, after)
     assert back == pytest.approx(before)
     assert narrow.collection("t").configuration["hnsw"]["ef_search"] == 10
+
+
+def test_ann_recall_compares_the_graph_with_exact_search(sparse_graph) -> None:
+    from workbench.evaluation.ann import ExactSearch
+
+    path, data, queries = sparse_graph
+    for ef in (10, 500):
+        index = ChromaIndex(path, _thin(ef))
+        exact = ExactSearch(index)
+        assert exact.top_k(queries[0], 10, "t") == [str(i) for i in np.argsort(-data @ queries[0])[:10]]
+        assert exact.recall(queries[0], 10, "t") == pytest.approx(_recall(index, data, queries[:1]))
+        odd = exact.top_k(queries[1], 10, "t", {"half": {"$eq": 1}})
+        assert len(odd) == 10 and all(int(i) % 2 == 1 for i in odd)
+        assert 0 <= exact.recall(queries[1], 10, "t", {"half": {"$eq": 1}}) <= 1
+    assert math.isnan(exact.recall(queries[0], 10, "t", {"half": {"$eq": 7}}))  # nothing matches: no recall to speak of
+    assert exact.top_k(queries[0], 5, "nobody") == []
