@@ -62,12 +62,14 @@ class ChromaIndex:
     def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None) -> list[Hit]:
         """Best hits in the tenant's collection; tenant None (admin tools) merges the best of every tenant."""
         if tenant is None:
+            to_chroma(filter)
             hits = [h for t in self.tenants() for h in self.query(vector, top_k, t, filter)]
             return sorted(hits, key=lambda h: -h.score)[:top_k]
+        where = to_chroma(filter)  # a bad filter is refused even where the tenant has nothing yet
         col = self.collection(tenant)
         if col is None:
             return []
-        res = col.query(query_embeddings=[list(map(float, vector))], n_results=top_k, where=to_chroma(filter),
+        res = col.query(query_embeddings=[list(map(float, vector))], n_results=top_k, where=where,
                         include=["documents", "metadatas", "distances"])
         return [Hit(id=i, score=self._similarity(d), text=doc or "", metadata=dict(meta or {}))
                 for i, d, doc, meta in zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
