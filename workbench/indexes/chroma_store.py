@@ -5,7 +5,10 @@ Chroma's Rust core keeps each collection's HNSW graph in memory with the ef_sear
 no result until the process restarts. The store remembers the ef_search each collection was handed out with
 and, when a caller needs another one, closes and reopens its client, so the graph is reloaded with the new
 value. Every ChromaIndex on a folder goes through its store, so nothing else holds the old client open.
-Alternating two search_ef values on one collection therefore reloads it at each switch: correct, not fast.
+Alternating two search_ef values on one collection therefore reloads it at each switch: correct, not fast,
+and not meant for threads querying the same folder at that moment (a reopen closes the client they use).
+Across processes the stored search_ef is shared: the last process to open a collection sets what the
+others load next, so run different search_ef values on one folder in one process, or give each its own folder.
 """
 
 from __future__ import annotations
