@@ -51,7 +51,7 @@ def brute_force(agent, query: str, alpha: float, flt=None) -> list[tuple[str, fl
     params = bm25.load(bm25.params_path(chroma.path / "bm25" / chroma.cfg.collection, "law"))
     q = np.asarray(agent.embedder.embed([query])[0], dtype=np.float64)
     sq = bm25.encode_query(params, query)
-    vectors = chroma.vectors([d.id for d in docs])
+    vectors = chroma.vectors([d.id for d in docs], "law")
     scored = [(alpha * float(q @ np.asarray(vectors[d.id], dtype=np.float64))
                + (1 - alpha) * bm25.dot(sq, bm25.encode_document(params, d.text)), d.id) for d in docs]
     return [(i, round(s, 6)) for s, i in sorted(scored, key=lambda s: (-s[0], s[1]))]

@@ -82,7 +82,7 @@ def test_reingest_embeds_only_what_changed(hashing_config, workspace, tmp_path) 
     third = ingest(corpus, hashing_config, workspace, tenant="acme", embedder=agent.embedder, index=agent.index, progress=False)
     assert (third.written, third.embedded) == (2, 1)
     assert agent.index.count() == 20
-    assert agent.index.collection.get(ids=["d4#c0"])["metadatas"][0]["lang"] == "en"
+    assert agent.index.collection("acme").get(ids=["d4#c0"])["metadatas"][0]["lang"] == "en"
 
 
 def test_the_embedding_cache_survives_processes(hashing_config, workspace) -> None:

@@ -29,8 +29,8 @@ class VectorIndex(Protocol):
               filter: dict[str, Any] | None = None) -> list[Hit]:
         """Best `top_k` hits within `tenant` (None: all tenants, for admin tools only) matching `filter`."""
 
-    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
-        """The stored `content_hash` of each id present, so ingestion rewrites only what changed."""
+    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
+        """The stored `content_hash` of each of the tenant's ids present, so ingestion rewrites only what changed."""
 
     def count(self) -> int: ...
 

@@ -16,10 +16,12 @@ from typing import Any, Callable, Sequence
 
 from workbench.config import AgentConfig
 from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, build_metrics, score_samples
+from workbench.evaluation.ann import ExactSearch
 from workbench.evaluation.cost import cost_per_million_events
 from workbench.evaluation.dataset import DatasetSpec, EvalSet
 from workbench.evaluation.ir import retrieval_metrics
 from workbench.events import Event
+from workbench.filters import combine
 from workbench.ingest.chunking import doc_id_of
 from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
@@ -91,6 +93,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     before = getattr(embedder, "computed", 0)
     index, key, folder = open_index(config, dataset, workspace, embedder, progress)
     scorers = build_metrics(embedder, judge, metrics)
+    exact = ExactSearch(index)
 
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
@@ -112,6 +115,9 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                        "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
                 if turn.relevant:
                     row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
+                # The question's vector is in the embedding cache already: no second model call.
+                row["ann_recall_at_k"] = exact.recall(embedder.embed([turn.question])[0], config.retrieval.top_k,
+                                                      case.tenant, combine(config.retrieval.filter, case.filter))
                 rows.append(row)
                 samples.append(sample)
                 bar.update()

@@ -1,4 +1,4 @@
-"""Copy an evaluated Chroma collection into Pinecone: same ids, vectors and metadata, one namespace per tenant.
+"""Copy an evaluated Chroma index into Pinecone: same ids, vectors and metadata, a namespace per tenant collection.
 
 With `retrieval.hybrid.method: sparse_dense` each record also carries its BM25 sparse values, encoded with its
 tenant's parameters (fitted on the evaluated index, shipped in the bundle for the query side). Checks dimension and
@@ -39,23 +39,20 @@ def load_into_pinecone(chroma: Any, cfg: AgentConfig, index: Any, progress: bool
     field = cfg.retrieval.tenant_field
     target = PineconeIndex(index, field)
     params = _sparse_params(chroma, cfg)
-    total = chroma.count()
     namespaces: dict[str, int] = {}
-    with tqdm(total=total, desc="pinecone", unit="vec", disable=not progress) as bar:
-        for offset in range(0, total, _PAGE):
-            page = chroma.collection.get(include=["embeddings", "metadatas", "documents"], limit=_PAGE, offset=offset)
-            sparse = None
-            if params is not None:
-                from workbench.sparse.bm25 import encode_document
+    with tqdm(total=chroma.count(), desc="pinecone", unit="vec", disable=not progress) as bar:
+        for tenant in chroma.tenants():  # a Chroma collection per tenant becomes a namespace per tenant
+            for page in chroma.pages(tenant, size=_PAGE):
+                sparse = None
+                if params is not None:
+                    from workbench.sparse.bm25 import encode_document
 
-                sparse = [encode_document(params[str(m[field])], text) for m, text in zip(page["metadatas"], page["documents"])]
-            _check_limits(page, sparse)
-            target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"], sparse=sparse)
-            for meta in page["metadatas"]:
-                tenant = str(meta[field])
-                namespaces[tenant] = namespaces.get(tenant, 0) + 1
-            bar.update(len(page["ids"]))
-    return LoadReport(total, namespaces)
+                    sparse = [encode_document(params[tenant], text) for text in page["documents"]]
+                _check_limits(page, sparse)
+                target.upsert(page["ids"], page["embeddings"], page["documents"], page["metadatas"], sparse=sparse)
+                namespaces[tenant] = namespaces.get(tenant, 0) + len(page["ids"])
+                bar.update(len(page["ids"]))
+    return LoadReport(sum(namespaces.values()), namespaces)
 
 
 def _sparse_params(chroma: Any, cfg: AgentConfig) -> dict[str, Any] | None:

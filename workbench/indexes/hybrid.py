@@ -43,8 +43,8 @@ class HybridIndex:
         with self._lock:
             self._bm25.clear()
 
-    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
-        return self.inner.fingerprints(ids)
+    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
+        return self.inner.fingerprints(ids, tenant)
 
     def count(self) -> int:
         return self.inner.count()

@@ -68,7 +68,7 @@ class PineconeIndex:
             hits = [h for h in hits if keyword.lower() in h.text.lower()]
         return hits[:top_k]
 
-    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
+    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         return {}  # the loader copies an evaluated index; it does not diff
 
     def count(self) -> int:

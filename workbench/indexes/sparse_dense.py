@@ -48,11 +48,11 @@ class SparseDenseIndex:
         with self._lock:
             self._tenants.clear()
 
-    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
-        return self.inner.fingerprints(ids)
+    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
+        return self.inner.fingerprints(ids, tenant)
 
-    def count(self) -> int:
-        return self.inner.count()
+    def count(self, tenant: str | None = None) -> int:
+        return self.inner.count(tenant)
 
     def params(self, tenant: str | None) -> bm25.BM25Params:
         return self._tenant(tenant).params
@@ -80,7 +80,7 @@ class SparseDenseIndex:
         while True:
             dense = self.inner.query(q.tolist(), n, tenant, flt)
             ids = list(dict.fromkeys([h.id for h in dense] + [t.docs[d].id for d in sparse_ranked[:n]]))
-            vectors = self.inner.vectors(ids)
+            vectors = self.inner.vectors(ids, tenant)
             scored = []
             for cid in ids:
                 doc, hit = by_id[cid]
@@ -130,7 +130,7 @@ def fitted(docs: Sequence[Hit], path: Path) -> bm25.BM25Params:
 
 def tenant_params(index: Any, tenant_field: str) -> dict[str, bm25.BM25Params]:
     """Fitted parameters of every tenant in a Chroma index (at ingest, for pinecone-load and for the bundle)."""
-    tenants = sorted({str(m[tenant_field]) for m in index.collection.get(include=["metadatas"])["metadatas"]})
+    tenants = index.tenants()
     folder = params_folder(index)
     return {t: fitted(index.documents(t), bm25.params_path(folder, t)) for t in tenants}
 

@@ -43,8 +43,10 @@ def ingest(corpus: str | Path, config: AgentConfig, workspace: Workspace | None 
     index = unwrap(index) if index is not None else build("index", config.index.kind, ctx)
     docs = [d for d in load_corpus(corpus) if keep is None or keep(d)][:limit]
     chunks = chunk_documents(docs, config.retrieval.chunking, config.retrieval.tenant_field, tenant)
-    stored = index.fingerprints([c.id for c in chunks])
-    todo = [c for c in chunks if stored.get(c.id) != c.metadata["content_hash"]]
+    field = config.retrieval.tenant_field
+    stored = {(t, cid): digest for t in {c.metadata[field] for c in chunks}  # ids are unique per tenant only
+              for cid, digest in index.fingerprints([c.id for c in chunks if c.metadata[field] == t], t).items()}
+    todo = [c for c in chunks if stored.get((c.metadata[field], c.id)) != c.metadata["content_hash"]]
     # Similar lengths batch together, as the model's own encode() would arrange: less padding, full speed.
     todo.sort(key=lambda c: len(c.text))
     before = getattr(ctx.embedder, "computed", 0)
