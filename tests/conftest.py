@@ -66,6 +66,22 @@ def make_delivery(agent, root):
     return Delivery(agent, SQLitePersistenceLayer(Path(root) / "idem.db"), SQLiteLedger(Path(root) / "ledger.db"))
 
 
+def bad_payloads():
+    """Hypothesis: payloads no event can come from, of every class that once stopped a run: bytes, JSON nested past the
+    parser's depth, integers past its digits, lone surrogates, and well-formed JSON of the wrong shape."""
+    from hypothesis import strategies as st
+
+    shapes = st.dictionaries(st.text(max_size=8), st.recursive(st.none() | st.integers() | st.text(max_size=10),
+                                                               lambda c: st.lists(c, max_size=3), max_leaves=5), max_size=5)
+    return st.one_of(
+        st.binary(max_size=40),
+        st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(4301, 6000).map(lambda n: b'{"event_id": ' + b"9" * n + b"}"),
+        st.text(max_size=30).map(lambda t: json.dumps({**event("q"), "text": t + "\ud800"}).encode("utf-8", "surrogatepass")),
+        shapes.map(lambda d: json.dumps(d).encode()),
+    )
+
+
 EMBEDDED_TEXTS: list[str] = []
 
 

@@ -14,7 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from conftest import AWS_ENV, event, make_table
+from conftest import AWS_ENV, bad_payloads, event, make_table
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 DRIVER = """
 import json, sys, time
@@ -118,3 +120,35 @@ def test_a_redelivery_after_the_record_expired_neither_acts_twice_nor_sticks(aws
 
     [entry] = boto3.resource("dynamodb").Table(env["DECISION_TABLE"]).scan()["Items"]
     assert entry["pk"] == "acme#k1" and entry["acted"] is True  # the ledger outlived the idempotency record
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bodies=st.lists(bad_payloads(), min_size=1, max_size=4))
+def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_factory, monkeypatch) -> None:
+    import boto3
+
+    from workbench import lambda_runtime
+    from workbench.config import AgentConfig
+    from workbench.loop import Agent
+    from workbench.state.dynamodb import DynamoDBStateStore
+    from workbench.workspace import Workspace
+
+    tmp = tmp_path_factory.mktemp("lambda-bad")
+    env, _, state = _setup(aws, tmp)
+    for key in ("IDEMPOTENCY_TABLE", "DECISION_TABLE"):
+        monkeypatch.setenv(key, env[key])
+    agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp / "ws"),
+                              state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1))
+    monkeypatch.setattr(lambda_runtime, "agent", lambda: agent)
+    lambda_runtime.delivery.cache_clear()
+    good = json.dumps(event("still answered?", event_id="after"))
+    records = [{"messageId": f"bad-{i}", "receiptHandle": "r", "body": b.decode("utf-8", "replace"), "attributes": {},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+                "awsRegion": "us-east-1"} for i, b in enumerate(bodies)]
+    records.append({**records[0], "messageId": "good", "body": good})
+    ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
+                          invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000)
+    result = lambda_runtime.handler({"Records": records}, ctx)
+    assert result == {"batchItemFailures": [{"itemIdentifier": f"bad-{i}"} for i in range(len(bodies))]}  # each fails alone
+    assert _acted(tmp / "ws") == ["after"]
+    lambda_runtime.delivery.cache_clear()

@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from conftest import event, make_delivery, make_table
+from conftest import bad_payloads, event, make_delivery, make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -169,14 +169,8 @@ def test_a_killed_worker_loses_nothing(tmp_path) -> None:
     assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
 
-garbage = st.one_of(st.binary(max_size=60), st.text(max_size=60).map(str.encode),
-                    st.dictionaries(st.text(max_size=8), st.recursive(st.none() | st.integers() | st.text(max_size=10),
-                                                                      lambda c: st.lists(c, max_size=3), max_leaves=5),
-                                    max_size=5).map(lambda d: json.dumps(d).encode()))
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payloads=st.lists(garbage, min_size=1, max_size=5))
+@given(payloads=st.lists(bad_payloads(), min_size=1, max_size=5))
 def test_garbage_is_dead_lettered_and_the_worker_keeps_going(payloads, hashing_config, tmp_path_factory) -> None:
     from workbench.workspace import Workspace
 
