@@ -85,7 +85,7 @@ class Delivery:
         return self.finish(key, decision)
 
     def finish(self, key: str, decision: Decision) -> dict[str, Any]:
-        """Act on a committed decision and mark it acted (also the Step Functions Act step)."""
+        """Act on a committed decision and mark it acted."""
         self.agent.act(decision)
         self.ledger.mark_acted(key, decision.to_dict())
         return decision.to_dict()
