@@ -94,6 +94,42 @@ def test_a_committed_decision_is_acted_on_by_the_retry_without_deciding_again(ha
     assert [o["event_id"] for o in outbox(workspace)] == ["commit-then-crash"]
 
 
+class DiesBeforeRecording:
+    """A decision log whose first append is never reached: the process died between the commit and the record."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+
+    def append(self, record):
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after the commit ran
+        self.inner.append(record)
+
+    def contains(self, tenant, event_id):
+        return self.inner.contains(tenant, event_id)
+
+
+def test_a_decision_committed_before_a_crash_is_recorded_once_by_the_retry(hashing_config, workspace, tmp_path) -> None:
+    from workbench.decisionlog.jsonl import read_log
+
+    base = Agent.from_config(hashing_config, workspace)
+    agent = Agent.from_config(hashing_config, workspace, decision_log=DiesBeforeRecording(base.decision_log))
+    payload = json.dumps(event("Who won?", event_id="commit-then-die"))
+    delivery = make_delivery(agent, tmp_path)
+    delivery.context.set(0.5)
+    try:
+        delivery.deliver(payload, "attempt 1")
+    except KeyboardInterrupt:
+        pass
+    assert not workspace.decisions.exists() and not outbox(workspace)
+    time.sleep(0.6)  # the dead attempt's in-progress record expires with its time
+    statuses = [delivery.deliver(payload, f"attempt {n}")[0].status for n in (2, 3)]
+    assert statuses == ["handled", "duplicate"]  # the retry records and acts; a redelivery does neither again
+    assert [d["event_id"] for d in read_log(workspace.decisions)] == ["commit-then-die"]
+    assert [o["event_id"] for o in outbox(workspace)] == ["commit-then-die"]
+
+
 def test_an_attempt_that_died_in_progress_frees_its_event_when_its_time_is_up(hashing_config, workspace, tmp_path) -> None:
     agent = Agent.from_config(hashing_config, workspace)
     delivery = make_delivery(agent, tmp_path)

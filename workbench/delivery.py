@@ -5,7 +5,8 @@ Step Functions Act step.
     turn is persisted once per event id) -> commit the decision in the ledger -> record it -> act -> mark acted
 
 The order makes every step safe to repeat. A crash before the commit leaves nothing but a turn that the retry
-finds and keeps; a crash after it leaves a committed decision that the retry acts on without deciding again;
+finds and keeps; a crash after it leaves a committed decision that the retry records (unless the log holds it)
+and acts on without deciding again;
 a redelivery long after the idempotency record expired finds the decision acted and does nothing. Only a crash
 between the action and its mark can repeat an action, and then with the same idempotency key
 (`<tenant>#<event_id>`) for the receiver to drop.
@@ -75,8 +76,11 @@ class Delivery:
         entry = self.ledger.get(key)
         if entry is not None and entry.acted:
             return {**entry.decision, "duplicate": True}  # the idempotency record expired; the ledger did not
-        if entry is not None:  # committed by an attempt that died before it acted
-            return self.finish(key, Decision.from_dict(entry.decision))
+        if entry is not None:  # committed by an attempt that died before it acted, perhaps before it recorded
+            decision = Decision.from_dict(entry.decision)
+            if not self.agent.recorded(event):
+                self.agent.record(event, decision)
+            return self.finish(key, decision)
         decision = propose()
         committed, fresh = self.ledger.claim(key, decision.to_dict())
         if not fresh:  # a concurrent attempt, alive, committed first and acts on it

@@ -152,6 +152,9 @@ class Agent:
         log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation, "tenant": event.tenant,
                                     "event_id": event.event_id, "latency_ms": decision.latency_ms})
 
+    def recorded(self, event: Event) -> bool:
+        return self.decision_log is None or self.decision_log.contains(event.tenant, event.event_id)
+
     def _should_escalate(self, history: tuple[Message, ...]) -> bool:
         """True when this turn completes a streak of exactly `escalation.after` declined answers."""
         after = self.config.escalation.after

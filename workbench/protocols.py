@@ -58,3 +58,6 @@ class Actuator(Protocol):
 class DecisionLog(Protocol):
     def append(self, record: dict[str, Any]) -> None:
         """Append one decision; never update or delete."""
+
+    def contains(self, tenant: str, event_id: str) -> bool:
+        """Whether the decision of (tenant, event_id) is in the log: asked only after a crash, so it may be slow."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,9 +17,26 @@ class JsonlDecisionLog:
         self._lock = threading.Lock()
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=str)
-        with self._lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock:  # one O_APPEND write per line, so lines from several processes never interleave
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+    def contains(self, tenant: str, event_id: str) -> bool:
+        if not self.path.exists():
+            return False
+        with self._lock, self.path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("tenant") == tenant and record.get("event_id") == event_id:
+                    return True
+        return False
 
 
 def read_log(path: Path) -> Iterator[dict[str, Any]]:
