@@ -115,7 +115,7 @@ class Agent:
         hits = self._embed_and_retrieve(events, latency)
         with ExitStack() as held:
             prefetch = getattr(self.reasoner, "prefetch", None)
-            if hits is not None and prefetch is not None:
+            if hits and prefetch is not None:
                 try:
                     with _stage(self.tracer, None, latency, "prefetch"):
                         held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)]))
