@@ -229,3 +229,55 @@ def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing
         assert acted == ["b1", "b2", "b3", "b4"]  # the repeated record was a duplicate
     finally:
         lambda_runtime.delivery.cache_clear()
+
+
+HYBRID_DOCS = [
+    {"id": "statute", "text": "Section 230 of the Communications Decency Act shields platforms.", "metadata": {"tenant": "law", "kind": "statute"}},
+    {"id": "essay", "text": "Online platforms and speech: an essay on moderation and liability.", "metadata": {"tenant": "law", "kind": "essay"}},
+    {"id": "other", "text": "Shields and armour of medieval knights.", "metadata": {"tenant": "law", "kind": "history"}},
+    *({"id": f"filler{i}", "text": f"Filler document {i} about platforms, knights and section {i}.",
+       "metadata": {"tenant": "law", "kind": "filler"}} for i in range(8)),
+]
+
+
+@pytest.mark.parametrize("method", ["rrf", "weighted", "sparse_dense"])
+def test_hybrid_indexes_answer_a_batch_as_each_query_alone(method, hashing_config, workspace, tmp_path) -> None:
+    from conftest import ingested_agent
+
+    from workbench.events import Event
+
+    cfg = hashing_config.with_overrides({"retrieval.top_k": 3, "retrieval.hybrid": {"enabled": True, "method": method, "candidates": 3}})
+    agent = ingested_agent(cfg, workspace, tmp_path, HYBRID_DOCS)
+    events = [Event(**event("Section 230", tenant="law")), Event(**event("knights and platforms", tenant="law", user="u2")),
+              Event(**event("platforms", tenant="law", user="u3", metadata={"keyword": "essay"})),
+              Event(**event("section 5 filler", tenant="law", user="u4", filter={"kind": "filler"}))]
+    vectors = agent.embedder.embed([e.text for e in events])
+    together = agent.retrieve_many(events, vectors)
+    assert together == [agent.retrieve(e, v) for e, v in zip(events, vectors)]
+    assert together[0][0].id == "statute#c0" and [h.id for h in together[2]] == ["essay#c0"]
+    assert {h.metadata["kind"] for h in together[3]} == {"filler"} and all("fusion_score" in h.metadata for h in together[1])
+
+
+def test_pinecone_runs_a_batch_of_queries_concurrently_with_the_same_answers() -> None:
+    import threading
+
+    from pinecone_double import PineconeDouble
+
+    from workbench.indexes.pinecone import PineconeIndex, connect
+
+    double = PineconeDouble(384)
+    try:
+        index = PineconeIndex(connect(double.host, "pc-test-key"))
+        texts = [d["text"] for d in CORPUS]
+        model = HashingEmbedder(384)
+        index.upsert([d["id"] for d in CORPUS], model.embed(texts), texts, [d["metadata"] for d in CORPUS])
+        seen = set()
+        real = index.query
+        index.query = lambda *a, **kw: seen.add(threading.current_thread().name) or real(*a, **kw)
+        vectors = model.embed([e["text"] for e in BATCH])
+        together = index.query_many(vectors, 2, "acme", {"topic": {"$in": ["sport", "chemistry"]}})
+        assert together == [real(v, 2, "acme", {"topic": {"$in": ["sport", "chemistry"]}}) for v in vectors]
+        assert len(seen) > 1 and all(name.startswith("pinecone") for name in seen)  # on the pool's threads
+        assert together[0][0].id == "sb" and together[1][0].id == "ox"
+    finally:
+        double.close()
