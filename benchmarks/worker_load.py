@@ -14,7 +14,10 @@ paragraph one after the other (a batch then retrieves overlapping passages); `sh
 
 Latency is from the receive of an event's batch to its outcome (so the wait behind the batch's other events is in
 it, on both paths); for `bare`, the handling of the message alone. Reports events/s, p50/p99, model calls and texts
-embedded per event, and batched / per-event throughput.
+embedded per event, the mean time per event of each stage (from the decision log; a batched event's embed,
+retrieve and prefetch are its share of its batch's) and the rest (the delivery core's idempotency and ledger
+writes, the bus, acting), batched / per-event throughput, and what a SQLite commit costs with and without an fsync
+(`synchronous` FULL and NORMAL; the local stores use NORMAL).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import io
 import json
 import logging
 import random
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +37,7 @@ import numpy as np
 from workbench.bus import LocalBus
 from workbench.cli import _fill_log_fields
 from workbench.config import AgentConfig
+from workbench.decisionlog.jsonl import read_log
 from workbench.delivery import Delivery
 from workbench.embedders.minilm import MiniLMEmbedder
 from workbench.evaluation.dataset import from_squad
@@ -48,6 +53,7 @@ from workbench.workspace import Workspace
 CORPUS = Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json"
 ARTICLES = ["Super_Bowl_50", "Warsaw", "Oxygen"]
 PATHS = ("bare", "per-event", "batched")
+STAGES = ("embed", "retrieve", "prefetch", "load_state", "build_prompt", "reason", "persist_state")
 
 
 class CountingModel:
@@ -73,6 +79,18 @@ def bare(agent: Agent, bus: LocalBus) -> list[float]:
     return latencies
 
 
+def commit_ms(folder: Path, synchronous: str, n: int = 200) -> float:
+    """Mean time of a one-row commit in WAL mode, as the local stores make them."""
+    db = sqlite3.connect(folder / f"commits-{synchronous}.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    start = time.perf_counter()
+    for i in range(n):
+        db.execute("INSERT INTO t VALUES (?, ?)", (i, "x" * 500))
+    return round((time.perf_counter() - start) * 1000 / n, 3)
+
+
 def verbose(on: bool) -> None:
     root = logging.getLogger()
     root.handlers = [logging.StreamHandler(io.StringIO())]  # formatted in full, kept off the terminal
@@ -86,7 +104,7 @@ class Run:
 
     def __init__(self, path: str, loud: bool, root: Path, cfg: AgentConfig, model: CountingModel, index, concurrency: int) -> None:
         self.path, self.loud, self.model, self.concurrency = path, loud, model, concurrency
-        ws = Workspace(root)
+        self.ws = ws = Workspace(root)
         self.agent = Agent.from_config(cfg, ws, cache_embeddings=False, embedder=model, index=index)
         self.agent.embedder = guard(model, "embedder", cfg.resilience)  # as from_config guards its own
         self.bus = LocalBus(ws.bus)
@@ -110,9 +128,12 @@ class Run:
 
     def row(self) -> dict:
         n = len(self.latencies)
+        logged = [d["latency_ms"] for d in read_log(self.ws.decisions)]  # written before acting: no `act` stage
+        stages = {s: round(float(np.mean([d.get(s, 0.0) for d in logged])), 1) for s in STAGES}
+        stages["rest"] = round(self.elapsed * 1000 / n - sum(stages.values()), 1)  # the delivery core, the bus, acting
         return {"events": n, "events_per_s": round(n / self.elapsed, 1), "p50_ms": round(float(np.percentile(self.latencies, 50)), 1),
                 "p99_ms": round(float(np.percentile(self.latencies, 99)), 1), "model_calls_per_event": round(self.calls / n, 2),
-                "texts_embedded_per_event": round(self.texts / n, 1)}
+                "texts_embedded_per_event": round(self.texts / n, 1), "ms_per_event": stages}
 
 
 def main() -> None:
@@ -144,7 +165,8 @@ def main() -> None:
         for r in range(args.rounds):
             for run in runs if r % 2 == 0 else runs[::-1]:
                 run.drain(bodies[r * share:(r + 1) * share])
-    rows = {f"{run.path}{' -v' if run.loud else ''}": run.row() for run in runs}
+        rows = {f"{run.path}{' -v' if run.loud else ''}": run.row() for run in runs}
+        rows["sqlite_commit_ms"] = {mode: commit_ms(Path(tmp), mode) for mode in ("FULL", "NORMAL")}
     for suffix in ("", " -v"):
         if f"batched{suffix}" in rows and f"per-event{suffix}" in rows:
             rows[f"batched/per-event{suffix}"] = round(rows[f"batched{suffix}"]["events_per_s"] / rows[f"per-event{suffix}"]["events_per_s"], 2)
