@@ -10,22 +10,28 @@ and acts on without deciding again;
 a redelivery long after the idempotency record expired finds the decision acted and does nothing. Only a crash
 between the action and its mark can repeat an action, and then with the same idempotency key
 (`<tenant>#<event_id>`) for the receiver to drop.
+
+A batch (`Delivery.batch`: the worker's receive, the Lambda's SQS batch) embeds and retrieves for all its events at
+once, since those stages read no state; each event then goes through the steps above alone, in order.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal, Sequence
 
-from workbench.events import Event, parse_payload
+from workbench.events import Event, Parsed, parse_payload
 from workbench.idempotency import AlreadyInProgress, Deadline, idempotent
 from workbench.ledger import Ledger, ledger_key
+from workbench.loop import Retrieved
 from workbench.records import Decision
 
 log = logging.getLogger("workbench.delivery")
 
 Status = Literal["handled", "duplicate", "rejected", "in_progress", "failed"]
+Pending = list[tuple[Parsed, Retrieved | None]]  # one payload's records, each event with what its batch retrieved
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,25 @@ class Delivery:
 
     def deliver(self, payload: Any, source: str) -> list[Outcome]:
         """Every record of `payload` (a line, an SQS body, an SNS message), each with its own outcome."""
-        return [self.deliver_event(p.event, p.source, p.raw) if p.event else Outcome("rejected", p.source, p.raw, reason=p.error or "")
-                for p in parse_payload(payload, source=source)]
+        return self.deliver_parsed([(p, None) for p in parse_payload(payload, source=source)])
 
-    def deliver_event(self, event: Event, source: str, raw: Any = None) -> Outcome:
+    @contextmanager
+    def batch(self, payloads: Sequence[tuple[Any, str]]) -> Iterator[list[Pending]]:
+        """Several (payload, source) pairs (an SQS batch), parsed, with the stages that read no state done for all
+        their events at once (`Agent.batch`). Within the block, `deliver_parsed` each payload's records in order:
+        every event is still settled on its own, with its own idempotency, ledger entry and outcome."""
+        parsed = [parse_payload(payload, source=source) for payload, source in payloads]
+        with self.agent.batch([p.event for records in parsed for p in records if p.event]) as retrieved:
+            done = iter(retrieved)
+            yield [[(p, next(done) if p.event else None) for p in records] for records in parsed]
+
+    def deliver_parsed(self, records: Pending) -> list[Outcome]:
+        return [self.deliver_event(p.event, p.source, p.raw, retrieved) if p.event
+                else Outcome("rejected", p.source, p.raw, reason=p.error or "") for p, retrieved in records]
+
+    def deliver_event(self, event: Event, source: str, raw: Any = None, retrieved: Retrieved | None = None) -> Outcome:
         try:
-            result = self._once(event=event.model_dump(mode="json"))
+            result = self._once(event=event.model_dump(mode="json"), retrieved=retrieved)
         except AlreadyInProgress:
             return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
                            "is being handled by another attempt")
@@ -65,9 +84,9 @@ class Delivery:
         duplicate = bool(result.pop("duplicate", False))
         return Outcome("duplicate" if duplicate else "handled", source, raw, event, result)
 
-    def _handle(self, data: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, data: dict[str, Any], retrieved: Retrieved | None = None) -> dict[str, Any]:
         event = Event.model_validate(data)
-        return self.settle(event, lambda: self.agent.propose(event))
+        return self.settle(event, lambda: self.agent.propose(event, retrieved=retrieved))
 
     def settle(self, event: Event, propose: Callable[[], Decision]) -> dict[str, Any]:
         """Commit the decision `propose()` makes (unless one is committed already) and act on it once.

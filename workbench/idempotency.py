@@ -50,18 +50,19 @@ class Deadline:
         return max(0, int((getattr(self._local, "at", time.time()) - time.time()) * 1000))
 
 
-def idempotent(fn: Callable[[dict[str, Any]], dict[str, Any]], persistence: BasePersistenceLayer, ttl_s: int,
+def idempotent(fn: Callable[..., dict[str, Any]], persistence: BasePersistenceLayer, ttl_s: int,
                context: Any = None) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     """`fn(event)` made idempotent on the event's (tenant, event_id). A repeat returns the stored result with
-    `"duplicate": True`; an attempt in progress raises `AlreadyInProgress`."""
+    `"duplicate": True`; an attempt in progress raises `AlreadyInProgress`. Other keyword arguments reach `fn`
+    as they are, outside the key."""
     config = IdempotencyConfig(event_key_jmespath=EVENT_KEY, expires_after_seconds=ttl_s, raise_on_no_idempotency_key=True,
                                response_hook=lambda response, _record: {**response, "duplicate": True})
     if context is not None:
         config.register_lambda_context(context)
 
     @idempotent_function(data_keyword_argument="event", config=config, persistence_store=persistence, key_prefix=KEY_PREFIX)
-    def handle(event: dict[str, Any]) -> dict[str, Any]:
-        return fn(event)
+    def handle(event: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return fn(event, **extra)
 
     return handle, config
 

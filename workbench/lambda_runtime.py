@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from contextlib import contextmanager
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,7 +27,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
-from workbench.delivery import Delivery
+from workbench.delivery import Delivery, Pending
 from workbench.events import parse_payload
 from workbench.ledger import DynamoDBLedger
 from workbench.loop import Agent
@@ -71,9 +72,23 @@ def delivery() -> Delivery:
     return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
 
-def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+@contextmanager
+def _batched(event: dict[str, Any]) -> Iterator[dict[tuple[str, str], Pending]]:
+    """The batch's records parsed, with one embedding call and one query per tenant for all their events, keyed by
+    (messageId, body) for `record_handler`; the processor still settles them record by record."""
+    records = [(r["messageId"], r["body"]) for r in event.get("Records") or []
+               if isinstance(r, dict) and isinstance(r.get("messageId"), str) and isinstance(r.get("body"), str)]
+    with delivery().batch([(body, f"sqs message {mid}") for mid, body in records]) as pending:
+        yield dict(zip(records, pending))
+
+
+def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | None = None) -> list[dict[str, Any]]:
+    """One record's events, with what its batch embedded and retrieved for them when it is in `batch`."""
+    pending = (batch or {}).get((record.message_id, record.body))
+    source = f"sqs message {record.message_id}"
+    outcomes = delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, source)
     decisions = []
-    for outcome in delivery().deliver(record.body, source=f"sqs message {record.message_id}"):
+    for outcome in outcomes:
         correlation = outcome.event.correlation if outcome.event else record.message_id
         if outcome.status in ("handled", "duplicate"):
             logger.set_correlation_id(correlation)
@@ -99,7 +114,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(config_id=agent().config_id)
     # In-progress records expire with this invocation: a timed-out or crashed attempt frees its events for the retry.
     delivery().idempotency_config.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    with _batched(event) as batch:
+        return process_partial_response(event=event, record_handler=partial(record_handler, batch=batch),
+                                        processor=processor, context=context)
 
 
 # Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event,

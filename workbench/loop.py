@@ -6,16 +6,19 @@ backends behind the protocols (embedder, index, state store, reasoner, actuator,
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from workbench.config import AgentConfig
 from workbench.events import Event
 from workbench.filters import combine
+from workbench.indexes import query_many
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
 from workbench.records import Answer, ConversationState, Decision, Hit, Message
@@ -86,9 +89,13 @@ class Agent:
         self.record(event, decision)
         return decision
 
-    def propose(self, event: Event, filter: dict[str, Any] | None = None, span_attrs: dict[str, str] | None = None) -> Decision:
+    def propose(self, event: Event, filter: dict[str, Any] | None = None, span_attrs: dict[str, str] | None = None,
+                retrieved: Retrieved | None = None) -> Decision:
         """Embed, retrieve and decide (the turn is persisted), without acting: the delivery core commits the
-        decision before it acts, so a crash between the two never acts twice."""
+        decision before it acts, so a crash between the two never acts twice. `retrieved`: the event's embed and
+        retrieve stages, done by its batch (`Agent.batch`)."""
+        if retrieved is not None:
+            return self.decide(event, list(retrieved.hits), dict(retrieved.latency), span_attrs)
         latency: dict[str, float] = {}
         timed = partial(_stage, self.tracer, span_attrs, latency)
         with timed("embed"):
@@ -97,15 +104,61 @@ class Agent:
             hits = self.retrieve(event, vector, filter)
         return self.decide(event, hits, latency, span_attrs)
 
+    @contextmanager
+    def batch(self, events: Sequence[Event]) -> Iterator[list[Retrieved | None]]:
+        """The stages of a batch that read no state, done for all its events at once: one model call embeds their
+        texts, one multi-query per tenant and filter retrieves, and the reasoner, if it can (`prefetch`), embeds in
+        one more call what it will need for all of them, held until the block ends. `propose(event, retrieved=...)`
+        then decides event by event, in order, as alone: a user's second event sees the first one's turn. If a batch
+        stage fails, every event gets None and runs its own stages, so a failing event fails (and is retried) alone."""
+        latency: dict[str, float] = {}
+        hits = self._embed_and_retrieve(events, latency)
+        with ExitStack() as held:
+            prefetch = getattr(self.reasoner, "prefetch", None)
+            if hits and prefetch is not None:
+                try:
+                    with _stage(self.tracer, None, latency, "prefetch"):
+                        held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)]))
+                except Exception:  # noqa: BLE001 - the reasoner then embeds for itself, event by event
+                    log.warning("batch embedding for the reasoner failed; it embeds event by event", exc_info=True)
+            share = {stage: round(ms / max(1, len(events)), 3) for stage, ms in latency.items()}  # each event's part
+            yield [Retrieved(found, share) for found in hits] if hits is not None else [None] * len(events)
+
+    def _embed_and_retrieve(self, events: Sequence[Event], latency: dict[str, float]) -> list[list[Hit]] | None:
+        texts = list(dict.fromkeys(e.text for e in events))
+        try:
+            with _stage(self.tracer, None, latency, "embed"):
+                vectors = dict(zip(texts, self.embedder.embed(texts) if texts else []))
+            with _stage(self.tracer, None, latency, "retrieve"):
+                return self.retrieve_many(events, [vectors[e.text] for e in events])
+        except Exception:  # noqa: BLE001 - each event runs its stages on its own instead
+            log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
+            return None
+
     # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
 
     def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
+        return self._query([event], [vector], combine(self.config.retrieval.filter, event.filter, filter))[0]
+
+    def retrieve_many(self, events: Sequence[Event], vectors: Sequence[Any]) -> list[list[Hit]]:
+        """`retrieve` for a batch: one multi-query per (tenant, filter), as an index keeps a collection per tenant."""
+        groups: dict[str, tuple[dict[str, Any] | None, list[int]]] = {}
+        for i, event in enumerate(events):
+            flt = combine(self.config.retrieval.filter, event.filter)
+            groups.setdefault(json.dumps([event.tenant, flt], sort_keys=True), (flt, []))[1].append(i)
+        hits: list[list[Hit]] = [[] for _ in events]
+        for flt, rows in groups.values():
+            for i, found in zip(rows, self._query([events[i] for i in rows], [vectors[i] for i in rows], flt)):
+                hits[i] = found
+        return hits
+
+    def _query(self, events: Sequence[Event], vectors: Sequence[Any], flt: dict[str, Any] | None) -> list[list[Hit]]:
+        """Events of one tenant under one filter; a hybrid index also gets their texts and exact keywords."""
         rc = self.config.retrieval
-        flt = combine(rc.filter, event.filter, filter)
+        hybrid: dict[str, list[Any]] = {}
         if rc.hybrid.enabled:
-            return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt, text=event.text,
-                                    keyword=event.metadata.get("keyword"))
-        return self.index.query(vector, rc.top_k, tenant=event.tenant, filter=flt)
+            hybrid = {"texts": [e.text for e in events], "keywords": [e.metadata.get("keyword") for e in events]}
+        return query_many(self.index, vectors, rc.top_k, events[0].tenant, flt, **hybrid)
 
     def decide(self, event: Event, hits: list[Hit], latency: dict[str, float] | None = None,
                span_attrs: dict[str, str] | None = None) -> Decision:
@@ -187,6 +240,14 @@ class Agent:
     def _redact(self, text: str) -> str:
         kinds = self.config.privacy.redact
         return redact(text, kinds) if kinds else text
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """An event's embed and retrieve stages, done by its batch (`Agent.batch`)."""
+
+    hits: list[Hit]
+    latency: dict[str, float]  # the event's share of the batch's embed, retrieve and prefetch time
 
 
 def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:

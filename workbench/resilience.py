@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
-METHODS = ("embed", "query", "upsert", "load", "save", "reason", "act")
+METHODS = ("embed", "query", "query_many", "upsert", "load", "save", "reason", "act")
 TRANSIENT = (TimeoutError, ConnectionError, OSError)
 
 

@@ -65,14 +65,22 @@ class ChromaIndex:
             to_chroma(filter)
             hits = [h for t in self.tenants() for h in self.query(vector, top_k, t, filter)]
             return sorted(hits, key=lambda h: -h.score)[:top_k]
+        return self.query_many([vector], top_k, tenant, filter)[0]
+
+    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
+                   filter: dict[str, Any] | None = None) -> list[list[Hit]]:
+        """The best hits of each vector in the tenant's collection, in one Chroma call (a batch of events)."""
+        if tenant is None:
+            return [self.query(v, top_k, None, filter) for v in vectors]
         where = to_chroma(filter)  # a bad filter is refused even where the tenant has nothing yet
         col = self.collection(tenant)
         if col is None:
-            return []
-        res = col.query(query_embeddings=[list(map(float, vector))], n_results=top_k, where=where,
+            return [[] for _ in vectors]
+        res = col.query(query_embeddings=[list(map(float, v)) for v in vectors], n_results=top_k, where=where,
                         include=["documents", "metadatas", "distances"])
-        return [Hit(id=i, score=self._similarity(d), text=doc or "", metadata=dict(meta or {}))
-                for i, d, doc, meta in zip(res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0])]
+        return [[Hit(id=i, score=self._similarity(d), text=doc or "", metadata=dict(meta or {}))
+                 for i, d, doc, meta in zip(*(res[key][row] for key in ("ids", "distances", "documents", "metadatas")))]
+                for row in range(len(vectors))]
 
     def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         """content_hash stored with each of the tenant's existing ids, so ingestion can skip unchanged chunks."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
+from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.protocols import VectorIndex
@@ -51,13 +52,21 @@ class HybridIndex:
 
     def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
               text: str = "", keyword: str | None = None) -> list[Hit]:
+        return self.query_many([vector], top_k, tenant, filter, [text], [keyword])[0]
+
+    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
+                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
+                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+        """`query` for each vector of a batch: the dense candidates of all in one multi-query, then fusion per vector."""
         n = max(self.cfg.candidates, top_k)
-        dense = self.inner.query(vector, n, tenant, filter)
-        sparse = self._keyword_hits(text, n, tenant, filter) if text else []
-        fused = self._fuse(dense, sparse)
-        if keyword:
-            fused = [h for h in fused if keyword.lower() in h.text.lower()]
-        return fused[:top_k]
+        texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
+        return [self._ranked(dense, text, keyword, n, tenant, filter)[:top_k]
+                for dense, text, keyword in zip(indexes.query_many(self.inner, vectors, n, tenant, filter), texts, keywords)]
+
+    def _ranked(self, dense: list[Hit], text: str, keyword: str | None, n: int, tenant: str | None,
+                flt: dict[str, Any] | None) -> list[Hit]:
+        fused = self._fuse(dense, self._keyword_hits(text, n, tenant, flt) if text else [])
+        return [h for h in fused if keyword.lower() in h.text.lower()] if keyword else fused
 
     def _keyword_hits(self, text: str, n: int, tenant: str | None, flt: dict[str, Any] | None) -> list[Hit]:
         import bm25s

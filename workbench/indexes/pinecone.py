@@ -21,6 +21,7 @@ from workbench.records import Hit
 from workbench.registry import BuildContext
 
 _BATCH = 100
+_CONCURRENT_QUERIES = 10  # an SQS batch of queries at once, within the SDK's (httpx's) connection pool
 
 
 class PineconeIndex:
@@ -67,6 +68,18 @@ class PineconeIndex:
         if keyword:
             hits = [h for h in hits if keyword.lower() in h.text.lower()]
         return hits[:top_k]
+
+    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
+                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
+                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+        """`query` for each vector of a batch. Pinecone takes one query vector per request, so they run concurrently."""
+        texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
+        if len(vectors) == 1:
+            return [self.query(vectors[0], top_k, tenant, filter, texts[0], keywords[0])]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(_CONCURRENT_QUERIES, len(vectors)), thread_name_prefix="pinecone") as pool:
+            return list(pool.map(lambda v, t, k: self.query(v, top_k, tenant, filter, t, k), vectors, texts, keywords))
 
     def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         return {}  # the loader copies an evaluated index; it does not diff

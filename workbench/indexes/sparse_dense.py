@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.records import Hit
@@ -59,15 +60,28 @@ class SparseDenseIndex:
 
     def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
               text: str = "", keyword: str | None = None) -> list[Hit]:
+        return self.query_many([vector], top_k, tenant, filter, [text], [keyword])[0]
+
+    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
+                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
+                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+        """`query` for each vector of a batch; the first round of dense candidates of all in one multi-query."""
         t = self._tenant(tenant)
-        k = max(self.cfg.candidates, top_k) if keyword else top_k  # as the Lambda: keyword-filter the top `candidates`
-        ranked = self._exact_top(np.asarray(vector, dtype=np.float64), bm25.encode_query(t.params, text), k, tenant, filter, t)
-        if keyword:
-            ranked = [h for h in ranked if keyword.lower() in h.text.lower()]
-        return ranked[:top_k]
+        texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
+        firsts = indexes.query_many(self.inner, vectors, max(self.cfg.candidates, top_k), tenant, filter)
+        out = []
+        for vector, first, text, keyword in zip(vectors, firsts, texts, keywords):
+            k = max(self.cfg.candidates, top_k) if keyword else top_k  # as the Lambda: keyword-filter the top `candidates`
+            ranked = self._exact_top(np.asarray(vector, dtype=np.float64), bm25.encode_query(t.params, text), k, tenant,
+                                     filter, t, first)
+            if keyword:
+                ranked = [h for h in ranked if keyword.lower() in h.text.lower()]
+            out.append(ranked[:top_k])
+        return out
 
     def _exact_top(self, q: np.ndarray, sq: dict[str, list], k: int, tenant: str | None, flt: dict[str, Any] | None,
-                   t: _Tenant) -> list[Hit]:
+                   t: _Tenant, dense: list[Hit]) -> list[Hit]:
+        """`dense`: the top max(candidates, k) by cosine, the first round's candidates."""
         alpha = self.cfg.weight
         sparse: dict[int, float] = {}
         for index, weight in zip(sq["indices"], sq["values"]):
@@ -78,7 +92,6 @@ class SparseDenseIndex:
         by_id = {h.id: (i, h) for i, h in enumerate(t.docs)}
         n = max(self.cfg.candidates, k)
         while True:
-            dense = self.inner.query(q.tolist(), n, tenant, flt)
             ids = list(dict.fromkeys([h.id for h in dense] + [t.docs[d].id for d in sparse_ranked[:n]]))
             vectors = self.inner.vectors(ids, tenant)
             scored = []
@@ -93,6 +106,7 @@ class SparseDenseIndex:
             if len(scored) >= k and scored[k - 1][0] >= outside:
                 break
             n *= 2
+            dense = self.inner.query(q.tolist(), n, tenant, flt)
         return [Hit(cid, cosine, hit.text, {**hit.metadata, "fusion_score": round(score, 6)})
                 for score, cid, cosine, hit in scored[:k]]
 
