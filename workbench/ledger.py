@@ -20,8 +20,12 @@ from workbench.sqlite_local import ThreadLocalSQLite
 
 @dataclass(frozen=True)
 class Entry:
+    """`acted`: the main action was taken; `escalated`: the escalation too (a step of its own, so that a failing
+    escalation is retried alone and never repeats the main action)."""
+
     decision: dict[str, Any]
     acted: bool
+    escalated: bool = False
 
 
 def ledger_key(tenant: str, event_id: str) -> str:
@@ -37,38 +41,46 @@ class Ledger(Protocol):
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None: ...
 
+    def mark_escalated(self, key: str) -> None: ...
+
 
 class SQLiteLedger:
     def __init__(self, path: Path | str) -> None:
         self._sqlite = ThreadLocalSQLite(path)
-        self._sqlite.conn().execute("CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
-                                    "acted INTEGER NOT NULL, at REAL NOT NULL)")
+        db = self._sqlite.conn()
+        db.execute("CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
+                   "acted INTEGER NOT NULL, at REAL NOT NULL, escalated INTEGER NOT NULL DEFAULT 0)")
+        if "escalated" not in {row[1] for row in db.execute("PRAGMA table_info(ledger)")}:  # a ledger from before
+            db.execute("ALTER TABLE ledger ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0")
 
     def get(self, key: str) -> Entry | None:
-        row = self._sqlite.conn().execute("SELECT decision, acted FROM ledger WHERE pk = ?", (key,)).fetchone()
-        return Entry(json.loads(row[0]), bool(row[1])) if row else None
+        row = self._sqlite.conn().execute("SELECT decision, acted, escalated FROM ledger WHERE pk = ?", (key,)).fetchone()
+        return Entry(json.loads(row[0]), bool(row[1]), bool(row[2])) if row else None
 
     def claim(self, key: str, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         with self._sqlite.transaction() as db:
             row = db.execute("SELECT decision FROM ledger WHERE pk = ?", (key,)).fetchone()
             if row:
                 return json.loads(row[0]), False
-            db.execute("INSERT INTO ledger VALUES (?, ?, 0, ?)", (key, _dumps(decision), time.time()))
+            db.execute("INSERT INTO ledger (pk, decision, acted, at) VALUES (?, ?, 0, ?)", (key, _dumps(decision), time.time()))
         return decision, True
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
         self._sqlite.conn().execute("UPDATE ledger SET acted = 1, decision = ? WHERE pk = ?", (_dumps(decision), key))
 
+    def mark_escalated(self, key: str) -> None:
+        self._sqlite.conn().execute("UPDATE ledger SET escalated = 1 WHERE pk = ?", (key,))
+
 
 class DynamoDBLedger:
-    """Items `{pk, decision (JSON), acted}`; the claim is a put conditional on `attribute_not_exists(pk)`."""
+    """Items `{pk, decision (JSON), acted, escalated}`; the claim is a put conditional on `attribute_not_exists(pk)`."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
     def get(self, key: str) -> Entry | None:
         item = self.table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item")
-        return Entry(json.loads(item["decision"]), bool(item["acted"])) if item else None
+        return Entry(json.loads(item["decision"]), bool(item["acted"]), bool(item.get("escalated"))) if item else None
 
     def claim(self, key: str, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         from botocore.exceptions import ClientError
@@ -85,6 +97,9 @@ class DynamoDBLedger:
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
         self.table.update_item(Key={"pk": key}, UpdateExpression="SET acted = :t, decision = :d",
                                ExpressionAttributeValues={":t": True, ":d": _dumps(decision)})
+
+    def mark_escalated(self, key: str) -> None:
+        self.table.update_item(Key={"pk": key}, UpdateExpression="SET escalated = :t", ExpressionAttributeValues={":t": True})
 
 
 def _dumps(decision: dict[str, Any]) -> str:
