@@ -47,3 +47,18 @@ def test_poison_goes_straight_to_the_dlq(tmp_path) -> None:
     [m] = bus.receive()
     bus.dead_letter(m, "invalid JSON")
     assert bus.dead_letters()[0]["reason"] == "invalid JSON" and bus.counts()["visible"] == 0
+
+
+def test_extending_visibility_keeps_a_message_and_a_spent_receipt_extends_nothing(tmp_path) -> None:
+    clock = Clock()
+    bus = LocalBus(tmp_path / "bus.db", clock=clock)
+    bus.publish("slow")
+    [m] = bus.receive(1, 10)
+    clock.now += 8
+    assert bus.extend_visibility([m.receipt], 10) == 1  # ChangeMessageVisibility: 10 s from now
+    clock.now += 8
+    assert bus.receive(1, 10) == []  # 16 s after the receive, still invisible
+    bus.fail(m.receipt, "ConnectionError", retry_after=0)
+    assert bus.extend_visibility([m.receipt], 10) == 0  # a failed message's receipt is spent: it comes back
+    [again] = bus.receive(1, 10)
+    assert again.receive_count == 2

@@ -102,6 +102,7 @@ def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--max-receives", "0", "--max-receives"), ("--visibility-timeout", "-1", "--visibility-timeout"),
+    ("--visibility-timeout", "0.001", "--visibility-timeout"),
     ("--concurrency", "0", "--concurrency")])
 def test_worker_options_are_range_checked(flag, value, message, tmp_path) -> None:
     proc = run("worker", flag, value, home=tmp_path, check=False)

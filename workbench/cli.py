@@ -334,7 +334,7 @@ def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS e
 @app.command()
 def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
            concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, max=64, help="Worker threads."),
-           visibility_timeout: float = typer.Option(30.0, min=0.001, max=43200, help="Seconds a received message stays invisible."),
+           visibility_timeout: float = typer.Option(30.0, min=1, max=43200, help="Seconds a received message stays invisible (a heartbeat extends it while it is handled)."),
            max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
            follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""

@@ -2,8 +2,10 @@
 
 Success deletes the message. Bad input goes straight to the DLQ with its reason (retrying cannot fix it). A
 failure leaves the message to come back after `retry_after`; an event in progress elsewhere, after the
-visibility timeout. A worker killed mid-event frees it exactly when its message becomes visible again: the
-in-progress expiry of its idempotency record is the message's visibility deadline.
+visibility timeout. While a thread holds a batch, a heartbeat extends its messages' visibility, so a slow event
+is not redelivered and the messages behind it are not skipped. A worker killed mid-event frees it exactly when
+its message becomes visible again: the in-progress expiry of its idempotency record is never later than the
+message's visibility deadline.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from workbench.bus import LocalBus, Message
+from workbench.bus import MIN_VISIBILITY_S, LocalBus, Message
 from workbench.delivery import Delivery
 
 log = logging.getLogger("workbench.worker")
@@ -23,7 +25,7 @@ log = logging.getLogger("workbench.worker")
 class WorkerStats:
     processed: int = 0      # events handled now
     duplicates: int = 0     # events seen before: answered from the idempotency record or the ledger
-    dead_lettered: int = 0  # messages sent to the DLQ for bad input
+    dead_lettered: int = 0  # messages sent to the DLQ: bad input, or past their receive count
     retried: int = 0        # messages left for redelivery after a failure
     latencies_ms: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -41,8 +43,9 @@ class Worker:
                  retry_after: float = 0.5, poll_s: float = 0.05) -> None:
         if not 1 <= batch_size <= 10:
             raise ValueError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
-        if not 0 < visibility_timeout <= 43200:
-            raise ValueError(f"visibility_timeout {visibility_timeout}: must be over 0 and at most 43200 s (SQS's 12 h)")
+        if not MIN_VISIBILITY_S <= visibility_timeout <= 43200:
+            raise ValueError(f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
+                             "a shorter one lapses before a heartbeat can extend it")
         if retry_after < 0:
             raise ValueError(f"retry_after {retry_after}: must be 0 or more seconds")
         self.delivery, self.bus = delivery, bus
@@ -67,22 +70,24 @@ class Worker:
         while not stop.is_set():
             received_at = time.time()  # taken before the bus's clock: our deadline never outlives its visibility
             messages = self.bus.receive(self.batch_size, self.visibility_timeout)
+            self.stats.add(dead_lettered=messages.dead_lettered)  # moved at receive, past their receive count
             if not messages:
                 counts = self.bus.counts()
                 if until_empty and counts["visible"] == 0 and counts["in_flight"] == 0:
                     return
                 time.sleep(self.poll_s)
                 continue
-            for message in messages:
-                left = received_at + self.visibility_timeout - time.time()
-                if left <= 0:
-                    continue  # visible again already: another receive owns it now
-                try:
-                    self.process(message, left)
-                except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does
-                    log.exception("message %s: unexpected failure", message.id)
-                    self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
-                    self.stats.add(retried=1)
+            with self.bus.heartbeat(messages, self.visibility_timeout, since=received_at) as beat:
+                for message in messages:
+                    left = beat.time_left(message)
+                    if left <= 0:
+                        continue  # another receive holds it: this worker stalled past the visibility timeout
+                    try:
+                        self.process(message, left)
+                    except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does
+                        log.exception("message %s: unexpected failure", message.id)
+                        self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
+                        self.stats.add(retried=1)
 
     def process(self, message: Message, time_left_s: float | None = None) -> None:
         self.delivery.context.set(self.visibility_timeout if time_left_s is None else time_left_s)
