@@ -78,7 +78,7 @@ class Delivery:
         entry = self.ledger.get(key)
         if entry is not None and self._done(entry):
             return {**entry.decision, "duplicate": True}  # the idempotency record expired; the ledger did not
-        if entry is not None:  # committed by an attempt that died before it finished, perhaps before it recorded
+        if entry is not None:  # committed by the Reason step, or by an attempt that died before it finished
             decision = Decision.from_dict(entry.decision)
             if not self.agent.recorded(event):
                 self.agent.record(event, decision)
@@ -89,6 +89,10 @@ class Delivery:
             return {**committed, "duplicate": True}
         self.agent.record(event, decision)
         return self.finish(key, decision)
+
+    def commit(self, event: Event, decision: Decision) -> dict[str, Any]:
+        """Commit `decision` unless one is committed already (the Step Functions Reason step); the committed one."""
+        return self.ledger.claim(ledger_key(event.tenant, event.event_id), decision.to_dict())[0]
 
     def finish(self, key: str, decision: Decision, entry: Entry | None = None) -> dict[str, Any]:
         """Act on a committed decision, then escalate it: two steps, each marked done in the ledger as it is taken,

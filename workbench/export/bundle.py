@@ -67,7 +67,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     modules.append({"extractive": "reasoners/extractive.py", "langchain": "reasoners/langchain_chat.py"}[cfg.reasoner.kind])
     modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
     if cfg.deploy.orchestration == "step_functions":
-        modules.append("stages.py")
+        modules += ["stages.py", "deadletter.py"]  # the starter redacts each event's dead-letter body
     if cfg.escalation.after:
         modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.escalation.actuator.kind])
     if cfg.observability.tracing != "none":
