@@ -1,12 +1,13 @@
 """A local event bus with SQS semantics, in SQLite: publish, receive with a visibility timeout, extend it while a
 message is handled (ChangeMessageVisibility), delete, redelivery after the timeout, and a dead-letter queue after
-the maximum receive count (with the reason).
+the maximum receive count (with the reason), which keeps bodies redacted.
 
 Several worker processes can share it: every state change is one IMMEDIATE transaction.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from workbench.deadletter import redacted
 from workbench.redaction import redact
 from workbench.sqlite_local import ThreadLocalSQLite
 
@@ -116,8 +118,9 @@ class LocalBus:
                 self._move_to_dlq(db, message.id, message.body, reason, message.receive_count)
 
     def _move_to_dlq(self, db: sqlite3.Connection, mid: str, body: bytes, reason: str, count: int) -> None:
-        # The body stays as sent, for redrive (a queue, like SQS's DLQ); the reason is a log line, so it is redacted.
-        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, body, _reason(reason), count, self.clock()))
+        # Kept redacted, like every other dead letter: a redrive replays the event with its keys, its PII masked.
+        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
+                   (mid, _redacted_body(bytes(body)), _reason(reason), count, self.clock()))
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
@@ -172,6 +175,15 @@ class Heartbeat:
         if not self.bus.extend_visibility([message.receipt], self.timeout):
             return 0.0
         return started + self.timeout - time.time()
+
+
+def _redacted_body(body: bytes) -> bytes:
+    """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else as text."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return _reason(body.decode("utf-8", "backslashreplace")).encode("utf-8")
+    return json.dumps(redacted(data), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _reason(text: str) -> str:

@@ -82,7 +82,8 @@ class _Sanitiser:
         if isinstance(value, float):
             return value if math.isfinite(value) else str(value)
         if isinstance(value, str):
-            return self.scrub(value)
+            nested = _json_container(value) if depth < MAX_DEPTH else None
+            return self.scrub(value) if nested is None else json.dumps(self.value(nested, depth + 1), ensure_ascii=False)
         if isinstance(value, (bytes, bytearray, memoryview)):  # undecodable bytes show as \xNN where they sit
             return {"bytes": self.scrub(bytes(value).decode("utf-8", "backslashreplace"))}
         if depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple, set, frozenset)):
@@ -94,6 +95,17 @@ class _Sanitiser:
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.value(v, depth + 1) for v in itertools.islice(value, MAX_NODES)]
         return self.scrub(_repr(value))
+
+
+def _json_container(text: str) -> Any:
+    """The object or list a string holds as JSON (an SNS Message, an SQS body), else None."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, (dict, list)) else None
 
 
 def _scrubbed(value: Any, limit: int = MAX_CHARS, kinds: tuple[str, ...] = KINDS) -> str:

@@ -156,7 +156,7 @@ class Agent:
     def record(self, event: Event, decision: Decision) -> None:
         """Append the decision to the decision log and log its timings."""
         if self.decision_log is not None:
-            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
+            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": self._redact(event.channel),
                                       "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
                                       "embedder": self.config.embedder.model})
         log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation, "tenant": event.tenant,
