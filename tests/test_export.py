@@ -153,3 +153,11 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1
     item = state.get_item(Key={"pk": "acme#user#dup"})["Item"]
     assert len(item["history"]) == 2 and int(item["version"]) == 1
+
+
+def test_the_largest_exportable_top_k_with_the_defaults_is_the_one_the_readme_gives() -> None:
+    from workbench.export.limits import check_decision_fits
+
+    check_decision_fits(AgentConfig(retrieval={"top_k": 15}))
+    with pytest.raises(ValueError, match=r"top_k \(16\)"):
+        check_decision_fits(AgentConfig(retrieval={"top_k": 16}))
