@@ -116,13 +116,16 @@ MOTO_SERIAL = ("import sys; from werkzeug.serving import run_simple; "
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A real moto server (DynamoDB, SQS, SNS, Secrets Manager) on loopback, started and stopped by the tests."""
+    import os
     import socket
     import subprocess
     import sys
     import time
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERIAL, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # MOTO_PORT: the state machines moto executes (tests/test_step_functions.py) call this server, not port 5000.
+    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERIAL, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "MOTO_PORT": str(port)})
     deadline = time.time() + 30
     while True:
         try:

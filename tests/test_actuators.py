@@ -11,7 +11,8 @@ from workbench.reasoners.langchain_chat import LangChainReasoner
 from workbench.records import Hit
 from workbench.registry import BuildContext
 
-DECISION = {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "prompt": "long", "contexts": ["x"]}
+DECISION = {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "prompt": "long", "contexts": ["x"],
+            "idempotency_key": "acme#e1"}
 
 
 def ctx(**actuator) -> BuildContext:
@@ -22,8 +23,19 @@ def test_http_posts_the_decision_without_prompt_or_context(http_sink) -> None:
     url, received = http_sink
     build_http(ctx(kind="http", url=f"{url}/hook")).act(DECISION)
     [(path, headers, body)] = received
-    assert path == "/hook" and headers["X-Correlation-Id"] == "c1"
-    assert body == {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8"}
+    assert path == "/hook" and headers["X-Correlation-Id"] == "c1" and headers["Idempotency-Key"] == "acme#e1"
+    assert body == {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "idempotency_key": "acme#e1"}
+
+
+def test_headers_hold_any_key_the_sender_chose_without_failing(http_sink) -> None:
+    """An event id or correlation id with a line break or non-Latin-1 text once failed every retry (http.client
+    refuses both); percent-encoding keeps distinct keys distinct."""
+    url, received = http_sink
+    odd = {**DECISION, "correlation_id": "c\r\nX-Injected: 1", "idempotency_key": "acme#日本%20\n"}
+    build_http(ctx(kind="http", url=f"{url}/hook")).act(odd)
+    headers = received[0][1]
+    assert "X-Injected" not in headers and headers["X-Correlation-Id"] == "c%0D%0AX-Injected:%201"
+    assert headers["Idempotency-Key"] == "acme#%E6%97%A5%E6%9C%AC%2520%0A"
 
 
 def test_slack_reads_its_webhook_from_the_environment(http_sink, monkeypatch) -> None:
@@ -57,3 +69,27 @@ def test_langchain_reasoner_explains_a_missing_provider() -> None:
     cfg = AgentConfig(reasoner={"kind": "langchain", "provider": "no-such-provider", "model": "m"})
     with pytest.raises(ValueError, match="cannot create no-such-provider:m"):
         build(BuildContext(cfg, workspace=None))
+
+
+def test_the_lambda_log_line_carries_the_idempotency_key(capsys) -> None:
+    from workbench.actuators.log import LogActuator
+
+    LogActuator().act({**DECISION, "tenant": "acme", "user_id": "u", "citations": [], "hits": [["d#c0", 0.5]]})
+    import json
+
+    assert json.loads(capsys.readouterr().out)["outbox"]["idempotency_key"] == "acme#e1"
+
+
+def test_a_torn_outbox_line_blocks_no_later_action(tmp_path) -> None:
+    """A process killed mid-write leaves a line without its end; later actions are still written, each once."""
+    import json
+
+    from workbench.actuators.outbox import OutboxActuator
+
+    path = tmp_path / "outbox.jsonl"
+    record = {**DECISION, "tenant": "acme", "user_id": "u", "citations": []}
+    path.write_text(json.dumps({**record, "idempotency_key": "acme#e0", "event_id": "e0"})[:30])
+    for event_id in ("e1", "e2", "e1"):
+        OutboxActuator(path).act({**record, "event_id": event_id, "idempotency_key": f"acme#{event_id}"})
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["event_id"] for line in lines[1:]] == ["e1", "e2"]

@@ -47,3 +47,35 @@ def test_poison_goes_straight_to_the_dlq(tmp_path) -> None:
     [m] = bus.receive()
     bus.dead_letter(m, "invalid JSON")
     assert bus.dead_letters()[0]["reason"] == "invalid JSON" and bus.counts()["visible"] == 0
+
+
+def test_extending_visibility_keeps_a_message_and_a_spent_receipt_extends_nothing(tmp_path) -> None:
+    clock = Clock()
+    bus = LocalBus(tmp_path / "bus.db", clock=clock)
+    bus.publish("slow")
+    [m] = bus.receive(1, 10)
+    clock.now += 8
+    assert bus.extend_visibility([m.receipt], 10) == 1  # ChangeMessageVisibility: 10 s from now
+    clock.now += 8
+    assert bus.receive(1, 10) == []  # 16 s after the receive, still invisible
+    bus.fail(m.receipt, "ConnectionError", retry_after=0)
+    assert bus.extend_visibility([m.receipt], 10) == 0  # a failed message's receipt is spent: it comes back
+    [again] = bus.receive(1, 10)
+    assert again.receive_count == 2
+
+
+def test_dead_letters_are_kept_redacted_with_their_keys_and_redrive(tmp_path) -> None:
+    import json
+
+    bus = LocalBus(tmp_path / "bus.db", max_receives=1)
+    inner = {"event_id": "ev@1", "tenant": "acme", "user_id": "u", "text": "card 4111 1111 1111 1111, mail bob@example.com"}
+    bus.publish(json.dumps({"Type": "Notification", "MessageId": "n1", "Message": json.dumps(inner)}))
+    bus.publish(b"{broken jane@example.com")
+    for m in bus.receive(10, 30):
+        bus.dead_letter(m, "rejected")
+    stored = [bytes(row[0]) for row in bus._sqlite.conn().execute("SELECT body FROM dead_letters")]
+    assert not any(b"4111" in body or b"@example.com" in body for body in stored)  # redacted at rest, not only when shown
+    envelope = json.loads(bus.dead_letters()[0]["body"])
+    assert json.loads(envelope["Message"]) == {**inner, "text": "card [CARD], mail [EMAIL]"}  # ids as sent: a redrive is the same event
+    assert bus.dead_letters()[1]["body"] == "{broken [EMAIL]"
+    assert bus.redrive() == 2 and json.loads(json.loads(bus.receive(1, 30)[0].body)["Message"])["event_id"] == "ev@1"

@@ -102,6 +102,7 @@ def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--max-receives", "0", "--max-receives"), ("--visibility-timeout", "-1", "--visibility-timeout"),
+    ("--visibility-timeout", "0.001", "--visibility-timeout"),
     ("--concurrency", "0", "--concurrency")])
 def test_worker_options_are_range_checked(flag, value, message, tmp_path) -> None:
     proc = run("worker", flag, value, home=tmp_path, check=False)
@@ -132,3 +133,22 @@ def test_ask_on_a_read_only_workspace_names_the_file(tmp_path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert f"error: {home}/" in proc.stderr and "cannot write" in proc.stderr and "writable" in proc.stderr
+
+
+def test_run_events_json_marks_repeats(tmp_path) -> None:
+    cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
+    events = tmp_path / "events.jsonl"
+    events.write_text("\ufeff" + json.dumps(event("Who won?", event_id="r1")) + "\n" + json.dumps(event("Who won?", event_id="r1")) + "\n")
+    proc = run("run-events", str(events), "--config", str(cfg), "--json", home=tmp_path / "ws")
+    assert [json.loads(line)["duplicate"] for line in proc.stdout.splitlines()] == [False, True]  # a BOM is no bad line
+    assert "processed 1, duplicates 1, rejected 0" in proc.stderr
+
+
+def test_ask_names_a_file_it_cannot_write_whatever_the_os_error(tmp_path) -> None:
+    """A read-only file system (EROFS) or a folder where the outbox belongs (EISDIR): one line naming the file."""
+    cfg = AgentConfig(embedder={"kind": "hashing"}, resilience={"max_attempts": 1}).save(tmp_path / "c.yaml")
+    home = tmp_path / "ws"
+    (home / "outbox.jsonl").mkdir(parents=True)
+    proc = run("ask", "hello", "--tenant", "acme", "--config", str(cfg), home=home, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert f"Is a directory: '{home}/outbox.jsonl'" in proc.stderr

@@ -135,3 +135,12 @@ def test_infinity_and_nan_are_rejected(tmp_path: Path, field: str, value: str) -
     with pytest.raises(ConfigError) as err:
         AgentConfig.from_yaml(path)
     assert field in str(err.value) and "finite number" in str(err.value)
+
+
+@pytest.mark.parametrize("field", ["resilience.timeout_s", "resilience.max_delay_s", "actuator.timeout_s"])
+def test_waits_past_what_python_can_wait_are_rejected(field: str) -> None:
+    """1e10 s passed validation, then every call raised OverflowError (threading.TIMEOUT_MAX is ~9.2e9 s)."""
+    section, key = field.split(".")
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_dict({section: {key: 1e10}})
+    assert field in str(err.value) and "less than or equal to 9223372036" in str(err.value) and "10000000000.0" in str(err.value)

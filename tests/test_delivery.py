@@ -166,7 +166,7 @@ def test_lines_beyond_the_parser_limits_are_dead_lettered_with_their_source(hash
     letters = list(DeadLetterFile(workspace.deadletter))
     sources = [x["source"] for x in letters]
     assert sources[:4] == ["events.jsonl:2", "events.jsonl:3", "events.jsonl:4", "events.jsonl:5"]
-    assert "sqs-7" in sources and "sns-9" in sources
+    assert "events.jsonl:6/sqs:sqs-7" in sources and "events.jsonl:7/sns:sns-9" in sources  # the line and the message id
     reasons = " | ".join(x["reason"] for x in letters)
     assert "nested too deeply" in reasons and "limits" in reasons and "UTF-8" in reasons and "nested over" in reasons
 
@@ -183,3 +183,18 @@ def test_no_line_stops_a_run(bad, hashing_config, tmp_path_factory) -> None:
     assert (summary.processed, summary.rejected) == (1, len(bad))  # published = processed + dead-lettered
     assert [d.event_id for d in summary.decisions] == ["after"]
     assert len(list(DeadLetterFile(ws.deadletter))) == summary.rejected
+
+
+def test_a_correlation_id_and_a_channel_never_carry_pii_into_the_stores(hashing_config, workspace, tmp_path) -> None:
+    import sqlite3
+
+    agent = Agent.from_config(hashing_config, workspace)
+    raw = event("Who won?", event_id="pii-ids", correlation_id="AKIAIOSFODNN7EXAMPLE for bob@example.com",
+                channel="card 4111 1111 1111 1111")
+    summary = run(make_delivery(agent, tmp_path), workspace, [json.dumps(raw)])
+    assert summary.decisions[0].correlation_id == "[AWS_KEY] for [EMAIL]"
+    stores = [workspace.outbox.read_text(), workspace.decisions.read_text(),
+              *(str(row) for db in ("idem.db", "ledger.db") for row in sqlite3.connect(tmp_path / db).execute(
+                  "SELECT * FROM " + ("idempotency" if db == "idem.db" else "ledger")))]
+    assert all("AKIA" not in text and "bob@" not in text and "4111" not in text for text in stores)
+    assert json.loads(workspace.decisions.read_text())["channel"] == "card [CARD]"

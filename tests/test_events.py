@@ -10,6 +10,12 @@ from hypothesis import strategies as st
 from workbench.events import parse_payload
 
 
+def _nested(flt: dict, levels: int) -> dict:
+    for _ in range(levels):
+        flt = {"$and": [flt]}
+    return flt
+
+
 def sns(message: str, mid: str = "sns-1") -> dict:
     return {"Records": [{"EventSource": "aws:sns", "Sns": {"MessageId": mid, "Message": message}}]}
 
@@ -30,8 +36,11 @@ def test_raw_json_string_and_bytes() -> None:
 def test_sns_sqs_and_sns_inside_sqs_unwrap_to_the_same_event() -> None:
     inner = json.dumps(event("hi", event_id="x1"))
     notification = json.dumps({"Type": "Notification", "MessageId": "n1", "Message": inner})
-    for envelope, source in ((sns(inner), "sns-1"), (sqs(inner), "m0"), (sqs(notification), "m0.Message")):
-        [parsed] = parse_payload(envelope)
+    for envelope, source in ((sns(inner), "events.jsonl:7/sns:sns-1"), (sqs(inner), "events.jsonl:7/sqs:m0"),
+                             (sqs(notification), "events.jsonl:7/sqs:m0/sns:n1"),
+                             (json.loads(notification), "events.jsonl:7/sns:n1"),
+                             ({"Records": [{"body": inner}]}, "events.jsonl:7.Records[0]")):
+        [parsed] = parse_payload(envelope, source="events.jsonl:7")
         assert parsed.event is not None and parsed.event.event_id == "x1"
         assert parsed.source == source
 
@@ -40,8 +49,8 @@ def test_one_bad_record_does_not_sink_the_batch() -> None:
     good = json.dumps(event("fine", event_id="ok"))
     results = parse_payload(sqs(good, "{not json", json.dumps(event("", event_id="empty")), good))
     assert [r.event.event_id if r.event else None for r in results] == ["ok", None, None, "ok"]
-    assert results[1].source == "m1" and "invalid JSON" in results[1].error
-    assert results[2].error == "m2: text: text is empty (got '')"
+    assert results[1].source == "payload/sqs:m1" and "invalid JSON" in results[1].error
+    assert results[2].error == "payload/sqs:m2: text: text is empty (got '')"
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -60,11 +69,24 @@ def test_one_bad_record_does_not_sink_the_batch() -> None:
     ({"Records": []}, "Records: expected a non-empty list"),
     ([], "empty list, no events"),
     ({"Records": [{"foo": 1}]}, "neither an SNS record"),
+    ('{"event_id": "e", "tenant": "acme", "tenant": "globex", "user_id": "u", "text": "x"}', "duplicate key 'tenant'"),
+    ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": NaN}}', "NaN is not a JSON number"),
+    ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": -Infinity}}', "-Infinity is not"),
+    ({**event("x"), "metadata": {"n": float("inf")}}, "metadata.n.float: Input should be a finite number"),
+    ({**event("x"), "correlation_id": "c" * 257}, "correlation_id: String should have at most 256 characters"),
+    ({**event("x"), "filter": _nested({"article": "Oxygen"}, 17)}, "$and nested over 16 levels deep"),
 ])
 def test_bad_input_is_named(payload, message) -> None:
     [parsed] = parse_payload(payload)
     assert parsed.event is None
     assert message in parsed.error
+
+
+def test_a_bom_is_tolerated_and_a_correlation_id_is_redacted() -> None:
+    [parsed] = parse_payload(b"\xef\xbb\xbf" + json.dumps(event("hello", correlation_id="mail a@b.example, card 4111 1111 1111 1111")).encode())
+    assert parsed.error is None and parsed.event.correlation == "mail [EMAIL], card [CARD]"
+    [deep] = parse_payload(event("hello", filter=_nested({"article": "Oxygen"}, 16)))
+    assert deep.error is None  # 16 levels is the limit, not past it
 
 
 def test_the_text_limit_is_configurable() -> None:

@@ -31,6 +31,8 @@ from workbench.ingest.chunking import doc_id_of
 @pytest.mark.parametrize("overrides, message", [
     ({"embedder": {"kind": "hashing"}}, "hashing embedder is for tests only"),
     ({"index": {"distance": "l2"}}, "evaluate with cosine or ip"),
+    ({"retrieval": {"top_k": 100, "chunking": {"size": 3000}}},
+     r"can reach [\d,]+ bytes, over DynamoDB's 409,600-byte item.*top_k \(100\).*chunking.size \(3000\).*history_turns \(5\)"),
 ])
 def test_configs_the_cloud_cannot_serve_are_refused(tmp_path, overrides, message) -> None:
     with pytest.raises(ExportError, match=message):
@@ -135,7 +137,9 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
 
     # Every decision is in the decision table (the delivery core's ledger), once, keyed by tenant and event, acted.
-    logged = {i["pk"]: json.loads(i["decision"]) for i in decisions.scan()["Items"]}
+    from workbench.ledger import decision_of
+
+    logged = {i["pk"]: decision_of(i) for i in decisions.scan()["Items"]}
     assert set(logged) == {f"acme#{mid}" for mid, _ in questions} | {"acme#dup-1", "acme#ok-2"}
     assert logged["acme#parity-0"]["answer"] == by_id["parity-0"]["answer"]
     assert all(i["acted"] for i in decisions.scan()["Items"])
@@ -149,3 +153,11 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert sum(1 for o in outbox if o["event_id"] == "dup-1") == 1
     item = state.get_item(Key={"pk": "acme#user#dup"})["Item"]
     assert len(item["history"]) == 2 and int(item["version"]) == 1
+
+
+def test_the_largest_exportable_top_k_with_the_defaults_is_the_one_the_readme_gives() -> None:
+    from workbench.export.limits import check_decision_fits
+
+    check_decision_fits(AgentConfig(retrieval={"top_k": 15}))
+    with pytest.raises(ValueError, match=r"top_k \(16\)"):
+        check_decision_fits(AgentConfig(retrieval={"top_k": 16}))

@@ -84,7 +84,9 @@ def test_hybrid_replay_through_the_bundle_matches_the_workbench(hybrid, aws, tmp
     results, outbox = results_and_outbox(proc)
     assert all(r == {"batchItemFailures": []} for r in results) and len(outbox) == len(local)
     # The decision table holds each decision whole: hits with scores, prompt, answer.
-    cloud = {i["pk"].removeprefix("acme#"): json.loads(i["decision"]) for i in tables["decisions"].scan()["Items"]}
+    from workbench.ledger import decision_of
+
+    cloud = {i["pk"].removeprefix("acme#"): decision_of(i) for i in tables["decisions"].scan()["Items"]}
     assert set(cloud) == set(local)
 
     for eid, want in local.items():

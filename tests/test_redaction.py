@@ -22,6 +22,11 @@ from workbench.redaction import KINDS, luhn_valid, redact
     ("amex 3782-822463-10005, visa 4111111111111111", "amex [CARD], visa [CARD]"),
     ("ref 12 4111 1111 1111 1111 ok", "ref 12 [CARD] ok"),  # a number before the card does not hide it
     ("card 4111.1111.1111.1112 is not valid", "card 4111.1111.1111.1112 is not valid"),  # fails Luhn: kept
+    ("card 4111\u20131111\u20131111\u20131111 ok", "card [CARD] ok"),  # en dashes
+    ("card 4111    1111    1111    1111 ok", "card [CARD] ok"),  # runs of spaces
+    ("card 4111\n1111\r\n1111\n1111 ok", "card [CARD] ok"),  # a card wrapped over lines
+    ("IBAN DE89.3704.0044.0532.0130.00. Next", "IBAN [IBAN]. Next"),
+    ("IBAN DE89  3704  0044  0532  0130  00 ok", "IBAN [IBAN] ok"),
     ("mail jörg.müller@bücher.de now", "mail [EMAIL] now"),
     ("write to 用户@例子.广告 or ivan@почта.рф.", "write to [EMAIL] or [EMAIL]."),
     ("punycode a@xn--bcher-kva.xn--p1ai", "punycode [EMAIL]"),
@@ -52,7 +57,7 @@ def _luhn_complete(body: str) -> str:
     return next(body + d for d in "0123456789" if luhn_valid(body + d))
 
 
-SEPARATORS = st.sampled_from([" ", "  ", ".", "-", " - ", " . ", "\t", "\u00a0", ""])
+SEPARATORS = st.sampled_from([" ", "  ", "    ", ".", "-", " - ", " . ", "\t", "\u00a0", "\u2013", "\u2014", "\n", " \n ", ""])
 AROUND = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
 
 
@@ -86,8 +91,8 @@ def written_ibans(draw: st.DrawFn) -> str:
     bban = "".join(draw(st.sampled_from(CHARS[c])) for c in FORMATS[country])
     number = country + iban.calc_check_digits(country + "00" + bban) + bban
     assert iban.is_valid(number)
-    if draw(st.booleans()):
-        number = " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+    separator = draw(st.sampled_from(["", " ", "  ", ".", "-"]))
+    number = separator.join(number[i:i + 4] for i in range(0, len(number), 4))
     return number.lower() if draw(st.booleans()) else number
 
 

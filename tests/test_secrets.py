@@ -31,6 +31,8 @@ SLACK = f"https://hooks.slack.com/services/T0001/B0001/{SECRET}"
      "https://h.example/?token=***&password=***&secret=***&key=***"),
     (SLACK, "https://hooks.slack.com/services/***"),
     (f"https://discord.com/api/webhooks/123/{SECRET}", "https://discord.com/api/webhooks/123/***"),
+    (f"https://outlook.office.com/webhook/a1b2@c3d4/IncomingWebhook/{SECRET}/e5f6", "https://outlook.office.com/webhook/***"),
+    (f"https://h.example/cb?jwt={SECRET}&bearer={SECRET}&page=2", "https://h.example/cb?jwt=***&bearer=***&page=2"),
     ("http://localhost:4318/v1/traces?service=agent", "http://localhost:4318/v1/traces?service=agent"),  # nothing secret
 ])
 def test_url_secrets_are_masked(url: str, shown: str) -> None:

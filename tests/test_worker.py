@@ -123,6 +123,46 @@ def test_random_backend_faults_lose_nothing(hashing_config, workspace, tmp_path)
     assert all("injected fault" in d["reason"] for d in dead)
 
 
+class Slow:
+    """An actuator that takes `seconds` per action and counts the actions by idempotency key."""
+
+    def __init__(self, inner, seconds: float) -> None:
+        self.inner, self.seconds, self.keys = inner, seconds, []
+
+    def act(self, decision):
+        time.sleep(self.seconds)
+        self.keys.append(decision["idempotency_key"])
+        self.inner.act(decision)
+
+
+def test_handling_longer_than_the_visibility_timeout_acts_once_and_skips_nothing(hashing_config, workspace, tmp_path) -> None:
+    """Each event takes 0.7 s against a 1 s visibility timeout, the later ones of a batch waiting behind the first:
+    the heartbeat keeps them all invisible, so none is redelivered, acted on twice or dead-lettered untried."""
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    agent.actuator = slow = Slow(agent.actuator, 0.7)
+    for i in range(4):
+        bus.publish(json.dumps(event(f"slow {i}", event_id=f"s{i}")))
+    stats = Worker(delivery, LocalBus(tmp_path / "bus.db", max_receives=2), visibility_timeout=1).run(concurrency=2)
+    assert sorted(slow.keys) == [f"acme#s{i}" for i in range(4)]
+    assert (stats.processed, stats.duplicates, stats.dead_lettered) == (4, 0, 0)
+    assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
+
+
+def test_a_visibility_timeout_too_short_to_extend_is_refused(hashing_config, workspace, tmp_path) -> None:
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    with pytest.raises(ValueError, match="visibility_timeout 0.001: must be 1 to 43200 s"):
+        Worker(delivery, bus, visibility_timeout=0.001)
+
+
+def test_messages_moved_to_the_dlq_at_receive_are_in_the_tally(hashing_config, workspace, tmp_path) -> None:
+    agent, _, delivery = setup(hashing_config, workspace, tmp_path)
+    bus = LocalBus(tmp_path / "bus.db", max_receives=1)
+    bus.publish(json.dumps(event("orphaned", event_id="o1")))
+    bus.receive(1, visibility_timeout=0)  # a consumer that died holding it: its one receive is used up
+    stats = Worker(delivery, bus).run(concurrency=1)
+    assert stats.dead_lettered == 1 and bus.counts()["dead"] == 1
+
+
 DRIVER = """
 import sys, time
 from workbench.bus import LocalBus

@@ -1,20 +1,30 @@
-"""A local event bus with SQS semantics, in SQLite: publish, receive with a visibility timeout, delete,
-redelivery after the timeout, and a dead-letter queue after the maximum receive count (with the reason).
+"""A local event bus with SQS semantics, in SQLite: publish, receive with a visibility timeout, extend it while a
+message is handled (ChangeMessageVisibility), delete, redelivery after the timeout, and a dead-letter queue after
+the maximum receive count (with the reason), which keeps bodies redacted.
 
 Several worker processes can share it: every state change is one IMMEDIATE transaction.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
+from workbench.deadletter import redacted
 from workbench.redaction import redact
 from workbench.sqlite_local import ThreadLocalSQLite
+
+
+log = logging.getLogger("workbench.bus")
+MIN_VISIBILITY_S = 1.0  # below this, a heartbeat cannot keep up with the clock and every handling would lapse
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,12 @@ class Message:
     body: bytes
     receipt: str
     receive_count: int
+
+
+class Received(list):
+    """What one receive returns: its messages, and how many it moved to the DLQ (past their receive count)."""
+
+    dead_lettered: int = 0
 
 
 class LocalBus:
@@ -46,15 +62,16 @@ class LocalBus:
         self._sqlite.conn().execute("INSERT INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, data, now, now))
         return mid
 
-    def receive(self, max_messages: int = 10, visibility_timeout: float = 30) -> list[Message]:
+    def receive(self, max_messages: int = 10, visibility_timeout: float = 30) -> Received:
         now = self.clock()
         with self._sqlite.transaction() as db:
             rows = db.execute("SELECT id, body, receive_count, last_error FROM messages WHERE visible_at <= ? "
                               "ORDER BY published_at LIMIT ?", (now, max_messages)).fetchall()
-            out = []
+            out = Received()
             for mid, body, count, last_error in rows:
                 if count >= self.max_receives:
                     self._move_to_dlq(db, mid, body, f"received {count} times without success; last error: {last_error or 'none'}", count)
+                    out.dead_lettered += 1
                     continue
                 receipt = uuid.uuid4().hex
                 db.execute("UPDATE messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
@@ -62,12 +79,36 @@ class LocalBus:
                 out.append(Message(mid, bytes(body), receipt, count + 1))
         return out
 
+    def extend_visibility(self, receipts: Sequence[str], timeout: float) -> int:
+        """SQS's ChangeMessageVisibility: these received messages stay invisible until `timeout` seconds from now
+        (never less than they already were). A receipt holds until its message is deleted, failed, dead-lettered or
+        received again; stale ones are skipped. Returns how many messages were extended."""
+        if not receipts:
+            return 0
+        marks = ",".join("?" * len(receipts))
+        return self._sqlite.conn().execute(f"UPDATE messages SET visible_at = MAX(visible_at, ?) WHERE receipt IN ({marks})",
+                                           (self.clock() + timeout, *receipts)).rowcount
+
+    @contextmanager
+    def heartbeat(self, messages: Sequence[Message], timeout: float, since: float) -> Iterator["Heartbeat"]:
+        """Keep received messages invisible while a worker holds them: a message handled for longer than the
+        visibility timeout, or waiting behind others of its batch, is neither redelivered nor skipped."""
+        beat = Heartbeat(self, [m.receipt for m in messages], timeout, since)
+        thread = threading.Thread(target=beat.run, name="bus-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield beat
+        finally:
+            beat.stop.set()
+            thread.join()
+
     def delete(self, receipt: str) -> bool:
         return self._sqlite.conn().execute("DELETE FROM messages WHERE receipt = ?", (receipt,)).rowcount == 1
 
     def fail(self, receipt: str, reason: str, retry_after: float = 0.0) -> None:
-        """A transient failure: keep the reason and make the message visible again after `retry_after` seconds."""
-        self._sqlite.conn().execute("UPDATE messages SET last_error = ?, visible_at = ? WHERE receipt = ?",
+        """A transient failure: keep the reason and make the message visible again after `retry_after` seconds. The
+        receipt is spent, so a heartbeat can no longer hide the message."""
+        self._sqlite.conn().execute("UPDATE messages SET last_error = ?, visible_at = ?, receipt = NULL WHERE receipt = ?",
                              (_reason(reason), self.clock() + retry_after, receipt))
 
     def dead_letter(self, message: Message, reason: str) -> None:
@@ -77,8 +118,9 @@ class LocalBus:
                 self._move_to_dlq(db, message.id, message.body, reason, message.receive_count)
 
     def _move_to_dlq(self, db: sqlite3.Connection, mid: str, body: bytes, reason: str, count: int) -> None:
-        # The body stays as sent, for redrive (a queue, like SQS's DLQ); the reason is a log line, so it is redacted.
-        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, body, _reason(reason), count, self.clock()))
+        # Kept redacted, like every other dead letter: a redrive replays the event with its keys, its PII masked.
+        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
+                   (mid, _redacted_body(bytes(body)), _reason(reason), count, self.clock()))
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
@@ -103,6 +145,45 @@ class LocalBus:
         total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         return {"visible": visible, "in_flight": total - visible, "dead": dead}
+
+
+class Heartbeat:
+    """Extends the visibility of a worker's received messages every third of the timeout (their receipts go stale
+    as each is settled). `time_left` is how long a message is certainly still this worker's."""
+
+    def __init__(self, bus: LocalBus, receipts: list[str], timeout: float, since: float) -> None:
+        self.bus, self.receipts, self.timeout = bus, receipts, timeout
+        self.since = since  # a time taken before the bus's clock at the last extension: never later than the bus's
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.timeout / 3):
+            started = time.time()
+            try:
+                self.bus.extend_visibility(self.receipts, self.timeout)
+                self.since = started
+            except Exception:  # noqa: BLE001 - a busy store: the next beat tries again; time_left renews itself
+                log.warning("heartbeat: could not extend visibility", exc_info=True)
+
+    def time_left(self, message: Message) -> float:
+        """Seconds before `message` can become visible again; 0 if another receive already holds it (this
+        worker stalled past the timeout, e.g. suspended). Renews the message itself when under half is left."""
+        left = self.since + self.timeout - time.time()
+        if left >= self.timeout / 2:
+            return left
+        started = time.time()
+        if not self.bus.extend_visibility([message.receipt], self.timeout):
+            return 0.0
+        return started + self.timeout - time.time()
+
+
+def _redacted_body(body: bytes) -> bytes:
+    """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else as text."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return _reason(body.decode("utf-8", "backslashreplace")).encode("utf-8")
+    return json.dumps(redacted(data), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _reason(text: str) -> str:

@@ -110,7 +110,7 @@ def run_events(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQ
                as_json: bool = typer.Option(False, "--json", help="Print every decision as JSON.")) -> None:
     """Run a file of events; bad ones go to the dead-letter file with the reason."""
     summary = _run_file(file, _load(config), _workspace(home))
-    _print_decisions(summary.decisions, as_json)
+    _print_decisions(summary.decisions, as_json, summary.repeats)
     _print_summary(summary, _workspace(home), err=as_json)
 
 
@@ -127,7 +127,7 @@ def demo(home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
     typer.echo(f"config {cfg.name} ({cfg.config_id}); ingested {report.documents} documents, "
                f"{report.written} chunks written, {report.unchanged} unchanged, in {report.seconds:.1f}s")
     summary = _run_file(DEMO_EVENTS, cfg, ws, agent)
-    _print_decisions(summary.decisions, as_json=False)
+    _print_decisions(summary.decisions, False, summary.repeats)
     _print_summary(summary, ws)
 
 
@@ -334,7 +334,7 @@ def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS e
 @app.command()
 def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
            concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, max=64, help="Worker threads."),
-           visibility_timeout: float = typer.Option(30.0, min=0.001, max=43200, help="Seconds a received message stays invisible."),
+           visibility_timeout: float = typer.Option(30.0, min=1, max=43200, help="Seconds a received message stays invisible (a heartbeat extends it while it is handled)."),
            max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
            follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
@@ -407,18 +407,21 @@ def _delivery(cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
     return Delivery(agent or Agent.from_config(cfg, ws), SQLitePersistenceLayer(ws.idempotency), SQLiteLedger(ws.ledger))
 
 
-def _print_decisions(decisions: list, as_json: bool) -> None:
+def _print_decisions(decisions: list, as_json: bool, repeats: list[bool] | None = None) -> None:
+    """`repeats`: which decisions were found, not made, this run (a duplicate event): `"duplicate"` in JSON."""
+    repeats = repeats or [False] * len(decisions)
     if as_json:
-        for d in decisions:
-            typer.echo(json.dumps(d.to_dict(), ensure_ascii=False))
+        for d, repeat in zip(decisions, repeats):
+            typer.echo(json.dumps({**d.to_dict(), "duplicate": repeat}, ensure_ascii=False))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("user", "question", "answer", "cited", "top hit", "ms", show_lines=True)
-    for d in decisions:
+    for d, repeat in zip(decisions, repeats):
         top = f"{d.hits[0][0]} ({d.hits[0][1]:.2f})" if d.hits else "-"
-        table.add_row(d.user_id, d.question, d.answer, ", ".join(d.citations), top, f"{d.latency_ms['total']:.0f}")
+        ms = "repeat" if repeat else f"{d.latency_ms['total']:.0f}"
+        table.add_row(d.user_id, d.question, d.answer, ", ".join(d.citations), top, ms)
     Console(width=160).print(table)
 
 
@@ -438,6 +441,9 @@ def main() -> None:
         sys.exit(2)
     except PermissionError as exc:  # a read-only workspace file or folder; the message names it
         typer.secho(f"error: {exc}; make it writable, or point --home at a writable workspace", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except OSError as exc:  # a read-only file system, a full disk, a folder where a file belongs: the message names it
+        typer.secho(f"error: {exc}; check that file, or point --home at a workspace that can be written", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

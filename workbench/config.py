@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from threading import TIMEOUT_MAX  # the longest wait Python can make; past it every call raises OverflowError
+
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from workbench.filters import checked_filter
@@ -146,7 +148,7 @@ class ActuatorConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "actuator"))] = "outbox"
     url: Url = None
     url_env: str | None = Field(None, description="environment variable holding the URL: where a secret URL belongs")
-    timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, le=TIMEOUT_MAX)
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> "ActuatorConfig":
@@ -187,9 +189,9 @@ class ResilienceConfig(Section):
     """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
 
     max_attempts: int = Field(3, ge=1, le=20)
-    base_delay_s: float = Field(0.05, gt=0)
-    max_delay_s: float = Field(2.0, gt=0)
-    timeout_s: float = Field(30.0, gt=0)
+    base_delay_s: float = Field(0.05, gt=0, le=TIMEOUT_MAX)
+    max_delay_s: float = Field(2.0, gt=0, le=TIMEOUT_MAX)
+    timeout_s: float = Field(30.0, gt=0, le=TIMEOUT_MAX)
     rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
         default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
 

@@ -3,7 +3,9 @@
 `put` never raises on what it is given (lone surrogates, undecodable bytes, integers too long to print, structures
 nested past the JSON encoder's recursion limit, cycles, arbitrary objects): a dead letter that cannot be written
 would lose the event. Only the disk itself can make it fail. What is kept is redacted like everything else the
-agent persists, and bounded, so one huge payload cannot fill the disk: enough to diagnose, not a copy.
+agent persists, and bounded, so one huge payload cannot fill the disk: enough to diagnose and to replay, not a copy.
+The keys (`tenant`, `event_id`, `user_id`) are kept as written: a replay under a redacted event id would be another
+event, acted on again, and a redacted user id would merge users.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -22,6 +25,7 @@ MAX_DEPTH = 32        # deeper levels are summarised; also stops cycles
 MAX_NODES = 10_000    # values kept from one payload
 MAX_CHARS = 20_000    # characters kept from one string
 MAX_INT_BITS = 1_000  # longer integers are described, not printed (str() of a long int raises past 4300 digits)
+KEY_FIELDS = ("tenant", "event_id", "user_id")
 
 
 class DeadLetterFile:
@@ -48,15 +52,17 @@ class DeadLetterFile:
             fh.write((line + "\n").encode("utf-8", "backslashreplace"))
 
     def _text(self, value: Any, limit: int = MAX_CHARS) -> str:
-        text = value if isinstance(value, str) else _repr(value)
-        cut = text[:limit]
-        kept = redact(cut, self.kinds) if self.kinds else cut
-        return kept + (f"...[{len(text) - limit} more characters]" if len(text) > limit else "")
+        return _scrubbed(value, limit, self.kinds)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.path.exists():
             with self.path.open(encoding="utf-8") as fh:
                 yield from (json.loads(line) for line in fh if line.strip())
+
+
+def redacted(value: Any, kinds: Iterable[str] = KINDS) -> Any:
+    """A JSON-safe, redacted, bounded copy of `value`, its keys kept: what a dead-letter queue may hold and replay."""
+    return _Sanitiser(partial(_scrubbed, kinds=tuple(kinds))).value(value)
 
 
 class _Sanitiser:
@@ -76,17 +82,37 @@ class _Sanitiser:
         if isinstance(value, float):
             return value if math.isfinite(value) else str(value)
         if isinstance(value, str):
-            return self.scrub(value)
+            nested = _json_container(value) if depth < MAX_DEPTH else None
+            return self.scrub(value) if nested is None else json.dumps(self.value(nested, depth + 1), ensure_ascii=False)
         if isinstance(value, (bytes, bytearray, memoryview)):  # undecodable bytes show as \xNN where they sit
             return {"bytes": self.scrub(bytes(value).decode("utf-8", "backslashreplace"))}
         if depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple, set, frozenset)):
             return f"<{type(value).__name__} nested deeper than {MAX_DEPTH} levels>"
         if isinstance(value, dict):
-            return {self.scrub(k if isinstance(k, str) else _repr(k), 200): self.value(v, depth + 1)
+            return {self.scrub(k if isinstance(k, str) else _repr(k), 200):
+                    v[:MAX_CHARS] if k in KEY_FIELDS and isinstance(v, str) else self.value(v, depth + 1)
                     for k, v in itertools.islice(value.items(), MAX_NODES)}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.value(v, depth + 1) for v in itertools.islice(value, MAX_NODES)]
         return self.scrub(_repr(value))
+
+
+def _json_container(text: str) -> Any:
+    """The object or list a string holds as JSON (an SNS Message, an SQS body), else None."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, (dict, list)) else None
+
+
+def _scrubbed(value: Any, limit: int = MAX_CHARS, kinds: tuple[str, ...] = KINDS) -> str:
+    text = value if isinstance(value, str) else _repr(value)
+    cut = text[:limit]
+    kept = redact(cut, kinds) if kinds else cut
+    return kept + (f"...[{len(text) - limit} more characters]" if len(text) > limit else "")
 
 
 def _repr(value: Any) -> str:

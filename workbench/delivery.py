@@ -3,13 +3,15 @@ Step Functions Act step.
 
     parse (never raises) -> idempotency on (tenant, event_id), Powertools -> propose (embed, retrieve, decide; the
     turn is persisted once per event id) -> commit the decision in the ledger -> record it -> act -> mark acted
+    -> escalate (when the decision says so) -> mark escalated
 
 The order makes every step safe to repeat. A crash before the commit leaves nothing but a turn that the retry
 finds and keeps; a crash after it leaves a committed decision that the retry records (unless the log holds it)
 and acts on without deciding again;
-a redelivery long after the idempotency record expired finds the decision acted and does nothing. Only a crash
-between the action and its mark can repeat an action, and then with the same idempotency key
-(`<tenant>#<event_id>`) for the receiver to drop.
+a redelivery long after the idempotency record expired finds the decision acted and does nothing; a failed
+escalation is retried alone. Only a crash between an action and its mark can repeat that action, and then with
+the same idempotency key (`<tenant>#<event_id>`, `escalation:<tenant>#<event_id>` for an escalation) for the
+receiver to drop.
 
 A batch (`Delivery.batch`: the worker's receive, the Lambda's SQS batch) embeds and retrieves for all its events at
 once, since those stages read no state; each event then goes through the steps above alone, in order.
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 from workbench.events import Event, Parsed, parse_payload
 from workbench.idempotency import AlreadyInProgress, Deadline, idempotent
-from workbench.ledger import Ledger, ledger_key
+from workbench.ledger import Entry, Ledger, ledger_key
 from workbench.loop import Retrieved
 from workbench.records import Decision
 
@@ -93,13 +95,13 @@ class Delivery:
         Also the Step Functions Act step, whose decision was proposed by the steps before it."""
         key = ledger_key(event.tenant, event.event_id)
         entry = self.ledger.get(key)
-        if entry is not None and entry.acted:
+        if entry is not None and self._done(entry):
             return {**entry.decision, "duplicate": True}  # the idempotency record expired; the ledger did not
-        if entry is not None:  # committed by an attempt that died before it acted, perhaps before it recorded
+        if entry is not None:  # committed by the Reason step, or by an attempt that died before it finished
             decision = Decision.from_dict(entry.decision)
             if not self.agent.recorded(event):
                 self.agent.record(event, decision)
-            return self.finish(key, decision)
+            return self.finish(key, decision, entry)
         decision = propose()
         committed, fresh = self.ledger.claim(key, decision.to_dict())
         if not fresh:  # a concurrent attempt, alive, committed first and acts on it
@@ -107,8 +109,20 @@ class Delivery:
         self.agent.record(event, decision)
         return self.finish(key, decision)
 
-    def finish(self, key: str, decision: Decision) -> dict[str, Any]:
-        """Act on a committed decision and mark it acted."""
-        self.agent.act(decision)
-        self.ledger.mark_acted(key, decision.to_dict())
+    def commit(self, event: Event, decision: Decision) -> dict[str, Any]:
+        """Commit `decision` unless one is committed already (the Step Functions Reason step); the committed one."""
+        return self.ledger.claim(ledger_key(event.tenant, event.event_id), decision.to_dict())[0]
+
+    def finish(self, key: str, decision: Decision, entry: Entry | None = None) -> dict[str, Any]:
+        """Act on a committed decision, then escalate it: two steps, each marked done in the ledger as it is taken,
+        so that a retry after a failed escalation escalates alone and never repeats the action."""
+        if entry is None or not entry.acted:
+            self.agent.act(decision)
+            self.ledger.mark_acted(key, decision.to_dict())
+        if self.agent.escalates(decision):
+            self.agent.escalate(decision)
+            self.ledger.mark_escalated(key)
         return decision.to_dict()
+
+    def _done(self, entry: Entry) -> bool:
+        return entry.acted and (entry.escalated or not self.agent.escalates(Decision.from_dict(entry.decision)))

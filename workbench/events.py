@@ -18,7 +18,13 @@ from workbench.redaction import redact
 
 MAX_TEXT_CHARS = 8000
 MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
+MAX_ID_CHARS = 100  # of a message id quoted in a source
 MetaValue = str | int | float | bool
+
+
+def _scrubbed(value: str | None) -> str | None:
+    """A correlation id is the sender's free text that reaches every log, store and header: redacted at the door."""
+    return redact(value) if value else value
 
 
 class Event(BaseModel):
@@ -27,7 +33,8 @@ class Event(BaseModel):
         Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?")
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # No NaN or infinity: neither is JSON, and a metadata value holding one could not be stored or sent on.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
     event_id: str = Field(min_length=1, max_length=256)
     tenant: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -36,7 +43,7 @@ class Event(BaseModel):
     channel: str = Field("default", min_length=1, max_length=256)
     metadata: dict[str, MetaValue] = Field(default_factory=dict)
     timestamp: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
-    correlation_id: str | None = None
+    correlation_id: Annotated[str | None, Field(max_length=256), AfterValidator(_scrubbed)] = None
     # Narrows retrieval for this event only (Pinecone filter language), e.g. an evaluation case's filter on replay.
     filter: Annotated[dict[str, Any] | None, AfterValidator(checked_filter)] = None
 
@@ -86,9 +93,11 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
             return [Parsed(source, payload, error=f"{source}: not valid UTF-8 at byte {exc.start}")]
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = json.loads(payload.removeprefix("\ufeff"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             return [Parsed(source, payload, error=f"{source}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+        except _NotJSON as exc:
+            return [Parsed(source, payload, error=f"{source}: invalid JSON: {exc}")]
         except RecursionError:
             return [Parsed(source, payload, error=f"{source}: JSON nested too deeply to read")]
         except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
@@ -102,7 +111,7 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if "Records" in payload:
         return _parse_records(payload["Records"], source, limit, depth)
     if payload.get("Type") == "Notification" and "Message" in payload:  # SNS inside SQS, raw delivery off
-        return _parse(payload["Message"], f"{source}.Message", limit, depth + 1)
+        return _parse(payload["Message"], _named(source, "sns", payload.get("MessageId"), ".Message"), limit, depth + 1)
     return [_validate(payload, source, limit)]
 
 
@@ -113,16 +122,38 @@ def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Pa
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
         if isinstance(record, dict) and isinstance(record.get("Sns"), dict) and "Message" in record["Sns"]:
-            out += _parse(record["Sns"]["Message"], _named(record["Sns"].get("MessageId"), where), limit, depth + 1)
+            out += _parse(record["Sns"]["Message"], _named(source, "sns", record["Sns"].get("MessageId"), f".Records[{i}]"), limit, depth + 1)
         elif isinstance(record, dict) and "body" in record:
-            out += _parse(record["body"], _named(record.get("messageId"), where), limit, depth + 1)
+            out += _parse(record["body"], _named(source, "sqs", record.get("messageId"), f".Records[{i}]"), limit, depth + 1)
         else:
             out.append(Parsed(where, record, error=f"{where}: neither an SNS record (Sns.Message) nor an SQS record (body)"))
     return out
 
 
-def _named(message_id: Any, where: str) -> str:
-    return message_id if isinstance(message_id, str) and message_id else where
+def _named(source: str, kind: str, message_id: Any, position: str) -> str:
+    """Where a record sits: its source and the envelope's message id (`events.jsonl:7/sqs:m1/sns:abc`), or, with no
+    id, its position in the envelope. The id is the sender's text: bounded and redacted."""
+    if isinstance(message_id, str) and message_id:
+        return f"{source}/{kind}:{redact(message_id[:MAX_ID_CHARS])}"
+    return f"{source}{position}"
+
+
+class _NotJSON(ValueError):
+    """Text the standard parser accepts but JSON does not allow (or that cannot mean one thing)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is refused: the last one silently winning could move an event to another tenant."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _NotJSON(f"duplicate key {_shown(key, 60)}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON number")
 
 
 def _validate(data: dict, source: str, limit: int) -> Parsed:

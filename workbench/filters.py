@@ -13,13 +13,14 @@ from typing import Any
 COMPARISONS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"}
 LOGICAL = {"$and", "$or"}
 Scalar = (str, int, float, bool)
+MAX_DEPTH = 16  # $and/$or levels; deeper is no real filter, and past ~250 pydantic cannot even serialise it
 
 
 class FilterError(ValueError):
     """A filter that is not valid Pinecone filter syntax; the message gives the path to the fault."""
 
 
-def validate_filter(flt: Any, path: str = "filter") -> None:
+def validate_filter(flt: Any, path: str = "filter", depth: int = 0) -> None:
     if not isinstance(flt, dict) or not flt:
         raise FilterError(f"{path}: expected a non-empty object, got {flt!r}")
     for key, value in flt.items():
@@ -27,8 +28,10 @@ def validate_filter(flt: Any, path: str = "filter") -> None:
         if key in LOGICAL:
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{where}: expected a non-empty list of filters, got {value!r}")
+            if depth >= MAX_DEPTH:
+                raise FilterError(f"{path}: {key} nested over {MAX_DEPTH} levels deep")
             for i, sub in enumerate(value):
-                validate_filter(sub, f"{where}[{i}]")
+                validate_filter(sub, f"{where}[{i}]", depth + 1)
         elif key.startswith("$"):
             raise FilterError(f"{where}: unknown operator {key!r}; use one of {sorted(COMPARISONS | LOGICAL)}")
         elif isinstance(value, dict):

@@ -120,7 +120,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event,
-# named after the event id, so a redelivery finds the execution already there; each step is its own function.
+# named after the tenant and event id, so a redelivery finds the execution already there (and starts a new attempt
+# only if that one closed without success); each step is its own function.
 
 @lru_cache(maxsize=1)
 def _stepfunctions() -> Any:
@@ -132,16 +133,12 @@ def _stepfunctions() -> Any:
 def _start(record: SQSRecord) -> None:
     from workbench import stages
 
-    client = _stepfunctions()
     for parsed in parse_payload(record.body, source=f"sqs message {record.message_id}"):
         if parsed.error or parsed.event is None:
             logger.error("rejected event", extra={"reason": parsed.error, "source": parsed.source, "correlation_id": record.message_id})
             raise ValueError(parsed.error)
-        try:
-            client.start_execution(stateMachineArn=os.environ["STATE_MACHINE_ARN"], name=stages.execution_name(parsed.event),
-                                   input=json.dumps({"event": parsed.event.model_dump(mode="json")}))
-        except client.exceptions.ExecutionAlreadyExists:
-            logger.info("duplicate delivery: execution exists", extra={"correlation_id": parsed.event.correlation})
+        name = stages.start(_stepfunctions(), os.environ["STATE_MACHINE_ARN"], parsed.event)
+        logger.info("execution", extra={"execution": name, "correlation_id": parsed.event.correlation})
 
 
 def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -151,22 +148,22 @@ def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def embed_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
     from workbench import stages
 
-    return stages.embed(agent(), state)
+    return stages.run_step(stages.embed, agent(), state, agent().config)
 
 
 def retrieve_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
     from workbench import stages
 
-    return stages.retrieve(agent(), state)
+    return stages.run_step(stages.retrieve, agent(), state, agent().config)
 
 
 def reason_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
     from workbench import stages
 
-    return stages.reason(agent(), state)
+    return stages.run_step(stages.reason, delivery(), state, agent().config)
 
 
 def act_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
     from workbench import stages
 
-    return stages.act(delivery(), state)
+    return stages.run_step(stages.act, delivery(), state, agent().config)

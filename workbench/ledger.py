@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,8 +21,12 @@ from workbench.sqlite_local import ThreadLocalSQLite
 
 @dataclass(frozen=True)
 class Entry:
+    """`acted`: the main action was taken; `escalated`: the escalation too (a step of its own, so that a failing
+    escalation is retried alone and never repeats the main action)."""
+
     decision: dict[str, Any]
     acted: bool
+    escalated: bool = False
 
 
 def ledger_key(tenant: str, event_id: str) -> str:
@@ -37,54 +42,81 @@ class Ledger(Protocol):
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None: ...
 
+    def mark_escalated(self, key: str) -> None: ...
+
 
 class SQLiteLedger:
     def __init__(self, path: Path | str) -> None:
         self._sqlite = ThreadLocalSQLite(path)
-        self._sqlite.conn().execute("CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
-                                    "acted INTEGER NOT NULL, at REAL NOT NULL)")
+        db = self._sqlite.conn()
+        db.execute("CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
+                   "acted INTEGER NOT NULL, at REAL NOT NULL, escalated INTEGER NOT NULL DEFAULT 0)")
+        if "escalated" not in {row[1] for row in db.execute("PRAGMA table_info(ledger)")}:  # a ledger from before
+            db.execute("ALTER TABLE ledger ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0")
 
     def get(self, key: str) -> Entry | None:
-        row = self._sqlite.conn().execute("SELECT decision, acted FROM ledger WHERE pk = ?", (key,)).fetchone()
-        return Entry(json.loads(row[0]), bool(row[1])) if row else None
+        row = self._sqlite.conn().execute("SELECT decision, acted, escalated FROM ledger WHERE pk = ?", (key,)).fetchone()
+        return Entry(json.loads(row[0]), bool(row[1]), bool(row[2])) if row else None
 
     def claim(self, key: str, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         with self._sqlite.transaction() as db:
             row = db.execute("SELECT decision FROM ledger WHERE pk = ?", (key,)).fetchone()
             if row:
                 return json.loads(row[0]), False
-            db.execute("INSERT INTO ledger VALUES (?, ?, 0, ?)", (key, _dumps(decision), time.time()))
+            db.execute("INSERT INTO ledger (pk, decision, acted, at) VALUES (?, ?, 0, ?)", (key, _dumps(decision), time.time()))
         return decision, True
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
         self._sqlite.conn().execute("UPDATE ledger SET acted = 1, decision = ? WHERE pk = ?", (_dumps(decision), key))
 
+    def mark_escalated(self, key: str) -> None:
+        self._sqlite.conn().execute("UPDATE ledger SET escalated = 1 WHERE pk = ?", (key,))
+
 
 class DynamoDBLedger:
-    """Items `{pk, decision (JSON), acted}`; the claim is a put conditional on `attribute_not_exists(pk)`."""
+    """Items `{pk, decision_z, acted, escalated}`; the claim is a put conditional on `attribute_not_exists(pk)`.
+
+    `decision_z` is the decision's JSON, zlib-compressed (a DynamoDB binary): a decision holds its contexts and its
+    prompt (which holds them again, and the history), and an item must stay under DynamoDB's 400 KB. Export refuses
+    a config whose largest decision could not fit even uncompressed (`workbench/export/limits.py`). Items written
+    before hold `decision` as JSON text; `decision_of` reads either."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
     def get(self, key: str) -> Entry | None:
         item = self.table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item")
-        return Entry(json.loads(item["decision"]), bool(item["acted"])) if item else None
+        return Entry(decision_of(item), bool(item["acted"]), bool(item.get("escalated"))) if item else None
 
     def claim(self, key: str, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         from botocore.exceptions import ClientError
 
         try:
-            self.table.put_item(Item={"pk": key, "decision": _dumps(decision), "acted": False},
+            self.table.put_item(Item={"pk": key, "decision_z": _packed(decision), "acted": False},
                                 ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return json.loads(self.table.get_item(Key={"pk": key}, ConsistentRead=True)["Item"]["decision"]), False
+            return decision_of(self.table.get_item(Key={"pk": key}, ConsistentRead=True)["Item"]), False
         return decision, True
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
-        self.table.update_item(Key={"pk": key}, UpdateExpression="SET acted = :t, decision = :d",
-                               ExpressionAttributeValues={":t": True, ":d": _dumps(decision)})
+        self.table.update_item(Key={"pk": key}, UpdateExpression="SET acted = :t, decision_z = :d REMOVE decision",
+                               ExpressionAttributeValues={":t": True, ":d": _packed(decision)})
+
+    def mark_escalated(self, key: str) -> None:
+        self.table.update_item(Key={"pk": key}, UpdateExpression="SET escalated = :t", ExpressionAttributeValues={":t": True})
+
+
+def decision_of(item: dict[str, Any]) -> dict[str, Any]:
+    """The decision a decision-table item holds (also for stream and audit consumers)."""
+    if "decision_z" in item:
+        return json.loads(zlib.decompress(bytes(item["decision_z"])))
+    return json.loads(item["decision"])
+
+
+def _packed(decision: dict[str, Any]) -> bytes:
+    return zlib.compress(_dumps(decision).encode("utf-8"), 6)
 
 
 def _dumps(decision: dict[str, Any]) -> str:

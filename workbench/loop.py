@@ -19,6 +19,7 @@ from workbench.config import AgentConfig
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.indexes import query_many
+from workbench.ledger import ledger_key
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
 from workbench.records import Answer, ConversationState, Decision, Hit, Message
@@ -86,6 +87,7 @@ class Agent:
     def _handle(self, event: Event, filter: dict[str, Any] | None, span_attrs: dict[str, str] | None) -> Decision:
         decision = self.propose(event, filter, span_attrs)
         self.act(decision, span_attrs)
+        self.escalate(decision)
         self.record(event, decision)
         return decision
 
@@ -188,18 +190,26 @@ class Agent:
         )
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
-        """Act on a decision; its `latency_ms` gains `act` and `total`."""
+        """The main action on a decision, with its idempotency key; its `latency_ms` gains `act` and `total`."""
         with _stage(self.tracer, span_attrs, decision.latency_ms, "act"):
-            self.actuator.act(decision.to_dict())
-            if decision.escalated and self.escalator is not None:
-                self.escalator.act({**decision.to_dict(), "answer": f"Escalated to a human after "
-                                    f"{self.config.escalation.after} unanswered messages: {decision.question}"})
+            self.actuator.act({**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)})
         decision.latency_ms["total"] = _total(decision.latency_ms)
+
+    def escalates(self, decision: Decision) -> bool:
+        return decision.escalated and self.escalator is not None
+
+    def escalate(self, decision: Decision) -> None:
+        """Hand the user to a human: an action of its own, with a key of its own (no tenant holds ':', so it never
+        equals a main action's key), so the delivery core can retry it alone."""
+        if self.escalates(decision):
+            self.escalator.act({**decision.to_dict(), "idempotency_key": f"escalation:{ledger_key(decision.tenant, decision.event_id)}",
+                                "answer": f"Escalated to a human after {self.config.escalation.after} unanswered messages: "
+                                          f"{decision.question}"})
 
     def record(self, event: Event, decision: Decision) -> None:
         """Append the decision to the decision log and log its timings."""
         if self.decision_log is not None:
-            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": event.channel,
+            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": self._redact(event.channel),
                                       "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
                                       "embedder": self.config.embedder.model})
         log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation, "tenant": event.tenant,

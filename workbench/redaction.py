@@ -1,5 +1,6 @@
 """PII redaction before anything is persisted or logged: emails (IDN too), phone numbers, card numbers
-(Luhn-checked, any grouping by spaces, dots or dashes), IBANs (mod-97 and country format checked) and AWS keys.
+(Luhn-checked, any grouping by spaces, line breaks, dots or dashes of any kind), IBANs (mod-97 and country format
+checked; grouped by spaces, dots or dashes) and AWS keys.
 
 Why patterns and checksums, not Presidio: the redactor runs on every event (question, answer and prompt), in the
 worker and in the Lambda bundle. presidio-analyzer 2.2.366 pulls in spaCy (375 MB installed with its dependencies);
@@ -22,11 +23,15 @@ _DOT = r"[.\u3002\uff0e\uff61]"  # IDNA treats the ideographic and fullwidth ful
 _LABEL = r"[^\W_](?:[\w\u0300-\u036f-]*[^\W_\-])?"
 _LOCAL = r"[\w\u0300-\u036f.!#$%&*+=?^~-]"  # RFC 5322 also allows ' ` { | } /, which in text are delimiters
 EMAIL = re.compile(rf"(?<!{_LOCAL}){_LOCAL}+@(?:{_LABEL}{_DOT})+(?:xn--[\w-]+|[^\W\d_][\w\u0300-\u036f]+)")
-_SPACE = "[ \t\u00a0\u2007\u202f]"
-# Each pattern starts with a character (not a look-behind), so the regex engine can skip ahead: 4x faster.
-DIGIT_RUN = re.compile(rf"[0-9](?<![0-9][0-9])(?=(?:[0-9]|{_SPACE}|[-.]){{12}})[0-9]*(?:(?:{_SPACE}*[-.]{_SPACE}*|{_SPACE}{{1,3}})[0-9]+)*")
+_GAP = "[ \t\u00a0\u2007\u202f\r\n]"  # spaces of any kind, and line breaks: a card wrapped over lines is a card
+_DASH = "[-.\u2010-\u2015\u2212]"  # hyphens, en and em dashes, the minus sign, dots
+# Each pattern starts with a character (not a look-behind), so the regex engine can skip ahead: 4x faster. Gaps are
+# bounded (8), so a run of separators costs linear time.
+DIGIT_RUN = re.compile(rf"[0-9](?<![0-9][0-9])(?=(?:[0-9]|{_GAP}|{_DASH}){{12}})[0-9]*"
+                       rf"(?:(?:{_GAP}{{0,8}}{_DASH}{_GAP}{{0,8}}|{_GAP}{{1,8}})[0-9]+)*")
 PHONE = re.compile(r"(?=[+(\d])(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)")
-IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ \t-]?[A-Za-z0-9]){11,30}")
+IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ \t.-]{0,2}[A-Za-z0-9]){11,30}")
+_IBAN_SEPARATORS = re.compile(r"[ \t.-]")
 AWS_KEY_ID = re.compile(r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])")
 AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _SECRET_WORDS = ("secret", "aws", "akia", "asia")
@@ -93,7 +98,7 @@ def _iban_in_candidate(match: re.Match) -> str:
     ends = [i + 1 for i, ch in enumerate(candidate) if ch.isalnum()]
     for count in range(min(len(ends), 34), 14, -1):
         end = ends[count - 1]
-        if iban_valid(re.sub(r"[ \t-]", "", candidate[:end])):
+        if iban_valid(_IBAN_SEPARATORS.sub("", candidate[:end])):
             return "[IBAN]" + candidate[end:]
     return candidate
 
@@ -124,9 +129,9 @@ MASK = "***"
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")  # greedy: a raw @ in a password stays inside
 _PARAM = re.compile(r"([?&;#])([^=&;#]*)=([^&;#]+)")
-SECRET_PARAM = re.compile(r"token|key|secret|sig|pass|pwd|auth|credential|session|code", re.IGNORECASE)
-_WEBHOOK = re.compile(r"^([^:]+://[^/?#]*(?:slack\.com|discord(?:app)?\.com|office\.com)"
-                      r"(?:/services|/workflows|/triggers|/api/webhooks/\d+|/webhookb2))/[^?#]+")
+SECRET_PARAM = re.compile(r"token|key|secret|sig|pass|pwd|auth|credential|session|code|jwt|bearer", re.IGNORECASE)
+_WEBHOOK = re.compile(r"^([^:]+://[^/?#]*(?:slack\.com|discord(?:app)?\.com|office(?:365)?\.com)"
+                      r"(?:/services|/workflows|/triggers|/api/webhooks/\d+|/webhook(?:b2)?))/[^?#]+")
 
 
 def mask_urls(text: str) -> str:

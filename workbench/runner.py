@@ -22,6 +22,7 @@ class RunSummary:
     duplicates: int = 0
     rejected: int = 0
     decisions: list[Decision] = field(default_factory=list)
+    repeats: list[bool] = field(default_factory=list)  # per decision: found (a duplicate event), not made this run
     reasons: list[str] = field(default_factory=list)
 
 
@@ -49,6 +50,7 @@ def run_payloads(delivery: Delivery, payloads: Iterable[tuple[str, Any]], deadle
 def _count(summary: RunSummary, deadletter: DeadLetterFile, outcome: Outcome) -> None:
     if outcome.status in ("handled", "duplicate"):
         summary.decisions.append(Decision.from_dict(outcome.decision or {}))
+        summary.repeats.append(outcome.status == "duplicate")
         summary.processed += outcome.status == "handled"
         summary.duplicates += outcome.status == "duplicate"
         return

@@ -2,9 +2,10 @@
 
 Each received batch is embedded and retrieved for at once, then settled message by message, in order. Success
 deletes the message. Bad input goes straight to the DLQ with its reason (retrying cannot fix it). A failure leaves
-the message to come back after `retry_after`; an event in progress elsewhere, after the visibility timeout. A
-worker killed mid-event frees it exactly when its message becomes visible again: the in-progress expiry of its
-idempotency record is the message's visibility deadline.
+the message to come back after `retry_after`; an event in progress elsewhere, after the visibility timeout. While a thread holds a batch, a heartbeat extends its messages' visibility, so a slow event
+is not redelivered and the messages behind it are not skipped. A worker killed mid-event frees it exactly when
+its message becomes visible again: the in-progress expiry of its idempotency record is never later than the
+message's visibility deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from workbench.bus import LocalBus, Message
+from workbench.bus import MIN_VISIBILITY_S, Heartbeat, LocalBus, Message
 from workbench.delivery import Delivery, Pending
 
 log = logging.getLogger("workbench.worker")
@@ -24,7 +25,7 @@ log = logging.getLogger("workbench.worker")
 class WorkerStats:
     processed: int = 0      # events handled now
     duplicates: int = 0     # events seen before: answered from the idempotency record or the ledger
-    dead_lettered: int = 0  # messages sent to the DLQ for bad input
+    dead_lettered: int = 0  # messages sent to the DLQ: bad input, or past their receive count
     retried: int = 0        # messages left for redelivery after a failure
     latencies_ms: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -44,8 +45,9 @@ class Worker:
         message on its own, the path before batching (kept to compare with)."""
         if not 1 <= batch_size <= 10:
             raise ValueError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
-        if not 0 < visibility_timeout <= 43200:
-            raise ValueError(f"visibility_timeout {visibility_timeout}: must be over 0 and at most 43200 s (SQS's 12 h)")
+        if not MIN_VISIBILITY_S <= visibility_timeout <= 43200:
+            raise ValueError(f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
+                             "a shorter one lapses before a heartbeat can extend it")
         if retry_after < 0:
             raise ValueError(f"retry_after {retry_after}: must be 0 or more seconds")
         self.delivery, self.bus = delivery, bus
@@ -71,6 +73,7 @@ class Worker:
         while not stop.is_set():
             received_at = time.time()  # taken before the bus's clock: our deadline never outlives its visibility
             messages = self.bus.receive(self.batch_size, self.visibility_timeout)
+            self.stats.add(dead_lettered=messages.dead_lettered)  # moved at receive, past their receive count
             if not messages:
                 counts = self.bus.counts()
                 if until_empty and counts["visible"] == 0 and counts["in_flight"] == 0:
@@ -78,17 +81,18 @@ class Worker:
                 time.sleep(self.poll_s)
                 continue
             started = time.perf_counter()
-            if not self.batched:
-                self._each(messages, [None] * len(messages), received_at, started)
-                continue
-            with self.delivery.batch([(m.body, _source(m)) for m in messages]) as pending:
-                self._each(messages, pending, received_at, started)
+            with self.bus.heartbeat(messages, self.visibility_timeout, since=received_at) as beat:
+                if not self.batched:
+                    self._each(messages, [None] * len(messages), beat, started)
+                    continue
+                with self.delivery.batch([(m.body, _source(m)) for m in messages]) as pending:
+                    self._each(messages, pending, beat, started)
 
-    def _each(self, messages: list[Message], pending: list[Pending | None], received_at: float, started: float) -> None:
+    def _each(self, messages: list[Message], pending: list[Pending | None], beat: Heartbeat, started: float) -> None:
         for message, records in zip(messages, pending):
-            left = received_at + self.visibility_timeout - time.time()
+            left = beat.time_left(message)
             if left <= 0:
-                continue  # visible again already: another receive owns it now
+                continue  # another receive holds it: this worker stalled past the visibility timeout
             try:
                 self.process(message, left, records, started)
             except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does

@@ -2,12 +2,18 @@
 
 Standard library only, so the exported Lambda carries no HTTP client. Every call has a timeout;
 a non-2xx answer raises, so the event is retried or dead-lettered rather than lost.
+
+Each POST carries `Idempotency-Key: <tenant>#<event_id>` (an escalation: `escalation:<tenant>#<event_id>`), set by
+the agent from the event's validated keys, never from what the sender wrote: the one repeat the delivery core
+allows (a crash between acting and marking it acted) arrives with the same key, for the receiver to drop. A Slack
+incoming webhook reads only `text`, so it cannot drop a repeat: there the rare repeat posts twice.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -24,9 +30,16 @@ class HttpActuator:
             k: v for k, v in decision.items() if k not in ("prompt", "contexts")}
         request = urllib.request.Request(self.url, data=json.dumps(body, default=str).encode(), method="POST",
                                          headers={"Content-Type": "application/json",
-                                                  "X-Correlation-Id": decision["correlation_id"]})
+                                                  "Idempotency-Key": _header(decision["idempotency_key"]),
+                                                  "X-Correlation-Id": _header(decision["correlation_id"])})
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # raises HTTPError on 4xx/5xx
             response.read()
+
+
+def _header(value: str) -> str:
+    """Percent-encoded past printable ASCII (and '%' itself, so the encoding is one-to-one): http.client refuses
+    a header holding a line break and cannot send one holding non-Latin-1 text, which would fail every retry."""
+    return urllib.parse.quote(value, safe="#:/@!$&'()*+,;=?[]")
 
 
 def _url(cfg: ActuatorConfig) -> str:

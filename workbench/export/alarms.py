@@ -47,3 +47,15 @@ def alarm_resources(function: str, oldest_message_s: int) -> dict[str, Any]:
         "OldestMessageAlarm": _alarm("The oldest queued event waits too long", threshold=oldest_message_s, Namespace="AWS/SQS",
                                      Dimensions=queue, Statistic="Maximum", MetricName="ApproximateAgeOfOldestMessage"),
     }
+
+
+def failed_executions_alarm() -> dict[str, Any]:
+    """Step Functions mode: any execution that failed, timed out or was aborted (its event went to the DLQ, or, if
+    even that failed, only this alarm says so)."""
+    machine = [{"Name": "StateMachineArn", "Value": {"Ref": "AgentStateMachine"}}]
+    alarm = _alarm("Step Functions executions failed, timed out or were aborted", metrics=[
+        *(_stat(ident, metric, "AWS/States", machine, "Sum") for ident, metric in
+          (("failed", "ExecutionsFailed"), ("timedout", "ExecutionsTimedOut"), ("aborted", "ExecutionsAborted"))),
+        {"Id": "closed", "Expression": "failed + timedout + aborted", "Label": "executions closed unsuccessfully", "ReturnData": True}])
+    alarm["Properties"].update(EvaluationPeriods=1, DatapointsToAlarm=1)
+    return alarm

@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.config import AgentConfig
 from workbench.export.alarms import LOG_RETENTION_DAYS
+from workbench.export.limits import check_decision_fits
 from workbench.export.template import dockerfile, sam_template
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     modules.append({"extractive": "reasoners/extractive.py", "langchain": "reasoners/langchain_chat.py"}[cfg.reasoner.kind])
     modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
     if cfg.deploy.orchestration == "step_functions":
-        modules.append("stages.py")
+        modules += ["stages.py", "deadletter.py"]  # the starter redacts each event's dead-letter body
     if cfg.escalation.after:
         modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.escalation.actuator.kind])
     if cfg.observability.tracing != "none":
@@ -102,6 +103,10 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
                           "bundle is copied, stored and read: put the URL in an environment variable, name it in url_env "
                           "(e.g. actuator.url_env: SLACK_WEBHOOK_URL), and give its value when you deploy (a NoEcho "
                           "parameter of template.yaml)")
+    try:
+        check_decision_fits(cfg)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
     if sparse_dense(cfg) and (index_path is None or not Path(index_path).exists()):

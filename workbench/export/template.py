@@ -124,6 +124,7 @@ def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict
     """Starter (SQS -> StartExecution, one execution per event id) + one function per step + the state machine."""
     import copy
 
+    from workbench.export.alarms import failed_executions_alarm
     from workbench.stages import STEPS, state_machine
 
     def variant(entry: str, events: bool) -> dict[str, Any]:
@@ -140,9 +141,12 @@ def _step_functions(cfg: AgentConfig, base: dict[str, Any], image: bool) -> dict
     out: dict[str, Any] = {f"{step}Function": variant(f"{step.lower()}_step", events=False) for step in STEPS}
     starter = variant("start_handler", events=True)
     starter["Properties"]["Environment"]["Variables"]["STATE_MACHINE_ARN"] = {"Ref": "AgentStateMachine"}
-    starter["Properties"]["Policies"] = [{"Statement": [{"Effect": "Allow", "Action": ["states:StartExecution"],
-                                                          "Resource": {"Ref": "AgentStateMachine"}}]}]
+    executions = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AgentStateMachine.Name}:*"}
+    starter["Properties"]["Policies"] = [{"Statement": [  # describe: is an existing execution of the event closed unsuccessfully?
+        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": {"Ref": "AgentStateMachine"}},
+        {"Effect": "Allow", "Action": ["states:DescribeExecution"], "Resource": executions}]}]
     out["StarterFunction"] = starter
+    out["FailedExecutionsAlarm"] = failed_executions_alarm()
     out["AgentStateMachine"] = {"Type": "AWS::Serverless::StateMachine", "Properties": {
         "Definition": state_machine(cfg.deploy.timeout_s), "Tracing": {"Enabled": True},
         "DefinitionSubstitutions": {**{f"{step}Arn": {"Fn::GetAtt": [f"{step}Function", "Arn"]} for step in STEPS},
