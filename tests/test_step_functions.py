@@ -123,7 +123,8 @@ def test_the_starter_runs_one_execution_per_event(aws, monkeypatch) -> None:
     lambda_runtime._stepfunctions.cache_clear()
     first = json.dumps(event("Who won?", event_id="evt-1"))
     batch = {"Records": [sqs_record("a", first), sqs_record("poison", "{nope"), sqs_record("again", first)]}
-    ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
+    ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000, memory_limit_in_mb=512,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:starter")
     assert lambda_runtime.start_handler(batch, ctx) == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     executions = sfn.list_executions(stateMachineArn=arn)["executions"]
     # the redelivery found its execution already there

@@ -74,8 +74,7 @@ class DynamoDBLedger:
         from botocore.exceptions import ClientError
 
         try:
-            self.table.put_item(Item={"pk": key, "decision": _dumps(decision), "acted": False},
-                                ConditionExpression="attribute_not_exists(pk)")
+            self.table.put_item(Item=ledger_item(key, decision, acted=False), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -85,6 +84,11 @@ class DynamoDBLedger:
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
         self.table.update_item(Key={"pk": key}, UpdateExpression="SET acted = :t, decision = :d",
                                ExpressionAttributeValues={":t": True, ":d": _dumps(decision)})
+
+
+def ledger_item(key: str, decision: dict[str, Any], acted: bool) -> dict[str, Any]:
+    """The item as written, and as `mark_acted` leaves it (the cost model sizes it too)."""
+    return {"pk": key, "decision": _dumps(decision), "acted": acted}
 
 
 def _dumps(decision: dict[str, Any]) -> str:
