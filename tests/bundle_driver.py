@@ -3,24 +3,62 @@ installed libraries, so the bundle's own copy of the workbench answers (against 
 
 import json
 import site
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 from conftest import AWS_ENV, make_table
 
 DRIVER = """
-import json, sys
+import json, os, sys
 from types import SimpleNamespace
 import handler
 batches = json.load(open(sys.argv[1]))
 ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
                       aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
-results = [handler.handler(batch, ctx) for batch in batches]
+
+def invoke(i, batch):
+    if "LAMBDA_TASK_ROOT" in os.environ:  # as the Lambda runtime does: each invocation's own trace header, none at init
+        os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-5759e988-{i:024x};Parent=53995c3f42cd8ad8;Sampled=1"
+    return handler.handler(batch, ctx)
+
+results = [invoke(i, batch) for i, batch in enumerate(batches)]
 print("RESULTS " + json.dumps(results))
 """
+
+
+@contextmanager
+def xray_daemon():
+    """A UDP socket on loopback standing in for the X-Ray daemon: (its address, the segment documents received)."""
+    received: list[dict] = []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.is_set():
+            try:
+                packet = sock.recv(65536).decode()
+            except socket.timeout:
+                continue
+            received.append(json.loads(packet.split("\n", 1)[1]))  # a header line, then the document
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}", received
+    finally:
+        time.sleep(0.5)  # the last datagrams
+        stop.set()
+        thread.join()
+        sock.close()
 
 
 def aws_tables() -> dict:

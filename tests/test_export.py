@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import yaml
-from bundle_driver import aws_tables, results_and_outbox, run_handler
+from bundle_driver import aws_tables, results_and_outbox, run_handler, xray_daemon
 from conftest import event
 from pinecone_double import PineconeDouble
 
@@ -105,7 +105,9 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
             {"messageId": "poison", "body": "{not json"},
             {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))}]}
         duplicate = {"Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]}
-        proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path)
+        with xray_daemon() as (address, segments):  # LAMBDA_TASK_ROOT: Powertools' Tracer is on, as in Lambda
+            proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path,
+                               LAMBDA_TASK_ROOT=str(report.out), AWS_XRAY_DAEMON_ADDRESS=address, AWS_LAMBDA_FUNCTION_NAME="f")
     finally:
         double.close()
 
@@ -121,7 +123,25 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         got = by_id[mid]
         assert list(dict.fromkeys(doc_id_of(h) for h in got["hits"])) == list(row.retrieved)
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
-    assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
+    # EMF metrics: a count per record outcome, under the dimension the dashboard reads.
+    emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and m["service"] == "agent-workbench" for m in emf)
+    counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
+    assert counts == {"records_handled": len(questions) + 2, "records_rejected": 1, "records_duplicate": 1}
+
+    # Logs: the Lambda context on every line; a failed record logged under its own id, not the record before it.
+    logs = [json.loads(line) for line in lines if line.startswith('{"level"')]
+    assert logs and all(entry["function_request_id"] == "r" and entry["config_id"] == cfg.config_id for entry in logs)
+    assert [(e["correlation_id"], e["status"]) for e in logs if e["message"] == "record failed"] == [("poison", "rejected")]
+    assert [e["correlation_id"] for e in logs if e["message"].startswith("duplicate delivery")] == ["dup-1"]
+
+    # X-Ray: a subsegment per backend call (DynamoDB also as botocore sees it). The Pinecone key was read at init, which
+    # no invocation's trace holds (Lambda's own Initialization segment times it).
+    names = {s["name"] for s in segments}
+    assert {"## handler", "onnx.embed", "pinecone.query", "dynamodb.state.load", "dynamodb.state.save", "dynamodb.ledger.get",
+            "dynamodb.ledger.claim", "dynamodb.ledger.mark_acted", "dynamodb"} <= names
+    assert "secretsmanager" not in names
+    assert {s["trace_id"] for s in segments} == {f"1-5759e988-{i:024x}" for i in range(3)}  # each invocation its own trace
 
     # Every decision is in the decision table (the delivery core's ledger), once, keyed by tenant and event, acted.
     logged = {i["pk"]: json.loads(i["decision"]) for i in decisions.scan()["Items"]}

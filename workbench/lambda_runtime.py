@@ -58,7 +58,7 @@ TRACED = {"index": "pinecone", "state": "dynamodb.state", "embedder": "onnx"}
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "agent-workbench")
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentWorkbench"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentWorkbench"), service=SERVICE)  # the dashboard's dimension
 tracer = Tracer(service=SERVICE, patch_modules=["botocore"])  # off outside Lambda (no LAMBDA_TASK_ROOT)
 # A FIFO batch: a failed message fails the rest of its group (tenant#user), other groups go on.
 PROCESSORS = {False: BatchProcessor(event_type=EventType.SQS), True: SqsFifoPartialProcessor(skip_group_on_error=True)}
@@ -92,7 +92,8 @@ def delivery() -> Delivery:
     """The delivery core over DynamoDB: idempotency records keyed as locally, the decision table as ledger."""
     import boto3
 
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
+    # Clients of boto3's default session, which loads each botocore model once for all of them (see pinecone.api_key).
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb"))
     ledger = _Traced(DynamoDBLedger(boto3.resource("dynamodb").Table(os.environ["DECISION_TABLE"])), "dynamodb.ledger")
     return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
