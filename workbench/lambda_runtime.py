@@ -51,7 +51,8 @@ STAGE_METRICS = {"embed": "embedding_latency_ms", "retrieve": "vector_search_lat
                  "total": "decision_latency_ms"}
 # Step Functions mode: each step is its own function (WORKBENCH_STEP) and builds only the backends it calls, so its
 # role grants only their permissions: Embed none, Retrieve the Pinecone secret, Reason the state table, Act the ledger.
-STEP_BACKENDS = {"embed": {"embedder"}, "retrieve": {"index"}, "reason": {"state", "reasoner"},
+# Reason keeps the embedder: the extractive reasoner ranks sentences with it.
+STEP_BACKENDS = {"embed": {"embedder"}, "retrieve": {"index"}, "reason": {"state", "reasoner", "embedder"},
                  "act": {"actuator", "escalator", "decision_log"}}
 FAMILIES = ("embedder", "index", "state", "reasoner", "actuator", "decision_log", "escalator")
 TRACED = {"index": "pinecone", "state": "dynamodb.state", "embedder": "onnx"}

@@ -2,13 +2,14 @@
 
 `requirements.txt` names what the handler imports, at the versions the workbench evaluated with. pip resolves it
 from the package index for the Lambda's platform (CPython 3.12 on Amazon Linux 2023: manylinux up to glibc 2.34,
-x86_64 or aarch64), and `requirements.lock` pins every package, transitive ones included, with the sha256 of the
-very wheel it resolved; the Dockerfile installs it with `--require-hashes --no-deps`. Left out, with what only they
-pull in: packages the handler never imports (`UNUSED`) and what the Lambda runtime already holds (`RUNTIME`).
-The size is what `pip install --target` of the lock writes, byte-compiled as in the image.
+x86_64 or aarch64), constrained to the versions installed here, so transitive packages too are the ones the tests
+ran; `requirements.lock` pins every package with the sha256 of the very wheel resolved, and the Dockerfile installs
+it with `--require-hashes --no-deps`. Left out, with what only they pull in: packages the handler never imports
+(`UNUSED`) and what the Lambda runtime already holds (`RUNTIME`). The size is what `pip install --target` of the
+lock writes, byte-compiled as in the image.
 
-Both need the package index (PyPI, or the one pip is configured with) once per set of requirements; they are cached
-by its hash under ~/.cache/agent-workbench/locks, so a re-export resolves and installs nothing again.
+Both need the package index (PyPI, or the one pip is configured with) once per set of requirements and installed
+versions; they are cached under ~/.cache/agent-workbench/locks, so a re-export resolves and installs nothing again.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class LockError(RuntimeError):
 def lock(requirements: list[str], architecture: str = "x86_64", cache: Path | None = None) -> tuple[str, float]:
     """(requirements.lock text, installed MB) for `requirements` on the Lambda platform of `architecture`."""
     folder = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "locks"
-    key = hashlib.sha256(json.dumps([requirements, architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([requirements, evaluated_versions(), architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()).hexdigest()[:16]
     cached = folder / f"{key}.json"
     if cached.exists():
         entry = json.loads(cached.read_text())
@@ -63,9 +64,18 @@ def resolve(requirements: list[str], architecture: str) -> list[dict[str, Any]]:
     but metadata."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.txt").write_text("\n".join(requirements) + "\n")
+        (Path(tmp) / "evaluated.txt").write_text("\n".join(evaluated_versions()) + "\n")
         _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", f"{tmp}/report.json", *platform_args(architecture),
-              "--target", f"{tmp}/target", "-r", f"{tmp}/requirements.txt"], "resolve")
+              "--target", f"{tmp}/target", "-r", f"{tmp}/requirements.txt", "-c", f"{tmp}/evaluated.txt"], "resolve")
         return json.loads((Path(tmp) / "report.json").read_text())["install"]
+
+
+def evaluated_versions() -> list[str]:
+    """Every installed distribution at its installed version: transitive packages too resolve to what the tests ran."""
+    from importlib import metadata
+
+    pins = {d.metadata["Name"].lower(): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    return sorted(f"{name}=={version}" for name, version in pins.items() if "+" not in version)  # no local builds (torch+cpu)
 
 
 def kept(report: list[dict[str, Any]], architecture: str) -> list[dict[str, Any]]:
