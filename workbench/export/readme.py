@@ -51,7 +51,10 @@ The image installs `requirements.lock`: every package pinned with the sha256 of 
 this function's platform from `requirements.txt` (what the handler imports, at the versions the workbench evaluated).
 The embedder is all-MiniLM-L6-v2 run with ONNX Runtime from `model/`, converted at export from the same weights the
 workbench evaluated and checked against them (max abs difference in the checks below). `handler.py` builds the agent
-at import, in the init phase, so a provisioned environment has the model loaded before its first event.
+at import, in the init phase, so a provisioned environment has the model loaded before its first event; the Pinecone
+key is read from Secrets Manager there too, once (X-Ray shows it inside Lambda's Initialization segment; each
+invocation's trace has a subsegment per backend call: `pinecone.query`, `dynamodb.state.*`, `dynamodb.ledger.*`,
+`onnx.embed`, and every DynamoDB request).
 Powertools is vendored through the lock, not taken from the public layer: image functions cannot use layers.
 Each function's role names its own resources only: the queue mapping is an explicit event source mapping with
 receive and delete on this queue (SAM's SQS event would grant them on every queue), and each Step Functions step
