@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SAM    := $(VENV)/tools/sam
 
-.PHONY: install demo test lab schedule bench clean
+.PHONY: install sam demo test lab schedule bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# aws-sam-cli pins boto3, click and pydantic exactly: its own virtualenv keeps the workbench's versions intact.
+$(SAM)/bin/sam: tools/sam-requirements.txt
+	$(PYTHON) -m venv $(SAM)
+	$(SAM)/bin/pip install --quiet -r tools/sam-requirements.txt
+
+sam: $(SAM)/bin/sam
+
 demo: $(STAMP)
 	$(BIN)/workbench demo
 
-test: $(STAMP)
+test: $(STAMP) $(SAM)/bin/sam
 	$(BIN)/pytest -n 2
 
 lab: $(STAMP)

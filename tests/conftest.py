@@ -51,6 +51,45 @@ def squad_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+HYBRID = {"top_k": 3, "hybrid": {"enabled": True, "method": "sparse_dense", "weight": 0.6, "candidates": 5}}
+
+
+def _evaluated_export(root: Path, squad_subset: Path, minilm, cfg: AgentConfig, limit: int, with_index: bool):
+    """An evaluated run of `cfg` and its exported bundle: (result, run_id, report, workspace, embedder)."""
+    import mlflow
+
+    from workbench import tracking
+    from workbench.embedders.cache import CachedEmbedder
+    from workbench.evaluation.dataset import DatasetSpec
+    from workbench.evaluation.runner import evaluate
+    from workbench.export.bundle import export_bundle
+
+    ws = Workspace(root / "ws")
+    embedder = CachedEmbedder(minilm, ws.embedding_cache)
+    tracking.connect(ws)
+    result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=limit), ws, embedder=embedder, progress=False)
+    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
+    report = export_bundle(tracking.config_of_run(run_id), root / "bundle", run_id=run_id, metrics=mlflow.get_run(run_id).data.metrics,
+                           index_path=result.index_path if with_index else None)
+    return result, run_id, report, ws, embedder
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, squad_subset, minilm):
+    """The default config (batches of 4: the 8 replayed events fill two), evaluated and exported, shared by every
+    test of the bundle: (result, run_id, report)."""
+    cfg = AgentConfig(name="exported", retrieval={"top_k": 3}, deploy={"sqs_batch_size": 4})
+    return _evaluated_export(tmp_path_factory.mktemp("export"), squad_subset, minilm, cfg, 8, with_index=False)[:3]
+
+
+@pytest.fixture(scope="session")
+def hybrid(tmp_path_factory, squad_subset, minilm):
+    """A sparse-dense hybrid config, evaluated and exported with its BM25 parameters: (result, report, workspace, embedder)."""
+    result, _, report, ws, embedder = _evaluated_export(tmp_path_factory.mktemp("hybrid"), squad_subset, minilm,
+                                                        AgentConfig(name="hybrid", retrieval=HYBRID), 6, with_index=True)
+    return result, report, ws, embedder
+
+
 def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | None = None, **extra) -> dict:
     """A raw event payload; the id defaults to a hash of its content."""
     digest = hashlib.sha256(f"{tenant}/{user}/{text}".encode()).hexdigest()[:12]

@@ -144,3 +144,31 @@ def test_waits_past_what_python_can_wait_are_rejected(field: str) -> None:
     with pytest.raises(ConfigError) as err:
         AgentConfig.from_dict({section: {key: 1e10}})
     assert field in str(err.value) and "less than or equal to 9223372036" in str(err.value) and "10000000000.0" in str(err.value)
+
+
+@pytest.mark.parametrize("deploy, message", [
+    ({"provisioned_concurrency": 2}, "provisioned_concurrency needs an alias"),
+    ({"deployment": "Canary10Percent5Minutes"}, "deployment Canary10Percent5Minutes needs an alias"),
+    ({"fifo": True, "sqs_batch_size": 20, "batching_window_s": 5}, "a FIFO queue delivers at most 10"),
+    ({"fifo": True, "orchestration": "step_functions"}, "would no longer be handled in order"),
+    ({"sqs_batch_size": 100}, "needs batching_window_s >= 1"),
+    ({"max_concurrency": 80}, "max_concurrency 80 exceeds reserved_concurrency 50"),
+    ({"max_concurrency": 1}, "greater than or equal to 2"),
+    ({"alias": "live", "provisioned_concurrency": 60}, "provisioned_concurrency 60 exceeds reserved_concurrency 50"),
+    ({"alias": "live-1"}, "should match pattern"),
+    ({"architecture": "arm"}, "'x86_64' or 'arm64'"),
+    ({"deployment": "Canary50Percent"}, "Canary10Percent5Minutes"),
+])
+def test_deploy_options_aws_would_refuse_are_refused_at_load(deploy: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        AgentConfig.from_dict({"deploy": deploy})
+    assert "deploy" in str(info.value)
+
+
+def test_every_deploy_option_changes_the_config_id() -> None:
+    options = [{"fifo": True}, {"architecture": "arm64"}, {"max_concurrency": 10}, {"alias": "live"},
+               {"alias": "live", "provisioned_concurrency": 1}, {"alias": "live", "deployment": "Canary10Percent5Minutes"},
+               {"sqs_batch_size": 20, "batching_window_s": 2}]
+    ids = {AgentConfig(deploy=o).config_id for o in options}
+    assert len(ids) == len(options) and AgentConfig().config_id not in ids
+    assert AgentConfig(pricing={"sqs_per_million_requests": 9.0}).config_id == AgentConfig().config_id  # prices are not the pipeline

@@ -10,21 +10,19 @@ import os
 import subprocess
 import sys
 
-import mlflow
 import pytest
 import yaml
-from bundle_driver import aws_tables, results_and_outbox, run_handler
+from bundle_driver import aws_tables, results_and_outbox, run_handler, xray_daemon
 from conftest import event
 from pinecone_double import PineconeDouble
 
-from workbench import tracking
 from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
 from workbench.export.bundle import ExportError, export_bundle
 from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
+
+pytestmark = pytest.mark.xdist_group("bundle")  # the session's exported bundles are built once, on one worker
 
 
 
@@ -51,22 +49,6 @@ def test_cli_refuses_a_missing_run_and_writes_nothing(tmp_path) -> None:
     assert proc.returncode == 2 and "choose exactly one of" in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, squad_subset, minilm):
-    """An evaluated run of the default config and its exported bundle."""
-    from workbench.embedders.cache import CachedEmbedder
-    from workbench.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("export")
-    ws = Workspace(root / "ws")
-    cfg = AgentConfig(name="exported", retrieval={"top_k": 3})
-    tracking.connect(ws)
-    result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=8), ws, embedder=CachedEmbedder(minilm, ws.embedding_cache), progress=False)
-    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
-    report = export_bundle(tracking.config_of_run(run_id), root / "bundle", run_id=run_id, metrics=mlflow.get_run(run_id).data.metrics)
-    return result, run_id, report
-
-
 def test_bundle_contents_and_self_checks(exported) -> None:
     result, run_id, report = exported
     out = report.out
@@ -74,24 +56,33 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     assert meta["config_id"] == result.config.config_id and meta["mlflow_run_id"] == run_id
     assert AgentConfig.from_dict(meta["config"]).config_id == meta["config_id"]
     assert report.checks["cfn_lint"] == "passed" and report.checks["onnx_max_abs_diff"] < 1e-5
-    assert report.checks["handler_cold_import_ms"] > 0 and "container image" in report.checks["package"]
+    assert report.checks["runtime_import_ms"] > 0 and "container image" in report.checks["package"]
     template = yaml.safe_load((out / "template.yaml").read_text())
     queue = template["Resources"]["EventsQueue"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * result.config.deploy.timeout_s
     function = template["Resources"]["AgentFunction"]["Properties"]
-    assert function["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping = template["Resources"]["QueueMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["FunctionName"] == {"Ref": "AgentFunction"}
+    assert mapping["BatchSize"] == result.config.deploy.sqs_batch_size and "Events" not in function
     assert function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
     resources = template["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ErrorRateAlarm", "LatencyTailAlarm", "DeadLetterAlarm", "OldestMessageAlarm"}
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
     assert alarms["ErrorRateAlarm"]["Threshold"] == 1 and alarms["LatencyTailAlarm"]["Threshold"] == 2
-    assert resources["FunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
+    assert resources["AgentFunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
     statements = [st for p in function["Policies"] for st in p["Statement"]]
     assert statements and all(st["Resource"] != "*" for st in statements)  # every grant names its table or secret
     assert not (out / "build.sh").exists() and "needs Docker" in (out / "README.md").read_text()
     requirements = (out / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements
+    locked = [line for line in (out / "requirements.lock").read_text().splitlines() if not line.startswith("#")]
+    assert all("==" in line and " --hash=sha256:" in line for line in locked)  # every package pinned and hashed
+    names = {line.split("==")[0] for line in locked}
+    assert {"onnxruntime", "tokenizers", "aws-lambda-powertools", "numpy", "pydantic-core"} <= names  # transitive ones too
+    assert not names & {"huggingface-hub", "botocore", "boto3", "torch"}  # never imported, or in the Lambda runtime
+    assert "--require-hashes" in (out / "Dockerfile").read_text() and "requirements.lock" in (out / "Dockerfile").read_text()
+    assert "MB of packages (pip install --target of requirements.lock, measured)" in report.checks["image_mb"]
     assert not (out / "workbench" / "indexes" / "chroma.py").exists()
     assert json.loads((out / "pinecone_index.json").read_text())["dimension"] == 384
     assert "sam build && sam deploy --guided" in (out / "README.md").read_text()
@@ -118,7 +109,9 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
             {"messageId": "poison", "body": "{not json"},
             {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))}]}
         duplicate = {"Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]}
-        proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path)
+        with xray_daemon() as (address, segments):  # LAMBDA_TASK_ROOT: Powertools' Tracer is on, as in Lambda
+            proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path,
+                               LAMBDA_TASK_ROOT=str(report.out), AWS_XRAY_DAEMON_ADDRESS=address, AWS_LAMBDA_FUNCTION_NAME="f")
     finally:
         double.close()
 
@@ -134,7 +127,25 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         got = by_id[mid]
         assert list(dict.fromkeys(doc_id_of(h) for h in got["hits"])) == list(row.retrieved)
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
-    assert any("metric" in line.lower() or "_aws" in line for line in lines)  # EMF metrics were emitted
+    # EMF metrics: a count per record outcome, under the dimension the dashboard reads.
+    emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
+    assert all(m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and m["service"] == "agent-workbench" for m in emf)
+    counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
+    assert counts == {"records_handled": len(questions) + 2, "records_rejected": 1, "records_duplicate": 1}
+
+    # Logs: the Lambda context on every line; a failed record logged under its own id, not the record before it.
+    logs = [json.loads(line) for line in lines if line.startswith('{"level"')]
+    assert logs and all(entry["function_request_id"] == "r" and entry["config_id"] == cfg.config_id for entry in logs)
+    assert [(e["correlation_id"], e["status"]) for e in logs if e["message"] == "record failed"] == [("poison", "rejected")]
+    assert [e["correlation_id"] for e in logs if e["message"].startswith("duplicate delivery")] == ["dup-1"]
+
+    # X-Ray: a subsegment per backend call (DynamoDB also as botocore sees it). The Pinecone key was read at init, which
+    # no invocation's trace holds (Lambda's own Initialization segment times it).
+    names = {s["name"] for s in segments}
+    assert {"## handler", "onnx.embed", "pinecone.query", "dynamodb.state.load", "dynamodb.state.save", "dynamodb.ledger.get",
+            "dynamodb.ledger.claim", "dynamodb.ledger.mark_acted", "dynamodb"} <= names
+    assert "secretsmanager" not in names
+    assert {s["trace_id"] for s in segments} == {f"1-5759e988-{i:024x}" for i in range(3)}  # each invocation its own trace
 
     # Every decision is in the decision table (the delivery core's ledger), once, keyed by tenant and event, acted.
     from workbench.ledger import decision_of

@@ -4,42 +4,21 @@ as the workbench's own agent on the evaluated index."""
 
 import json
 
-import mlflow
 import pytest
 from bundle_driver import aws_tables, results_and_outbox, run_handler
 from conftest import event
 from pinecone_double import PineconeDouble
 
-from workbench import tracking
-from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
 from workbench.events import Event
 from workbench.export.bundle import ExportError, export_bundle
 from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
-HYBRID = {"top_k": 3, "hybrid": {"enabled": True, "method": "sparse_dense", "weight": 0.6, "candidates": 5}}
+pytestmark = pytest.mark.xdist_group("bundle")  # the session's exported bundles are built once, on one worker
+
 AT = "2024-05-01T12:00:00+00:00"
 CONVERSATION = ["Who won Super Bowl 50?", "Where was the game played?", "What is oxygen's atomic number?"]
-
-
-@pytest.fixture(scope="module")
-def hybrid(tmp_path_factory, squad_subset, minilm):
-    from workbench.embedders.cache import CachedEmbedder
-    from workbench.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("hybrid")
-    ws = Workspace(root / "ws")
-    embedder = CachedEmbedder(minilm, ws.embedding_cache)
-    cfg = AgentConfig(name="hybrid", retrieval=HYBRID)
-    tracking.connect(ws)
-    result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=6), ws, embedder=embedder, progress=False)
-    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
-    report = export_bundle(tracking.config_of_run(run_id), root / "bundle", run_id=run_id,
-                           metrics=mlflow.get_run(run_id).data.metrics, index_path=result.index_path)
-    return result, report, ws, embedder
 
 
 def test_bundle_ships_the_fitted_bm25_parameters_and_a_dotproduct_index(hybrid, tmp_path) -> None:

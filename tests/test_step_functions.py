@@ -153,7 +153,8 @@ def _start(batch: list) -> dict:
 
     from workbench import lambda_runtime
 
-    ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
+    ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000, memory_limit_in_mb=512,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:starter")
     return lambda_runtime.start_handler({"Records": batch}, ctx)
 
 

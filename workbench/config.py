@@ -19,6 +19,7 @@ from threading import TIMEOUT_MAX  # the longest wait Python can make; past it e
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from workbench.deploy import DeployConfig, PricingConfig
 from workbench.filters import checked_filter
 from workbench.yamlfile import read_yaml
 from workbench.redaction import mask_secrets
@@ -194,37 +195,6 @@ class ResilienceConfig(Section):
     timeout_s: float = Field(30.0, gt=0, le=TIMEOUT_MAX)
     rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
         default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
-
-
-class DeployConfig(Section):
-    """How the exported Lambda runs; read by export and by the cost model."""
-
-    memory_mb: int = Field(1024, ge=128, le=10240)
-    timeout_s: int = Field(30, ge=1, le=900)
-    reserved_concurrency: int = Field(50, ge=1)
-    sqs_batch_size: int = Field(10, ge=1, le=10000)
-    max_receive_count: int = Field(5, ge=1)
-    orchestration: Literal["function", "step_functions"] = Field(
-        "function", description="one Lambda per event, or a Step Functions workflow Embed -> Retrieve -> Reason -> Act")
-    pinecone_cloud: Literal["aws", "gcp", "azure"] = "aws"
-    pinecone_region: str = "us-east-1"
-
-
-class PricingConfig(Section):
-    """USD price sheet for the cost estimate (the seed article's cost model). Not part of config_id:
-    a new price changes the estimate, not the pipeline."""
-
-    lambda_gb_second: float = Field(0.0000166667, ge=0)
-    lambda_per_million_requests: float = Field(0.20, ge=0)
-    vector_read_units_per_query: float = Field(1.0, ge=0)
-    vector_per_million_read_units: float = Field(16.0, ge=0)
-    vector_storage_gb_month: float = Field(0.33, ge=0)
-    dynamodb_per_million_writes: float = Field(1.25, ge=0)
-    dynamodb_per_million_reads: float = Field(0.25, ge=0)
-    llm_input_per_1k_tokens: float = Field(0.00015, ge=0)
-    llm_output_per_1k_tokens: float = Field(0.0006, ge=0)
-    embedding_per_1k_tokens: float = Field(0.0, ge=0, description="0 for a model that runs inside the Lambda")
-    events_per_month: int = Field(10_000_000, gt=0, description="spreads monthly storage over events")
 
 
 class AgentConfig(Section):

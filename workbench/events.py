@@ -6,6 +6,7 @@ or an error that says what is wrong and where, so one bad record cannot sink its
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,6 +61,16 @@ class Event(BaseModel):
     @property
     def correlation(self) -> str:
         return self.correlation_id or self.event_id
+
+
+def fifo_ids(event: Event) -> dict[str, str]:
+    """SNS FIFO publish parameters: the user's message group (their events stay in order) and a deduplication id of
+    (tenant, event id). A group that SNS would refuse (over 128 characters, or outside printable ASCII) is hashed."""
+    group = f"{event.tenant}#{event.user_id}"
+    if len(group) > 128 or not all(33 <= ord(c) <= 126 for c in group):
+        group = f"{event.tenant}#{hashlib.sha256(event.user_id.encode()).hexdigest()[:60]}"
+    return {"MessageGroupId": group,
+            "MessageDeduplicationId": hashlib.sha256(f"{event.tenant}#{event.event_id}".encode()).hexdigest()}
 
 
 @dataclass(frozen=True)

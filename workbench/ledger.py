@@ -92,8 +92,7 @@ class DynamoDBLedger:
         from botocore.exceptions import ClientError
 
         try:
-            self.table.put_item(Item={"pk": key, "decision_z": _packed(decision), "acted": False},
-                                ConditionExpression="attribute_not_exists(pk)")
+            self.table.put_item(Item=ledger_item(key, decision, acted=False), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -117,6 +116,11 @@ def decision_of(item: dict[str, Any]) -> dict[str, Any]:
 
 def _packed(decision: dict[str, Any]) -> bytes:
     return zlib.compress(_dumps(decision).encode("utf-8"), 6)
+
+
+def ledger_item(key: str, decision: dict[str, Any], acted: bool) -> dict[str, Any]:
+    """The item as written, and as `mark_acted` leaves it (the cost model sizes it too)."""
+    return {"pk": key, "decision_z": _packed(decision), "acted": acted}
 
 
 def _dumps(decision: dict[str, Any]) -> str:

@@ -155,6 +155,15 @@ def validate_state_machine(definition: dict[str, Any]) -> None:
         raise ValueError("the state machine never ends")
 
 
+def happy_path(definition: dict[str, Any]) -> list[str]:
+    """The states an execution enters when no step fails: one billed state transition each."""
+    path, name = [], definition["StartAt"]
+    while name is not None:
+        path.append(name)
+        name = None if definition["States"][name].get("End") else definition["States"][name].get("Next")
+    return path
+
+
 def run_locally(definition: dict[str, Any], steps: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """Follow the definition from StartAt, calling `steps[name](state)` for each Task (for tests and notebooks)."""
     validate_state_machine(definition)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 from workbench.config import AgentConfig
 from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, build_metrics, score_samples
 from workbench.evaluation.ann import ExactSearch
+from workbench.evaluation.aws_usage import Usage, event_usage
 from workbench.evaluation.cost import cost_per_million_events
 from workbench.evaluation.dataset import DatasetSpec, EvalSet
 from workbench.evaluation.ir import retrieval_metrics
@@ -97,12 +98,16 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
 
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
+    usages: list[Usage] = []
     with sandboxed_agent(config, workspace, embedder=embedder, index=index) as agent:
         bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
         for case in evalset.cases:
             for t, turn in enumerate(case.turns):
                 event = Event(event_id=f"{case.case_id}:{t}", tenant=case.tenant, user_id=case.user_id, text=turn.question)
+                history = agent.state.load(case.tenant, user_item(case.user_id)).history
                 d = agent.handle(event, filter=case.filter)
+                usages.append(event_usage(config, case.tenant, event.event_id, d.to_dict(), history,
+                                          agent.state.load(case.tenant, user_item(case.user_id)).history, len(event.model_dump_json())))
                 ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
                 sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
                           "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
@@ -122,17 +127,16 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                 samples.append(sample)
                 bar.update()
         bar.close()
-        item_bytes = [len(json.dumps([m.__dict__ for m in agent.state.load(c.tenant, user_item(c.user_id)).history])) for c in evalset.cases]
 
     for row, scores in zip(rows, score_samples(scorers, samples)):
         row.update(scores)
     table = pd.DataFrame(rows)
-    aggregates = _aggregate(table, config, item_bytes, index.count())
+    aggregates = _aggregate(table, config, Usage.mean(usages), index.count())
     not_run = [m for m in JUDGED if m not in scorers]
     return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before)
 
 
-def _aggregate(table: Any, config: AgentConfig, item_bytes: list[int], index_vectors: int) -> dict[str, float]:
+def _aggregate(table: Any, config: AgentConfig, usage: Usage, index_vectors: int) -> dict[str, float]:
     quality = [c for c in table.columns if c.endswith(("_at_k", "_at_10")) or c in OFFLINE + JUDGED]
     out = {name: float(table[name].mean()) for name in quality if table[name].notna().any()}
     for stage in STAGES:
@@ -145,9 +149,10 @@ def _aggregate(table: Any, config: AgentConfig, item_bytes: list[int], index_vec
     out["llm_token_usage"] = float((table["input_tokens"] + table["output_tokens"]).mean())
     out["decline_rate"] = float(table["declined"].mean())
     out["escalation_rate"] = float(table["escalated"].mean())
+    out.update(usage.as_dict())
     out.update(cost_per_million_events(
-        config, mean_latency_ms=float(table["latency_total_ms"].mean()), mean_input_tokens=float(table["input_tokens"].mean()),
+        config, usage, mean_latency_ms=float(table["latency_total_ms"].mean()), mean_input_tokens=float(table["input_tokens"].mean()),
         mean_output_tokens=float(table["output_tokens"].mean()), mean_question_chars=float(table["question"].str.len().mean()),
-        mean_item_bytes=sum(item_bytes) / max(len(item_bytes), 1), index_vectors=index_vectors))
+        index_vectors=index_vectors))
     return out
 

@@ -124,9 +124,12 @@ def api_key() -> str:
     """From Secrets Manager when PINECONE_SECRET_NAME is set (the Lambda), else from PINECONE_API_KEY."""
     name = os.environ.get("PINECONE_SECRET_NAME")
     if name:
-        from aws_lambda_powertools.utilities.parameters import get_secret
+        import boto3
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-        return str(get_secret(name, max_age=300))
+        # A client of boto3's default session, not a session of its own: the botocore models a session loads serve
+        # every client made from it, and a cold start that loads them once per session pays again for the same files.
+        return str(SecretsProvider(boto3_client=boto3.client("secretsmanager")).get(name))
     key = os.environ.get("PINECONE_API_KEY")
     if not key:
         raise ValueError("set PINECONE_API_KEY, or PINECONE_SECRET_NAME to read it from Secrets Manager")

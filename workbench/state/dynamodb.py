@@ -35,10 +35,7 @@ class DynamoDBStateStore:
         from botocore.exceptions import ClientError
 
         now = self.clock()
-        item = {"pk": pk(tenant, key), "version": expected_version + 1, "updated_at": Decimal(str(now)),
-                "expires_at": int(now + self.ttl_s),
-                "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)),
-                             "declined": m.declined} for m in history]}
+        item = state_item(pk(tenant, key), history, expected_version + 1, now, self.ttl_s)
         condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :v"
         extra = {} if expected_version == 0 else {"ExpressionAttributeValues": {":v": expected_version}}
         try:
@@ -48,6 +45,13 @@ class DynamoDBStateStore:
                 raise StaleWriteError(f"{pk(tenant, key)}: version {expected_version} is stale") from None
             raise
         return ConversationState(key, tuple(history), expected_version + 1, now)
+
+
+def state_item(key: str, history: Sequence[Message], version: int, now: float, ttl_s: float) -> dict[str, Any]:
+    """The item as written (the cost model sizes it too)."""
+    return {"pk": key, "version": version, "updated_at": Decimal(str(now)), "expires_at": int(now + ttl_s),
+            "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)),
+                         "declined": m.declined} for m in history]}
 
 
 def build(ctx: BuildContext) -> DynamoDBStateStore:
