@@ -43,3 +43,70 @@ def pareto_front(frame: Any, quality: str, costs: list[str]) -> list[bool]:
             for j, other in enumerate(values) if j != i)
         front.append(not dominated)
     return front
+
+
+def significant_front(frame: Any, runs: dict[str, Any], quality: str, costs: list[str]) -> tuple[list[bool], list[str]]:
+    """The Pareto front under uncertainty, and for each run off it the run that beats it.
+
+    A run is off the front only when another run is significantly better on some axis (quality, p95 latency,
+    cost) and not significantly worse on any: runs whose differences are noise stay on the front together.
+    Significance as in `workbench.paired`, Holm-adjusted per axis across all pairs."""
+    from workbench.paired import difference, judged
+
+    ids = list(frame["run_id"])
+    pairs = [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    wins: set[tuple[int, int, str]] = set()  # (winner, loser, axis)
+    for axis in [quality, *costs]:
+        for (i, j), d in zip(pairs, judged([difference(runs[ids[i]], runs[ids[j]], axis) for i, j in pairs])):
+            if d.significant:
+                wins.add((j, i, axis) if d.better else (i, j, axis))
+    beaten_by = []
+    for j in range(len(ids)):
+        winner = next((i for i in range(len(ids)) if any((i, j, a) in wins for a in [quality, *costs])
+                       and not any((j, i, a) in wins for a in [quality, *costs])), None)
+        beaten_by.append("" if winner is None else frame["name"].iloc[winner])
+    return [not b for b in beaten_by], beaten_by
+
+
+def with_interval(frame: Any, metric: str, digits: int) -> Any:
+    """'0.730 [0.619, 0.836]' for each run; the bare value where a run logged no interval (runs from before them)."""
+    low, high = frame.get(f"{metric}_ci_low"), frame.get(f"{metric}_ci_high")
+
+    def one(i: int) -> str:
+        value = f"{frame[metric].iloc[i]:.{digits}f}"
+        known = low is not None and high is not None and low.iloc[i] == low.iloc[i]
+        return f"{value} [{low.iloc[i]:.{digits}f}, {high.iloc[i]:.{digits}f}]" if known else value
+
+    return [one(i) for i in range(len(frame))]
+
+
+def format_runs(frame: Any, quality: str, costs: list[str]) -> str:
+    """The runs table: differing config, each axis with its 95% interval, and the front under uncertainty."""
+    import pandas as pd
+
+    shown = pd.DataFrame({"run_id": frame["run_id"].str[:8], "name": frame["name"]})
+    for col in (c for c in frame if "." in c):
+        shown[col] = frame[col]
+    for metric, digits in ((quality, 3), *((c, 1 if "latency" in c else 3) for c in costs)):
+        shown[metric] = with_interval(frame, metric, digits)
+    for col in ("repeats", "promoted"):
+        if col in frame:
+            shown[col] = frame[col]
+    shown["pareto"], shown["beaten_by"] = frame["pareto"], frame["beaten_by"]
+    with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
+        return shown.fillna("").to_string(index=False)
+
+
+def format_differences(diffs: Any, baseline: str) -> str:
+    """Candidate minus baseline per run and metric: the interval, the Holm-adjusted p-value, the test and effect size."""
+    import pandas as pd
+
+    def cell(r: Any) -> str:
+        return f"{r.diff:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]" if r.n else "no common questions"
+
+    shown = pd.DataFrame({"run": diffs["name"], "metric": diffs["metric"], "n": diffs["n"],
+                          "difference [95% CI]": [cell(r) for r in diffs.itertuples()], "p (Holm)": diffs["p_value"].round(4),
+                          "test": diffs["test"], "effect": diffs["effect_size"].round(3),
+                          "significant": ["better" if r.better else "worse" if r.significant else "no" for r in diffs.itertuples()]})
+    with pd.option_context("display.width", 250, "display.max_colwidth", 40):
+        return f"against baseline {baseline} (candidate - baseline):\n" + shown.to_string(index=False)
