@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from workbench import tracking
-from workbench.compare import pareto_front, runs_frame
+from workbench.compare import runs_frame
 from workbench.registry import register
 from workbench.sweep import SweepSpec, SweepSpecError, run_sweep
 
@@ -73,13 +73,6 @@ def test_parallel_points_and_compare_and_promote(tmp_path, workspace, squad_subs
     assert tracking.promoted_run("production", experiment_id) == other
     with pytest.raises(tracking.TrackingError, match="workbench promote RUN_ID --name staging"):
         tracking.promoted_run("staging", experiment_id)
-
-
-def test_pareto_front_by_hand() -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({"q": [0.9, 0.8, 0.8, 0.5], "lat": [10, 5, 6, 1], "cost": [1, 1, 1, 1]})
-    assert pareto_front(frame, "q", ["lat", "cost"]) == [True, True, False, True]
 
 
 @pytest.mark.parametrize("patch, message", [

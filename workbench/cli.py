@@ -196,7 +196,7 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
             out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
     """Table of runs with 95% intervals, the Pareto front under uncertainty, paired tests against a baseline, a plot."""
     from workbench import tracking
-    from workbench.compare import COSTS, format_differences, format_runs, runs_frame, significant_front
+    from workbench.compare import COSTS, format_differences, format_runs, runs_frame
     from workbench.paired import against_baseline, load_run, resolve_run
     from workbench.plots import plot_comparison
 
@@ -204,9 +204,8 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
     frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "")
     if frame.empty:
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
-    runs = {run_id: load_run(run_id) for run_id in frame["run_id"]}
+    runs = {run_id: load_run(run_id) for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]}
     costs = [c for c in COSTS if c in frame]
-    frame["pareto"], frame["beaten_by"] = significant_front(frame, runs, quality, costs)
     typer.echo(format_runs(frame, quality, costs))
     base_id, diffs = resolve_run(baseline, experiment_id) if baseline else None, None
     if base_id:

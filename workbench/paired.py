@@ -2,20 +2,22 @@
 
 Quality pairs each question's value (its mean over repeats) in the two runs: a bootstrap interval of the mean
 difference, Wilcoxon's signed-rank test (or McNemar's exact test for hit-type metrics), the rank-biserial effect.
-Latency and cost are run-level figures that also move with the machine's load: their interval is Welch's over
-repeats when both runs have two or more, else a paired bootstrap over questions; and a difference is called
-significant only beyond TOLERANCE, the reproducibility the latency accounting is tested to (see
-tests/test_comparisons.py). p-values are Holm-adjusted across the comparisons made together.
+Latency and cost (run-level figures: a percentile, a mean) get a paired bootstrap over questions of the figure's
+difference, each question's latency its mean over repeats. They also move with the machine's load between runs,
+which resampling questions does not see: a difference is called significant only beyond TOLERANCE, the
+reproducibility the latency accounting is tested to (tests/test_latency_accounting.py). p-values are
+Holm-adjusted across the comparisons made together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from workbench.evaluation.stats import bootstrap_p, holm, paired_draws, paired_test, welch
+from workbench.evaluation.stats import bootstrap_p, holm, paired_draws, paired_test
 from workbench.evaluation.summary import QUESTION, lower_is_better, statistic_of
 
 ALPHA = 0.05
@@ -37,11 +39,8 @@ class RunData:
         """A question's value, averaged over repeats, indexed by (case_id, turn)."""
         return self.table.groupby(QUESTION)[column].mean() if column in self.table else None
 
-    def per_repeat(self, metric: str) -> list[float]:
-        column, statistic = statistic_of(metric)
-        return [float(statistic(part[column].to_numpy(dtype=float)[None, :], axis=1)[0]) for _, part in self.table.groupby("repeat")]
 
-
+@lru_cache(maxsize=256)  # a finished run's table never changes; compare and the front read each run once
 def load_run(run_id: str) -> RunData:
     import mlflow
 
@@ -109,15 +108,11 @@ def difference(base: RunData, cand: RunData, metric: str) -> Difference:
         means = (float(a.mean()), float(b.mean())) if len(a) else (np.nan, np.nan)
         return Difference(metric, *means, t.n, t.diff, t.ci_low, t.ci_high, t.p_value, t.test, t.effect_size)
     before, after = base.metrics.get(metric, np.nan), cand.metrics.get(metric, np.nan)
-    if base.repeats > 1 and cand.repeats > 1:
-        low, high, p = welch(base.per_repeat(metric), cand.per_repeat(metric))
-        test = "welch over repeats"
-    else:
-        draws = paired_draws(a, b, statistic)
-        low, high = (np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2]) if len(draws) else (np.nan, np.nan))
-        p, test = bootstrap_p(draws), "bootstrap over questions"
+    draws = paired_draws(a, b, statistic)
+    low, high = np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2]) if len(draws) else (np.nan, np.nan)
     diff = after - before
-    return Difference(metric, before, after, len(a), diff, float(low), float(high), p, test, diff / before if before else np.nan)
+    return Difference(metric, before, after, len(a), diff, float(low), float(high), bootstrap_p(draws), "paired bootstrap",
+                      diff / before if before else np.nan)
 
 
 def judged(differences: list[Difference]) -> list[Difference]:

@@ -72,8 +72,8 @@ def plot_comparison(frame: Any, quality: str, out: Path, baseline: str | None = 
                 continue
             ax.errorbar(part[x], part[quality], xerr=_frame_errors(part, x), yerr=_frame_errors(part, quality), fmt="o",
                         color=colour, ecolor=colour, alpha=0.8, capsize=3, label=name)
-        for _, row in frame.iterrows():
-            ax.annotate(row["name"], (row[x], row[quality]), fontsize=8, xytext=(4, 4), textcoords="offset points",
+        for k, (_, row) in enumerate(frame.iterrows()):  # staggered, so runs at the same spot stay readable
+            ax.annotate(row["name"], (row[x], row[quality]), fontsize=8, xytext=(5, 4 - 11 * (k % 3)), textcoords="offset points",
                         color="black" if row["pareto"] else "dimgray")
         if baseline is not None and (frame["run_id"] == baseline).any():
             row = frame[frame["run_id"] == baseline].iloc[0]

@@ -37,6 +37,9 @@ class CachedEmbedder:
         self._embedding = threading.Lock()
         self._memory: dict[str, tuple[np.ndarray, float]] = {}
         self._db = connect(path, check_same_thread=False)
+        # A cache: a vector lost to a power cut is computed again. Not waiting for the disk on every commit keeps
+        # the cache's own bookkeeping (milliseconds) out of the stage timings, where only model time belongs.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, ms REAL, PRIMARY KEY (model, key))")
         if "ms" not in {row[1] for row in self._db.execute("PRAGMA table_info(embeddings)")}:
             self._db.execute("ALTER TABLE embeddings ADD COLUMN ms REAL")  # a cache from before compute times were kept

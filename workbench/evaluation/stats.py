@@ -29,20 +29,17 @@ def quantile_of(q: float) -> Statistic:
     return lambda m, axis: np.quantile(m, q, axis=axis)
 
 
-def resampled(values: Sequence[float], statistic: Statistic = np.mean, resamples: int = RESAMPLES) -> np.ndarray:
-    """The statistic over `resamples` bootstrap samples (rows drawn with replacement); empty when no value is known."""
-    x = _clean(values)
-    if not len(x):
-        return np.empty(0)
-    rows = np.random.default_rng(SEED).integers(0, len(x), (resamples, len(x)))
-    return statistic(x[rows], axis=1)
+def _rows(n: int) -> np.ndarray:
+    """RESAMPLES bootstrap samples of n indices, drawn with replacement (seeded)."""
+    return np.random.default_rng(SEED).integers(0, n, (RESAMPLES, n))
 
 
 def bootstrap_ci(values: Sequence[float], statistic: Statistic = np.mean, level: float = LEVEL) -> tuple[float, float]:
     """Percentile bootstrap interval; NaN when fewer than two values are known (one value has no spread to sample)."""
-    if len(_clean(values)) < 2:
+    x = _clean(values)
+    if len(x) < 2:
         return math.nan, math.nan
-    low, high = np.quantile(resampled(values, statistic), [(1 - level) / 2, (1 + level) / 2])
+    low, high = np.quantile(statistic(x[_rows(len(x))], axis=1), [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
 
 
@@ -107,7 +104,7 @@ def paired_draws(baseline: Sequence[float], candidate: Sequence[float], statisti
     a, b = a[keep], b[keep]
     if not len(a):
         return np.empty(0)
-    rows = np.random.default_rng(SEED).integers(0, len(a), (RESAMPLES, len(a)))
+    rows = _rows(len(a))
     return statistic(b[rows], axis=1) - statistic(a[rows], axis=1)
 
 
@@ -122,23 +119,6 @@ def bootstrap_p(draws: np.ndarray) -> float:
         return math.nan
     tail = min((draws <= 0).mean(), (draws >= 0).mean())
     return float(min(1.0, max(2 * tail, 1 / len(draws))))
-
-
-def welch(baseline: Sequence[float], candidate: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """Difference of means (candidate - baseline) over repeats: Welch's interval and p-value."""
-    from scipy import stats
-
-    a, b = _clean(baseline), _clean(candidate)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan, math.nan, math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = b.mean() - a.mean()
-    if va + vb == 0:
-        return float(diff), float(diff), 1.0 if diff == 0 else 0.0
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf((1 + level) / 2, df) * math.sqrt(va + vb)
-    p = stats.ttest_ind(b, a, equal_var=False).pvalue
-    return float(diff - half), float(diff + half), float(p)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
