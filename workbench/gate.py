@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from workbench.evaluation.stats import lower_bound, paired_draws
-from workbench.evaluation.summary import lower_is_better, statistic_of
+from workbench.evaluation.summary import lower_is_better, quality_columns, statistic_of
 from workbench.paired import RunData, aligned
 
 
@@ -53,6 +53,10 @@ def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alp
         raise ValueError(f"--margin {margin} for {metric}: a margin is how much worse is tolerated, >= 0")
     column, statistic = statistic_of(metric)
     sign = -1.0 if lower_is_better(metric) else 1.0
+    missing = [run.run_id for run in (baseline, candidate) if column not in run.table]
+    if missing:
+        known = quality_columns(baseline.table) + ["latency_total_p95_ms", "latency_total_p50_ms", "cost_per_1m_events"]
+        raise ValueError(f"--metric {metric}: run(s) {', '.join(missing)} have no per-question values for it; choose from {known}")
     a, b = aligned(baseline, candidate, column)
     if not len(a):
         raise ValueError(f"{metric}: the runs {baseline.run_id} and {candidate.run_id} share no question with a value "
