@@ -136,6 +136,25 @@ def build_counting_embedder(ctx):
     return Counting(ctx.config.embedder.dimension)
 
 
+# Shaped like MiniLM on this CPU: its time is nearly proportional to the text, with little fixed cost per call.
+MODEL_MS_PER_CALL, MODEL_MS_PER_CHAR = 2.0, 0.03
+
+
+def build_timed_embedder(ctx):
+    """Registry factory for tests: the hashing embedder with a model time that is a sleep (MODEL_MS_PER_CALL plus
+    MODEL_MS_PER_CHAR a character), so a latency assertion tests the accounting, not the load of a shared machine."""
+    import time
+
+    from workbench.embedders.hashing import HashingEmbedder
+
+    class Timed(HashingEmbedder):
+        def embed(self, texts):
+            time.sleep((MODEL_MS_PER_CALL + MODEL_MS_PER_CHAR * sum(len(t) for t in texts)) / 1000)
+            return super().embed(texts)
+
+    return Timed(ctx.config.embedder.dimension)
+
+
 def _free_port() -> int:
     import socket
 

@@ -20,7 +20,7 @@ def run(*args, home, check=True):
 
 COMMANDS = [[], ["ingest"], ["ask"], ["run-events"], ["demo"], ["config"], ["config", "show"], ["config", "validate"],
             ["eval"], ["sweep"], ["compare"], ["promote"], ["ui"], ["build-evalset"], ["schedule"], ["export"],
-            ["pinecone-load"], ["publish"], ["worker"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["replay"]]
+            ["pinecone-load"], ["publish"], ["worker"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["replay"], ["gate"], ["diff"]]
 
 
 def test_the_help_lists_every_command(tmp_path) -> None:
@@ -91,6 +91,28 @@ def test_verbose_mode_acts_once_on_every_entry_point(tmp_path, hashing_yaml) -> 
     assert json.loads(asked.stdout)["question"] == "Who?"
     acted = [json.loads(line)["event_id"] for line in (home / "outbox.jsonl").read_text().splitlines()]
     assert len(acted) == len(set(acted)) == 7  # three files' events, three queued, one asked: each acted once
+
+
+def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_yaml, squad_subset) -> None:
+    home = tmp_path / "ws"
+    evaluated = run("-v", "eval", "-c", str(hashing_yaml), "--corpus", str(squad_subset), "--limit", "4", "--repeats", "2",
+                    "--no-traces", "--json", home=home)
+    summary = json.loads(evaluated.stdout)  # nothing but JSON on stdout, with -v too
+    assert summary["questions"] == 4 and summary["repeats"] == 2 and summary["ndcg_at_10_ci_low"] <= summary["ndcg_at_10"]
+    assert "not run (no --judge): faithfulness" in evaluated.stderr and "not run" not in evaluated.stdout
+    shown = run("eval", "-c", str(hashing_yaml), "--corpus", str(squad_subset), "--limit", "4", home=home).stdout
+    assert "4 questions x 1 repeats" in shown and "latency_total_p95_ms" in shown and "[" in shown
+    assert run("eval", "--repeats", "0", home=home, check=False).returncode == 2
+
+    gate = run("gate", "--baseline", summary["run_id"], "--metric", "ndcg_at_10", "--metric", "hit_rate_at_k",
+               "--margin", "0.1", "--margin", "0.1", "--margin", "0.1", home=home, check=False)
+    assert gate.returncode == 2 and "give one margin for all, or one per metric" in gate.stderr and "Traceback" not in gate.stderr
+    unknown = run("gate", "--baseline", "nightly", "--metric", "ndcg_at_10", "--margin", "0.01", home=home, check=False)
+    assert unknown.returncode == 2 and "'nightly' is neither a run id, a promoted name nor a configuration name" in unknown.stderr
+    wrong = run("gate", "--baseline", summary["run_id"], "--metric", "ndcg_at_11", "--margin", "0.01", home=home, check=False)
+    assert wrong.returncode == 2 and "--metric ndcg_at_11" in wrong.stderr and "choose from" in wrong.stderr
+    same = run("diff", summary["run_id"], summary["run_id"], home=home)
+    assert "no question changed" in same.stdout
 
 
 def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from workbench import tracking
-from workbench.compare import pareto_front, runs_frame
+from workbench.compare import runs_frame
 from workbench.registry import register
 from workbench.sweep import SweepSpec, SweepSpecError, run_sweep
 
@@ -75,11 +75,21 @@ def test_parallel_points_and_compare_and_promote(tmp_path, workspace, squad_subs
         tracking.promoted_run("staging", experiment_id)
 
 
-def test_pareto_front_by_hand() -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame({"q": [0.9, 0.8, 0.8, 0.5], "lat": [10, 5, 6, 1], "cost": [1, 1, 1, 1]})
-    assert pareto_front(frame, "q", ["lat", "cost"]) == [True, True, False, True]
+def test_repeats_in_a_spec_share_the_index_and_cache(tmp_path, workspace, squad_subset) -> None:
+    path = spec_file(tmp_path, squad_subset, repeats=2, traces=False)
+    spec = SweepSpec.from_yaml(path)
+    conftest.EMBEDDED_TEXTS.clear()
+    report = run_sweep(spec, workspace, progress=False)
+    for run_id in report.run_ids.values():
+        run = mlflow.get_run(run_id)
+        assert run.data.tags["repeats"] == "2" and run.data.metrics["repeats"] == 2 and run.data.metrics["questions"] == 10
+        assert sorted(set(tracking.per_question(run_id)["repeat"])) == [0, 1]
+        assert "latency_total_p95_ms_ci_low" in run.data.metrics
+        assert mlflow.search_traces(run_id=run_id, return_type="list") == []  # traces: false
+    assert len(conftest.EMBEDDED_TEXTS) == len(set(conftest.EMBEDDED_TEXTS))  # a repeat embeds nothing again
+    assert run_sweep(spec, workspace, progress=False).ran == []
+    once = SweepSpec.from_yaml(spec_file(tmp_path, squad_subset, repeats=3, traces=False))
+    assert len(run_sweep(once, workspace, progress=False).ran) == 2  # more repeats than the finished runs had: run again
 
 
 @pytest.mark.parametrize("patch, message", [
@@ -88,6 +98,7 @@ def test_pareto_front_by_hand() -> None:
     ({"grid": {"retrieval.top_k": [0]}}, "point 0 (top_k=0)"),
     ({"grid": {"retrieval.nope": [1]}}, "retrieval.nope: unknown key"),
     ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+    ({"repeats": 0}, "repeats: Input should be greater than or equal to 1"),
 ])
 def test_bad_specs_are_explained(tmp_path, squad_subset, patch, message) -> None:
     path = spec_file(tmp_path, squad_subset)

@@ -144,8 +144,11 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
           article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
           limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
           judge: Optional[str] = typer.Option(None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."),
+          repeats: int = typer.Option(1, min=1, max=100, help="Evaluate every question N times (sharing index and cache); latency intervals come from the repeats."),
+          traces: bool = typer.Option(True, "--traces/--no-traces", help="Log every evaluated question as an MLflow trace."),
+          as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (notes go to stderr)."),
           tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """Evaluate one configuration and log the run to MLflow."""
+    """Evaluate one configuration and log the run to MLflow: every figure with its 95% interval."""
     from workbench import tracking
     from workbench.evaluation.dataset import DatasetSpec
     from workbench.evaluation.runner import evaluate
@@ -153,12 +156,24 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
     cfg, ws = _load(config), _workspace(home)
     spec = DatasetSpec(corpus=corpus, evalset=evalset, tenant=tenant, articles=article or None, limit=limit)
     tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
-    result = evaluate(cfg, spec, ws, judge=judge)
-    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
-    shown = {k: round(v, 4) for k, v in result.metrics.items() if not k.startswith("latency_") or k.startswith("latency_total")}
-    typer.echo(json.dumps({"run_id": run_id, "config_id": cfg.config_id, "questions": len(result.table), **shown}, indent=2))
+    result = evaluate(cfg, spec, ws, judge=judge, repeats=repeats)
+    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash, traces=traces)
+    shown = {k: round(v, 4) for k, v in result.metrics.items() if v == v and (not k.startswith("latency_") or k.startswith("latency_total"))}
+    summary = {"run_id": run_id, "config_id": cfg.config_id, "questions": result.evalset.turn_count, "repeats": repeats,
+               **shown, "not_run": result.not_run}
+    typer.echo(json.dumps(summary, indent=2) if as_json else _figures(summary))
     if result.not_run:
-        typer.echo(f"not run (no --judge): {', '.join(result.not_run)}")
+        typer.echo(f"not run (no --judge): {', '.join(result.not_run)}", err=as_json)
+
+
+def _figures(summary: dict[str, Any]) -> str:
+    """`metric  value  [95% interval]`, one per line, under the run's identity."""
+    lines = [f"run {summary['run_id']}  config_id {summary['config_id']}  {summary['questions']} questions x {summary['repeats']} repeats"]
+    for key, value in summary.items():
+        if isinstance(value, float) and not key.endswith(("_ci_low", "_ci_high")):
+            low, high = summary.get(f"{key}_ci_low"), summary.get(f"{key}_ci_high")
+            lines.append(f"  {key:42} {value:>10.4f}" + (f"  [{low:.4f}, {high:.4f}]" if low is not None and high is not None else ""))
+    return "\n".join(lines)
 
 
 @app.command()
@@ -177,27 +192,72 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiment
 def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt,
             quality: str = typer.Option("ndcg_at_10", help="Quality metric for the Pareto front."),
             sweep_name: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
+            baseline: Optional[str] = typer.Option(None, "--baseline", help="RUN_ID, promoted name or config name: paired tests of every run against it."),
             out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
-    """Table of runs (differing config, quality, latency, cost), the Pareto front, and a plot."""
-    import pandas as pd
-
+    """Table of runs with 95% intervals, the Pareto front under uncertainty, paired tests against a baseline, a plot."""
     from workbench import tracking
-    from workbench.compare import runs_frame
+    from workbench.compare import COSTS, format_differences, format_runs, runs_frame
+    from workbench.paired import against_baseline, load_run, resolve_run
     from workbench.plots import plot_comparison
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
     frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "")
     if frame.empty:
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
-    shown = frame.assign(run_id=frame["run_id"].str[:8])
-    cols = [c for c in SUMMARY_COLUMNS if c in shown] + [c for c in shown if "." in c] + \
-        [c for c in (quality, "recall_at_k", "mrr_at_k", "semantic_similarity", "rouge_score", "latency_total_p95_ms",
-                     "cost_per_1m_events", "promoted", "pareto") if c in shown]
-    with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
-        typer.echo(shown[list(dict.fromkeys(cols))].round(4).to_string(index=False))
-    png = plot_comparison(frame, quality, out)
-    run_id = tracking.log_comparison(frame, png, experiment_id, sweep_name)
+    runs = {run_id: load_run(run_id) for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]}
+    costs = [c for c in COSTS if c in frame]
+    typer.echo(format_runs(frame, quality, costs))
+    base_id, diffs = resolve_run(baseline, experiment_id) if baseline else None, None
+    if base_id:
+        base = runs.get(base_id) or load_run(base_id)
+        diffs = against_baseline(base, [r for i, r in runs.items() if i != base_id], [quality, *costs])
+        typer.echo("\n" + format_differences(diffs, f"{base.name} ({base_id[:8]})"))
+    png = plot_comparison(frame, quality, out, base_id)
+    run_id = tracking.log_comparison(frame, png, experiment_id, sweep_name, diffs)
     typer.echo(f"plot: {png} (logged to MLflow run {run_id})")
+
+
+@app.command("gate")
+def gate_(baseline: str = typer.Option(..., "--baseline", help="RUN_ID, promoted name (e.g. production) or config name."),
+          metric: list[str] = typer.Option(..., "--metric", help="Metric that must not get worse (repeatable), e.g. ndcg_at_10, latency_total_p95_ms."),
+          margin: list[float] = typer.Option(..., "--margin", help="How much worse is tolerated, in the metric's units: one for all, or one per --metric."),
+          candidate: Optional[str] = typer.Option(None, "--candidate", help="RUN_ID or name (default: the latest evaluation run)."),
+          alpha: float = typer.Option(0.05, min=0.001, max=0.5, help="One-sided error rate of each bound."),
+          as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+          home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+    """Non-inferiority gate for CI: exit 1 when a bound says the candidate may be worse than the baseline by more than the margin."""
+    from workbench import tracking
+    from workbench.gate import gate, log_gate
+    from workbench.paired import latest_run, load_run, resolve_run
+
+    experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
+    base_id = resolve_run(baseline, experiment_id)
+    cand_id = resolve_run(candidate, experiment_id) if candidate else latest_run(experiment_id, other_than=base_id)
+    report = gate(load_run(base_id), load_run(cand_id), metric, margin, alpha)
+    gate_run = log_gate(report, experiment_id, baseline)
+    verdict = "pass" if report.passed else "fail"
+    if as_json:
+        typer.echo(json.dumps({"verdict": verdict, "baseline_run": base_id, "candidate_run": cand_id, "gate_run": gate_run,
+                               "checks": report.frame().to_dict("records")}, indent=2))
+    else:
+        typer.echo(f"gate {verdict}: candidate {cand_id[:8]} against {baseline} ({base_id[:8]}), one-sided {1 - alpha:.0%} bounds\n"
+                   + report.frame().round(4).to_string(index=False) + f"\n(logged to MLflow run {gate_run})")
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command("diff")
+def diff_(run_a: str = typer.Argument(..., help="RUN_ID or name of the first run."), run_b: str = typer.Argument(..., help="RUN_ID or name of the second."),
+          as_json: bool = typer.Option(False, "--json", help="Print the changed questions as JSON."),
+          home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+    """The questions whose hits or answers changed between two evaluation runs, with their scores."""
+    from workbench import tracking
+    from workbench.paired import load_run, resolve_run
+    from workbench.rundiff import as_table, changed
+
+    experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
+    a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
+    records = changed(a, b)
+    typer.echo(json.dumps(records, indent=2, ensure_ascii=False) if as_json else as_table(records, a, b))
 
 
 @app.command()

@@ -1,17 +1,23 @@
-"""Compare evaluation runs: what differs between their configs, quality, latency and cost, and the Pareto front."""
+"""Compare evaluation runs: what differs between their configs, quality, latency and cost with their intervals,
+and the Pareto front of the differences that are significant."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 QUALITY = "ndcg_at_10"
 COSTS = ("latency_total_p95_ms", "cost_per_1m_events")
 
 
 def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = "") -> Any:
-    """One row per evaluation run; the config columns shown are only those that differ between runs."""
+    """One row per evaluation run; the config columns shown are only those that differ between runs. `pareto` and
+    `beaten_by` come from `significant_front` (each run's per-question table is read back from MLflow)."""
     import mlflow
     import pandas as pd
+
+    from workbench.paired import load_run
 
     query = "tags.`workbench.kind` = 'evaluation'" + (f" and {filter_string}" if filter_string else "")
     raw = mlflow.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time ASC"])
@@ -29,17 +35,79 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
         frame[col[8:]] = raw[col]
     if "tags.workbench.promoted" in raw:
         frame["promoted"] = raw["tags.workbench.promoted"]
-    frame["pareto"] = pareto_front(frame, quality, [c for c in COSTS if c in frame])
+    frame["pareto"], frame["beaten_by"] = False, "not finished"
+    done = frame["status"] == "FINISHED"
+    front, beaten_by = significant_front(frame[done], {r: load_run(r) for r in frame.loc[done, "run_id"]}, quality,
+                                         [c for c in COSTS if c in frame])
+    frame.loc[done, "pareto"], frame.loc[done, "beaten_by"] = front, beaten_by
     return frame
 
 
-def pareto_front(frame: Any, quality: str, costs: list[str]) -> list[bool]:
-    """A run is on the front when no other run is at least as good on every axis and better on one."""
-    values = frame[[quality, *costs]].to_numpy(dtype=float)
-    front = []
-    for i, row in enumerate(values):
-        dominated = any(
-            other[0] >= row[0] and all(other[1:] <= row[1:]) and (other[0] > row[0] or any(other[1:] < row[1:]))
-            for j, other in enumerate(values) if j != i)
-        front.append(not dominated)
-    return front
+def significant_front(frame: Any, runs: dict[str, Any], quality: str, costs: list[str]) -> tuple[list[bool], list[str]]:
+    """The Pareto front when differences must be significant, and for each run off it a run that beats it.
+
+    A run is off the front only when another run is at least as good on every axis (quality, p95 latency, cost)
+    and significantly better on one: a run is never pushed off by a noise-level difference. Significance as in
+    `workbench.paired`, Holm-adjusted per axis across all pairs."""
+    from workbench.paired import difference, judged
+
+    frame = frame.reset_index(drop=True)
+
+    ids, axes = list(frame["run_id"]), [quality, *costs]
+    values = frame[axes].to_numpy(dtype=float)
+    signs = np.array([1.0] + [-1.0] * len(costs))  # higher quality, lower latency and cost are better
+    pairs = [(i, j) for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    wins: set[tuple[int, int]] = set()  # (winner, loser) on at least one axis, significantly
+    for axis in axes:
+        for (i, j), d in zip(pairs, judged([difference(runs[ids[i]], runs[ids[j]], axis) for i, j in pairs])):
+            if d.significant:
+                wins.add((j, i) if d.better else (i, j))
+    beaten_by = []
+    for j in range(len(ids)):
+        winner = next((i for i in range(len(ids)) if (i, j) in wins and np.all(signs * values[i] >= signs * values[j])), None)
+        beaten_by.append("" if winner is None else frame["name"].iloc[winner])
+    return [not b for b in beaten_by], beaten_by
+
+
+def with_interval(frame: Any, metric: str, digits: int) -> Any:
+    """'0.730 [0.619, 0.836]' for each run; the bare value where a run logged no interval (runs from before them)."""
+    low, high = frame.get(f"{metric}_ci_low"), frame.get(f"{metric}_ci_high")
+
+    def one(i: int) -> str:
+        value = f"{frame[metric].iloc[i]:.{digits}f}"
+        known = low is not None and high is not None and low.iloc[i] == low.iloc[i]
+        return f"{value} [{low.iloc[i]:.{digits}f}, {high.iloc[i]:.{digits}f}]" if known else value
+
+    return [one(i) for i in range(len(frame))]
+
+
+def format_runs(frame: Any, quality: str, costs: list[str]) -> str:
+    """The runs table: differing config, each axis with its 95% interval, and the front under uncertainty."""
+    import pandas as pd
+
+    shown = pd.DataFrame({"run_id": frame["run_id"].str[:8], "name": frame["name"]})
+    for col in (c for c in frame if "." in c):
+        shown[col] = frame[col]
+    for metric, digits in ((quality, 3), *((c, 1 if "latency" in c else 3) for c in costs)):
+        shown[metric] = with_interval(frame, metric, digits)
+    for col in ("repeats", "promoted"):
+        if col in frame:
+            shown[col] = frame[col]
+    shown["pareto"], shown["beaten_by"] = frame["pareto"], frame["beaten_by"]
+    with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
+        return shown.fillna("").to_string(index=False)
+
+
+def format_differences(diffs: Any, baseline: str) -> str:
+    """Candidate minus baseline per run and metric: the interval, the Holm-adjusted p-value, the test and effect size."""
+    import pandas as pd
+
+    def cell(r: Any) -> str:
+        return f"{r.diff:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]" if r.n else "no common questions"
+
+    shown = pd.DataFrame({"run": diffs["name"], "metric": diffs["metric"], "n": diffs["n"],
+                          "difference [95% CI]": [cell(r) for r in diffs.itertuples()], "p (Holm)": diffs["p_value"].round(4),
+                          "test": diffs["test"], "effect": diffs["effect_size"].round(3),
+                          "significant": ["better" if r.better else "worse" if r.significant else "no" for r in diffs.itertuples()]})
+    with pd.option_context("display.width", 250, "display.max_colwidth", 40):
+        return f"against baseline {baseline} (candidate - baseline):\n" + shown.to_string(index=False)

@@ -37,6 +37,8 @@ class SweepSpec(BaseModel):
         dataset: {corpus: datasets/squad-v1.1-dev-24/dev-v1.1-first24.json, articles: [Oxygen], limit: 20}
         grid: {retrieval.top_k: [3, 5, 10]}
         points: [{reasoner.max_sentences: 2}]   # optional: listed variations, added to the grid's
+        repeats: 3                            # optional: each point evaluated 3 times (intervals over repeats for latency)
+        traces: false                         # optional: no MLflow trace per question (they cost about a point's time)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,6 +50,8 @@ class SweepSpec(BaseModel):
     points: list[dict[str, Any]] = Field(default_factory=list)
     judge: str | None = None
     metrics: list[str] | None = None
+    repeats: int = Field(1, ge=1, le=100, description="evaluations of each point; they share the index and the cache")
+    traces: bool = Field(True, description="log every evaluated question of every point as an MLflow trace")
 
     @model_validator(mode="after")
     def _has_points(self) -> "SweepSpec":
@@ -121,7 +125,7 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
     report = SweepReport(_parent_run(spec, evalset.content_hash, experiment_id))
     todo = []
     for cfg in configs:
-        done = tracking.finished_run(cfg.config_id, evalset.content_hash, experiment_id)
+        done = tracking.finished_run(cfg.config_id, evalset.content_hash, experiment_id, spec.repeats)
         if done:
             report.skipped.append(cfg.config_id)
             report.run_ids[cfg.config_id] = done
@@ -182,6 +186,8 @@ def _evaluate_point(args: tuple, embedder: Any = None, progress: bool = False) -
 
     if embedder is None:
         tracking.connect(workspace, uri)
-    result = evaluate(cfg, spec.dataset, workspace, judge=spec.judge, metrics=spec.metrics, embedder=embedder, progress=progress)
-    run_id = tracking.log_evaluation(result, dataset_name, dataset_hash, parent_run_id=parent, extra_tags={"sweep_name": spec.name})
+    result = evaluate(cfg, spec.dataset, workspace, judge=spec.judge, metrics=spec.metrics, embedder=embedder, progress=progress,
+                      repeats=spec.repeats)
+    run_id = tracking.log_evaluation(result, dataset_name, dataset_hash, parent_run_id=parent, extra_tags={"sweep_name": spec.name},
+                                     traces=spec.traces)
     return run_id, result.embedded

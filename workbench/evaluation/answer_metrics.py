@@ -7,6 +7,7 @@ and LLM metrics without a judge are reported as not run: never as zero.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import warnings
@@ -116,7 +117,16 @@ def _judged(judge: str, emb: Any) -> dict[str, Any]:
 
 
 def score_samples(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Score every sample with every metric in one event loop (judge calls then run concurrently)."""
+    """Score every sample with every metric in one event loop (judge calls then run concurrently).
+
+    Identical samples (the repeats of a deterministic pipeline) are scored once and share the scores."""
+    keys = [json.dumps(s, sort_keys=True, default=str) for s in samples]
+    unique = dict(zip(keys, samples))
+    scored = dict(zip(unique, _score_unique(metrics, list(unique.values()))))
+    return [dict(scored[k]) for k in keys]
+
+
+def _score_unique(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> list[dict[str, float]]:
     from ragas import SingleTurnSample
 
     async def one(metric: Any, sample: Any) -> float:

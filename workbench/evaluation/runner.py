@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.config import AgentConfig
-from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, build_metrics, score_samples
+from workbench.evaluation.answer_metrics import JUDGED, build_metrics, score_samples
 from workbench.evaluation.ann import ExactSearch
 from workbench.evaluation.aws_usage import Usage, event_usage
-from workbench.evaluation.cost import cost_per_million_events
-from workbench.evaluation.dataset import DatasetSpec, EvalSet
+from workbench.evaluation.dataset import DatasetSpec, EvalCase, EvalSet, EvalSetError, Turn
 from workbench.evaluation.ir import retrieval_metrics
+from workbench.evaluation.recorder import StageRecorder, StageSpan, charged, describe
+from workbench.evaluation.summary import STAGES, row_costs, summarize
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.ingest.chunking import doc_id_of
@@ -30,9 +31,6 @@ from workbench.registry import BuildContext
 from workbench.state import user_item
 from workbench.sandbox import sandboxed_agent
 from workbench.workspace import Workspace
-
-STAGES = ("embed", "retrieve", "load_state", "build_prompt", "reason", "persist_state", "act", "total")
-
 
 @dataclass
 class EvalResult:
@@ -44,6 +42,8 @@ class EvalResult:
     index_key: str
     index_path: Path
     embedded: int = 0
+    repeats: int = 1
+    spans: list[list[StageSpan]] = field(default_factory=list)  # one list per table row
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,76 +83,96 @@ def _article_filter(articles: Sequence[str] | None) -> Callable[[Any], bool] | N
 
 
 def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | None = None, *, judge: str | None = None,
-             metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True) -> EvalResult:
+             metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True,
+             repeats: int = 1) -> EvalResult:
+    """Run every turn `repeats` times (each repeat with fresh conversation state, sharing the index and cache), then score."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-
+    if repeats < 1:
+        raise ValueError(f"repeats {repeats}: evaluate each question at least once (repeats >= 1)")
     workspace = workspace or Workspace.default()
     evalset = dataset.load_evalset()
+    if not evalset.cases:
+        raise EvalSetError(f"{dataset.evalset or dataset.corpus}: no questions to evaluate (check --article and --limit)")
     embedder = embedder or build_embedder(BuildContext(config, workspace))
     before = getattr(embedder, "computed", 0)
     index, key, folder = open_index(config, dataset, workspace, embedder, progress)
     scorers = build_metrics(embedder, judge, metrics)
     exact = ExactSearch(index)
+    recorder = StageRecorder(embedder, _configured_tracer(config))
 
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
     usages: list[Usage] = []
-    with sandboxed_agent(config, workspace, embedder=embedder, index=index) as agent:
-        bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
-        for case in evalset.cases:
-            for t, turn in enumerate(case.turns):
-                event = Event(event_id=f"{case.case_id}:{t}", tenant=case.tenant, user_id=case.user_id, text=turn.question)
-                history = agent.state.load(case.tenant, user_item(case.user_id)).history
-                d = agent.handle(event, filter=case.filter)
-                usages.append(event_usage(config, case.tenant, event.event_id, d.to_dict(), history,
-                                          agent.state.load(case.tenant, user_item(case.user_id)).history, len(event.model_dump_json())))
-                ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
-                sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
-                          "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
-                          "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
-                row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
-                       "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
-                       "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
-                       "top_score": d.hits[0][1] if d.hits else math.nan,
-                       **{f"latency_{s}_ms": d.latency_ms.get(s, 0.0) for s in STAGES},
-                       "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
-                if turn.relevant:
-                    row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
-                # The question's vector is in the embedding cache already: no second model call.
-                row["ann_recall_at_k"] = exact.recall(embedder.embed([turn.question])[0], config.retrieval.top_k,
-                                                      case.tenant, combine(config.retrieval.filter, case.filter))
-                rows.append(row)
-                samples.append(sample)
-                bar.update()
-        bar.close()
+    spans: list[list[StageSpan]] = []
+    _warm_up(config, workspace, embedder, index, recorder, evalset.cases[0])
+    bar = tqdm(total=evalset.turn_count * repeats, desc=f"eval {config.name}", unit="q", disable=not progress)
+    for repeat in range(repeats):
+        with sandboxed_agent(config, workspace, embedder=embedder, index=index, tracer=recorder) as agent:
+            for case in evalset.cases:
+                for t, turn in enumerate(case.turns):
+                    row, sample, stages, usage = _ask(agent, recorder, exact, case, t, turn)
+                    rows.append({"repeat": repeat, **row})
+                    usages.append(usage)
+                    samples.append(sample)
+                    spans.append(stages)
+                    bar.update()
+    bar.close()
 
     for row, scores in zip(rows, score_samples(scorers, samples)):
         row.update(scores)
     table = pd.DataFrame(rows)
-    aggregates = _aggregate(table, config, Usage.mean(usages), index.count())
+    usage = Usage.mean(usages)
+    table["cost_per_1m_events"] = row_costs(table, config, usage, index.count())
+    aggregates = summarize(table, config, usage, index.count())
     not_run = [m for m in JUDGED if m not in scorers]
-    return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before)
+    return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before,
+                      repeats=repeats, spans=spans)
 
 
-def _aggregate(table: Any, config: AgentConfig, usage: Usage, index_vectors: int) -> dict[str, float]:
-    quality = [c for c in table.columns if c.endswith(("_at_k", "_at_10")) or c in OFFLINE + JUDGED]
-    out = {name: float(table[name].mean()) for name in quality if table[name].notna().any()}
-    for stage in STAGES:
-        col = table[f"latency_{stage}_ms"]
-        for q in (50, 95, 99):
-            out[f"latency_{stage}_p{q}_ms"] = float(col.quantile(q / 100))
-    # The seed article's metric names, so dashboards built on them keep working.
-    out["embedding_latency_ms"] = float(table["latency_embed_ms"].mean())
-    out["vector_search_latency_ms"] = float(table["latency_retrieve_ms"].mean())
-    out["llm_token_usage"] = float((table["input_tokens"] + table["output_tokens"]).mean())
-    out["decline_rate"] = float(table["declined"].mean())
-    out["escalation_rate"] = float(table["escalated"].mean())
-    out.update(usage.as_dict())
-    out.update(cost_per_million_events(
-        config, usage, mean_latency_ms=float(table["latency_total_ms"].mean()), mean_input_tokens=float(table["input_tokens"].mean()),
-        mean_output_tokens=float(table["output_tokens"].mean()), mean_question_chars=float(table["question"].str.len().mean()),
-        index_vectors=index_vectors))
-    return out
+def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch, case: EvalCase, t: int, turn: Turn) -> tuple[dict, dict, list, Usage]:
+    """One turn through the loop: its table row, its ragas sample, its stage spans, the AWS usage it would cost."""
+    config = agent.config
+    event = Event(event_id=f"{case.case_id}:{t}", tenant=case.tenant, user_id=case.user_id, text=turn.question)
+    history = agent.state.load(case.tenant, user_item(case.user_id)).history
+    d = agent.handle(event, filter=case.filter)
+    usage = event_usage(config, case.tenant, event.event_id, d.to_dict(), history,
+                        agent.state.load(case.tenant, user_item(case.user_id)).history, len(event.model_dump_json()))
+    stages = recorder.take()
+    describe(stages, d, config, case.filter, t)
+    latency = charged(d.latency_ms, stages)
+    ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
+    sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
+              "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
+              "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
+    row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
+           "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
+           "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
+           "top_score": d.hits[0][1] if d.hits else math.nan,
+           **{f"latency_{s}_ms": latency.get(s, 0.0) for s in STAGES}, "replayed_ms": sum(s.replayed_ms for s in stages),
+           "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
+    if turn.relevant:
+        row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
+    # The question's vector is in the embedding cache already: no second model call.
+    row["ann_recall_at_k"] = exact.recall(agent.embedder.embed([turn.question])[0], config.retrieval.top_k,
+                                          case.tenant, combine(config.retrieval.filter, case.filter))
+    return row, sample, stages, usage
 
+
+def _warm_up(config: AgentConfig, workspace: Workspace, embedder: Embedder, index: VectorIndex, recorder: StageRecorder,
+             case: EvalCase) -> None:
+    """One untimed event through a throwaway agent: the first query of a process pays lazy initialisation (index
+    files, SQLite, imports), which would otherwise be charged to whichever configuration is evaluated first."""
+    with sandboxed_agent(config, workspace, embedder=embedder, index=index, tracer=recorder) as agent:
+        agent.handle(Event(event_id="warm-up", tenant=case.tenant, user_id="warm-up", text=case.turns[0].question), filter=case.filter)
+    recorder.take()
+
+
+def _configured_tracer(config: AgentConfig) -> Any:
+    """The OpenTelemetry tracer the config asks for, if any: an evaluation still exports its spans."""
+    if config.observability.tracing == "none":
+        return None
+    from workbench.tracing import make_tracer
+
+    return make_tracer(config.observability)
