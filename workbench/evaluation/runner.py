@@ -67,7 +67,8 @@ def open_index(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace, 
     folder = workspace.root / "indexes" / key
     index = ChromaIndex(folder, config.index, config.retrieval.tenant_field)
     ready = folder / "ready.json"
-    if not ready.exists():
+    # A server outlives the marker's meaning when it is wiped or replaced: there, the count must match too.
+    if not ready.exists() or (config.index.host and index.count() != json.loads(ready.read_text())["chunks"]):
         report = ingest(corpus, config, workspace, tenant=dataset.tenant, embedder=embedder, index=index,
                         progress=progress, keep=_article_filter(dataset.articles))
         ready.write_text(json.dumps({"config_id": config.config_id, "corpus": str(corpus), **report.as_dict()}))
