@@ -115,15 +115,18 @@ MOTO_SERIAL = ("import sys; from werkzeug.serving import run_simple; "
 
 
 @contextlib.contextmanager
-def serving(name: str, args: list[str], port: int, timeout: float = 60, log: Path | None = None):
-    """Run a real server process (`args`) until the block ends; ready when `port` on loopback accepts connections.
-    Its output goes to `log` (shown when it fails to start), or nowhere."""
+def serving(name: str, args: list[str], port: int, timeout: float = 90, log: Path | None = None, env: dict | None = None):
+    """Run a real server process (`args`, extra `env`) until the block ends; ready when `port` on loopback accepts
+    connections. Its output goes to `log` (shown when it fails to start), or nowhere. It runs in a process group of its
+    own, stopped as a whole: a server's workers (mlflow's uvicorn) go with it."""
+    import os
+    import signal
     import socket
     import subprocess
     import time
 
     out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
     deadline = time.time() + timeout
     try:
         while True:
@@ -137,11 +140,11 @@ def serving(name: str, args: list[str], port: int, timeout: float = 60, log: Pat
                 time.sleep(0.2)
         yield proc
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         if log:
             out.close()
