@@ -163,12 +163,33 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
 
 @app.command()
 def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiments/*.yaml)."), home: Optional[Path] = HomeOpt,
-          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate points in N parallel processes."),
+          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate N points (or trials) at a time."),
+          search: str = typer.Option("grid", help="grid: every point of the spec; optuna: search its `search` section."),
+          trials: Optional[int] = typer.Option(None, min=1, help="--search optuna: finished trials the study should have."),
+          executor: str = typer.Option("process", help="process: local processes (-j); ray: Ray tasks."),
+          address: Optional[str] = typer.Option(None, help="--executor ray: cluster to join (ray://HOST:10001, auto)."),
+          storage: Optional[str] = typer.Option(None, help="--search optuna: study database URL (default: the workspace's optuna.db)."),
           tracking_uri: Optional[str] = TrackingOpt) -> None:
-    """Run a grid or list of variations; finished points are skipped, so an interrupted sweep resumes."""
+    """Run a grid or list of variations, or an Optuna search; finished points are skipped, so an interrupted sweep resumes."""
     from workbench.sweep import SweepSpec, run_sweep
 
-    report = run_sweep(SweepSpec.from_yaml(spec), _workspace(home), tracking_uri=tracking_uri, jobs=jobs)
+    parsed = SweepSpec.from_yaml(spec)
+    if search == "optuna":
+        from workbench.search_optuna import run_search
+
+        if trials is None:
+            raise UserError("--search optuna needs --trials N")
+        found = run_search(parsed, _workspace(home), trials=trials, tracking_uri=tracking_uri, jobs=jobs, executor=executor,
+                           address=address, storage=storage)
+        typer.echo(f"search parent run {found.parent_run_id} (study {found.study} in {found.storage}): {found.trials} trials "
+                   f"finished; evaluated {len(found.ran)} now, {found.repeated} repeated, {len(found.invalid)} invalid; "
+                   f"embedded {found.embedded} new texts; Pareto front: {', '.join(found.pareto)}")
+        for reason in found.invalid:
+            typer.echo(f"  invalid: {reason}")
+        return
+    if search != "grid" or trials is not None or storage is not None:
+        raise UserError("--search is grid or optuna; --trials and --storage are for --search optuna")
+    report = run_sweep(parsed, _workspace(home), tracking_uri=tracking_uri, jobs=jobs, executor=executor, address=address)
     typer.echo(f"sweep parent run {report.parent_run_id}: ran {len(report.ran)}, skipped {len(report.skipped)} "
                f"already finished, embedded {report.embedded} new texts")
 
@@ -182,19 +203,22 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
     import pandas as pd
 
     from workbench import tracking
-    from workbench.compare import runs_frame
+    from workbench.compare import runs_frame, search_objectives
     from workbench.plots import plot_comparison
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
-    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "")
+    objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
+    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", objectives)
     if frame.empty:
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
     shown = frame.assign(run_id=frame["run_id"].str[:8])
-    cols = [c for c in SUMMARY_COLUMNS if c in shown] + [c for c in shown if "." in c] + \
-        [c for c in (quality, "recall_at_k", "mrr_at_k", "semantic_similarity", "rouge_score", "latency_total_p95_ms",
-                     "cost_per_1m_events", "promoted", "pareto") if c in shown]
+    cols = [c for c in (*SUMMARY_COLUMNS, "trial") if c in shown] + [c for c in shown if "." in c] + \
+        [c for c in (quality, *[o.rsplit(":", 1)[0] for o in objectives or []], "recall_at_k", "mrr_at_k", "semantic_similarity",
+                     "rouge_score", "latency_total_p95_ms", "cost_per_1m_events", "promoted", "pareto") if c in shown]
     with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
         typer.echo(shown[list(dict.fromkeys(cols))].round(4).to_string(index=False))
+    if objectives:
+        typer.echo(f"pareto: the front of the search's objectives {', '.join(objectives)}")
     png = plot_comparison(frame, quality, out)
     run_id = tracking.log_comparison(frame, png, experiment_id, sweep_name)
     typer.echo(f"plot: {png} (logged to MLflow run {run_id})")

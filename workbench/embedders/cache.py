@@ -6,6 +6,7 @@ the same question and sentence vectors once per point.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ class CachedEmbedder:
         self._embedding = threading.Lock()
         self._memory: dict[str, np.ndarray] = {}
         self._db = connect(path, check_same_thread=False)
+        self._lockfile = Path(f"{path}.lock")
         self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -40,11 +42,18 @@ class CachedEmbedder:
             found = self._lookup(set(keys))
             missing = {k: t for k, t in zip(keys, texts) if k not in found}
             if missing:
-                vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
-                found.update(zip(missing, vectors))
-                self._store(list(zip(missing, vectors)))
-                self._remember(dict(zip(missing, vectors)))
-                self.computed += len(missing)
+                # And one process at a time per cache file: sweep workers on one machine (processes, Ray tasks) ask
+                # for the same questions and answers; the second finds what the first stored, instead of embedding it.
+                with open(self._lockfile, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    found.update(self._lookup(set(missing)))
+                    missing = {k: t for k, t in missing.items() if k not in found}
+                    if missing:
+                        vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
+                        found.update(zip(missing, vectors))
+                        self._store(list(zip(missing, vectors)))
+                        self._remember(dict(zip(missing, vectors)))
+                        self.computed += len(missing)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for row, key in enumerate(keys):
             out[row] = found[key]
