@@ -144,15 +144,29 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
           article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
           limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
           judge: Optional[str] = typer.Option(None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."),
+          backends: str = typer.Option("local", help="local: the workspace's index; aws: the deployed Pinecone index and "
+                                       "DynamoDB state (PINECONE_HOST, STATE_TABLE, ...) against an exported run."),
+          run: Optional[str] = typer.Option(None, "--run", help="--backends aws: the exported run to compare with."),
+          promoted: Optional[str] = typer.Option(None, "--promoted", help="--backends aws: the run promoted under this name."),
           tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """Evaluate one configuration and log the run to MLflow."""
+    """Evaluate one configuration and log the run to MLflow; or, with --backends aws, what is deployed against its run."""
     from workbench import tracking
     from workbench.evaluation.dataset import DatasetSpec
     from workbench.evaluation.runner import evaluate
 
-    cfg, ws = _load(config), _workspace(home)
+    ws = _workspace(home)
     spec = DatasetSpec(corpus=corpus, evalset=evalset, tenant=tenant, articles=article or None, limit=limit)
-    tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
+    experiment_id = tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
+    if backends == "aws":
+        from workbench.evaluation.live import evaluate_live
+
+        if config or (run is None) == (promoted is None):
+            raise UserError("--backends aws evaluates an exported run's config: give --run RUN_ID or --promoted NAME, not --config")
+        typer.echo(json.dumps(evaluate_live(run or tracking.promoted_run(promoted, experiment_id), spec, ws, judge=judge), indent=2))
+        return
+    if backends != "local" or run or promoted:
+        raise UserError("--backends is local or aws; --run and --promoted are for --backends aws")
+    cfg = _load(config)
     result = evaluate(cfg, spec, ws, judge=judge)
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
     shown = {k: round(v, 4) for k, v in result.metrics.items() if not k.startswith("latency_") or k.startswith("latency_total")}

@@ -108,13 +108,20 @@ class Ray:
             self.ray.shutdown()
 
 
-@contextmanager
-def make_executor(kind: str, jobs: int, address: str | None, inline: Callable[[Point], Outcome]) -> Iterator[Any]:
-    """`kind` "process": `jobs` processes (1: `inline`, in this process); "ray": Ray tasks."""
+def check(kind: str, address: str | None, tracking_uri: str) -> None:
+    """Refuse a bad executor before any work: a sweep checks it before it builds an index."""
     if kind not in EXECUTORS:
         raise ExecutorError(f"unknown executor {kind!r}; choose one of: {', '.join(EXECUTORS)}")
     if address and kind != "ray":
         raise ExecutorError("--address is for --executor ray")
+    if (address or "").startswith("ray://") and not tracking_uri.startswith(("http", "databricks")):
+        raise ExecutorError(f"the workers of the cluster at {address} cannot log to the tracking store {tracking_uri} of "
+                            "this machine: give a tracking server (--tracking-uri http://HOST:5000, see README)")
+
+
+@contextmanager
+def make_executor(kind: str, jobs: int, address: str | None, inline: Callable[[Point], Outcome]) -> Iterator[Any]:
+    """`kind` "process": `jobs` processes (1: `inline`, in this process); "ray": Ray tasks. `check` it first."""
     executor = Ray(jobs, address) if kind == "ray" else Processes(jobs) if jobs > 1 else Inline(inline)
     try:
         yield executor

@@ -17,6 +17,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from workbench.config import AgentConfig, ConfigError
 from workbench.redaction import mask_secrets
 from workbench.search_space import Range, SearchSpec
@@ -52,13 +54,18 @@ def run_search(spec: SweepSpec, workspace: Workspace | None = None, *, trials: i
     import optuna
     from tqdm.auto import tqdm
 
-    from workbench.executors import make_executor
+    from workbench import tracking
+    from workbench.executors import check, make_executor
 
+    workspace = workspace or Workspace.default()
+    check(executor, address, tracking.tracking_uri(workspace, tracking_uri))
     search = spec.search or SearchSpec()
     if not search.space and not spec.grid:
         raise SweepSpecError(f"sweep {spec.name!r}: --search optuna needs search.space (or a grid to search)")
-    space = search.space or SearchSpec(space=spec.grid).space  # the grid's lists as categorical choices, validated
-    workspace = workspace or Workspace.default()
+    try:
+        space = search.space or SearchSpec(space=spec.grid).space  # the grid's lists as categorical choices, validated
+    except ValidationError as exc:
+        raise SweepSpecError(f"sweep {spec.name!r}: its grid cannot be searched: {exc.errors()[0]['msg']}") from None
     sweep = SweepRun(spec, workspace, tracking_uri, False, search=search)  # one bar, the trials'
     study = _study(f"{spec.name}-{spec.spec_hash}-{sweep.evalset.content_hash}", storage or default_storage(workspace), search)
     report = SearchReport(sweep.parent_run_id, study.study_name, str(mask_secrets(storage or default_storage(workspace))))

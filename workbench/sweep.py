@@ -146,6 +146,7 @@ class SweepRun:
         self.spec, self.workspace, self.tracking_uri, self.progress = spec, workspace, tracking_uri, progress
         self.evalset = spec.dataset.load_evalset()
         self.experiment_id = tracking.connect(workspace, tracking_uri)
+        self.tracking_uri = tracking.tracking_uri(workspace, tracking_uri)  # as resolved here: workers log to the same store
         self.parent_run_id = _parent_run(spec, self.evalset.content_hash, self.experiment_id, search)
         self.prepared = 0  # texts this process embedded building indexes
         self._embedders: dict[Any, Any] = {}  # one loaded model per distinct embedder config
@@ -175,8 +176,12 @@ class SweepRun:
             self.prepared += getattr(embedder, "computed", 0) - before
 
     def point(self, cfg: AgentConfig, tags: dict[str, str] | None = None) -> Point:
-        return Point(cfg, self.spec, self.workspace, self.tracking_uri, self.parent_run_id, self.evalset.name,
-                     self.evalset.content_hash, {"sweep_name": self.spec.name, **(tags or {})})
+        # Absolute paths: a Ray worker does not run in this process's working directory.
+        data = self.spec.dataset
+        dataset = data.model_copy(update={"corpus": data.corpus.resolve(), "evalset": data.evalset and data.evalset.resolve()})
+        return Point(cfg, self.spec.model_copy(update={"dataset": dataset}), Workspace(self.workspace.root.resolve()),
+                     self.tracking_uri, self.parent_run_id, self.evalset.name, self.evalset.content_hash,
+                     {"sweep_name": self.spec.name, **(tags or {})})
 
     def run_inline(self, point: Point) -> Outcome:
         return evaluate_point(point, self.embedder_for(point.config), self.progress)
@@ -191,9 +196,12 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
               progress: bool = True, on_point_done: Callable[[str], None] | None = None, executor: str = "process",
               address: str | None = None) -> SweepReport:
     """Every point of the grid and list; `executor` "process" (`jobs` processes, 1: this one) or "ray" (`address`)."""
-    from workbench.executors import make_executor
+    from workbench import tracking
+    from workbench.executors import check, make_executor
 
-    sweep = SweepRun(spec, workspace or Workspace.default(), tracking_uri, progress)
+    workspace = workspace or Workspace.default()
+    check(executor, address, tracking.tracking_uri(workspace, tracking_uri))
+    sweep = SweepRun(spec, workspace, tracking_uri, progress)
     report = SweepReport(sweep.parent_run_id)
     todo = []
     for cfg in spec.expand():

@@ -83,22 +83,24 @@ def _article_filter(articles: Sequence[str] | None) -> Callable[[Any], bool] | N
 
 
 def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | None = None, *, judge: str | None = None,
-             metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True) -> EvalResult:
+             metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True,
+             live: tuple[Any, Any] | None = None) -> EvalResult:
+    """`live`: (index, state) of a deployed stack to evaluate instead of the local index (evaluation/live.py)."""
     import pandas as pd
     from tqdm.auto import tqdm
-
 
     workspace = workspace or Workspace.default()
     evalset = dataset.load_evalset()
     embedder = embedder or build_embedder(BuildContext(config, workspace))
     before = getattr(embedder, "computed", 0)
-    index, key, folder = open_index(config, dataset, workspace, embedder, progress)
+    index, key, folder = open_index(config, dataset, workspace, embedder, progress) if live is None else (live[0], "live", None)
     scorers = build_metrics(embedder, judge, metrics)
-    exact = ExactSearch(index)
+    exact = ExactSearch(index) if live is None else None  # a deployed index pages out no vectors: no ANN recall
+    parts = {} if live is None else {"state": live[1]}
 
     rows: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
-    with sandboxed_agent(config, workspace, embedder=embedder, index=index) as agent:
+    with sandboxed_agent(config, workspace, embedder=embedder, index=index, **parts) as agent:
         bar = tqdm(total=evalset.turn_count, desc=f"eval {config.name}", unit="q", disable=not progress)
         for case in evalset.cases:
             for t, turn in enumerate(case.turns):
@@ -117,8 +119,8 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                 if turn.relevant:
                     row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
                 # The question's vector is in the embedding cache already: no second model call.
-                row["ann_recall_at_k"] = exact.recall(embedder.embed([turn.question])[0], config.retrieval.top_k,
-                                                      case.tenant, combine(config.retrieval.filter, case.filter))
+                row["ann_recall_at_k"] = exact.recall(embedder.embed([turn.question])[0], config.retrieval.top_k, case.tenant,
+                                                      combine(config.retrieval.filter, case.filter)) if exact else math.nan
                 rows.append(row)
                 samples.append(sample)
                 bar.update()
