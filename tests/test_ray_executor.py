@@ -18,9 +18,18 @@ QUALITY = ["ndcg_at_10", "recall_at_k", "mrr_at_k", "rouge_score", "semantic_sim
 
 @pytest.fixture(scope="module")
 def ray_cluster():
+    """A real local Ray cluster. Its start waits 30 s at most for its raylet, which a machine busy with other work can
+    exceed: one more try then (the sweep's own code is not involved yet)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for attempt in (1, 2):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for a start-up timeout
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()
 

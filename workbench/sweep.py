@@ -143,7 +143,7 @@ class SweepRun:
                  search: SearchSpec | None = None) -> None:
         from workbench import tracking
 
-        self.spec, self.workspace, self.tracking_uri, self.progress = spec, workspace, tracking_uri, progress
+        self.spec, self.workspace, self.progress = spec, workspace, progress
         self.evalset = spec.dataset.load_evalset()
         self.experiment_id = tracking.connect(workspace, tracking_uri)
         self.tracking_uri = tracking.tracking_uri(workspace, tracking_uri)  # as resolved here: workers log to the same store
