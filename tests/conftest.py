@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -171,32 +172,51 @@ MOTO_SERIAL = ("import sys; from werkzeug.serving import run_simple; "
                "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)")
 
 
+@contextlib.contextmanager
+def serving(name: str, args: list[str], port: int, timeout: float = 90, log: Path | None = None, env: dict | None = None):
+    """Run a real server process (`args`, extra `env`) until the block ends; ready when `port` on loopback accepts
+    connections. Its output goes to `log` (shown when it fails to start), or nowhere. It runs in a process group of its
+    own, stopped as a whole: a server's workers (mlflow's uvicorn) go with it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+    deadline = time.time() + timeout
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    tail = log.read_text(errors="replace")[-2000:] if log else ""
+                    raise RuntimeError(f"{name} did not start on port {port}: {tail}") from None
+                time.sleep(0.2)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if log:
+            out.close()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A real moto server (DynamoDB, SQS, SNS, Secrets Manager) on loopback, started and stopped by the tests."""
-    import os
-    import socket
-    import subprocess
     import sys
-    import time
 
     port = _free_port()
     # MOTO_PORT: the state machines moto executes (tests/test_step_functions.py) call this server, not port 5000.
-    proc = subprocess.Popen([sys.executable, "-c", MOTO_SERIAL, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "MOTO_PORT": str(port)})
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with serving("moto_server", [sys.executable, "-c", MOTO_SERIAL, str(port)], port, timeout=30, env={"MOTO_PORT": str(port)}):
+        yield f"http://127.0.0.1:{port}"
 
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

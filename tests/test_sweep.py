@@ -109,5 +109,6 @@ def test_bad_specs_are_explained(tmp_path, squad_subset, patch, message) -> None
 
 
 def test_example_specs_expand() -> None:
-    sizes = {name: len(SweepSpec.from_yaml(f"experiments/{name}.yaml").expand()) for name in ("topk_sweep", "chunking_sweep", "hybrid_sweep")}
-    assert sizes == {"topk_sweep": 8, "chunking_sweep": 5, "hybrid_sweep": 5}
+    names = ("topk_sweep", "chunking_sweep", "hybrid_sweep", "search_sweep")
+    sizes = {name: len(SweepSpec.from_yaml(f"experiments/{name}.yaml").expand()) for name in names}
+    assert sizes == {"topk_sweep": 8, "chunking_sweep": 5, "hybrid_sweep": 5, "search_sweep": 48}

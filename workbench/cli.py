@@ -132,7 +132,6 @@ def demo(home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
 
 
 TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store in the workspace).")
-SUMMARY_COLUMNS = ("run_id", "name", "config_id")
 ExperimentOpt = typer.Option("agent-workbench", "--experiment", help="MLflow experiment name.")
 
 
@@ -144,18 +143,33 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
           article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
           limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
           judge: Optional[str] = typer.Option(None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."),
+          backends: str = typer.Option("local", help="local: the workspace's index; aws: the deployed Pinecone index and "
+                                       "DynamoDB state (PINECONE_HOST, STATE_TABLE, ...) against an exported run."),
+          run: Optional[str] = typer.Option(None, "--run", help="--backends aws: the exported run to compare with."),
+          promoted: Optional[str] = typer.Option(None, "--promoted", help="--backends aws: the run promoted under this name."),
           repeats: int = typer.Option(1, min=1, max=100, help="Evaluate every question N times (sharing index and cache); latency intervals come from the repeats."),
           traces: bool = typer.Option(True, "--traces/--no-traces", help="Log every evaluated question as an MLflow trace."),
           as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (notes go to stderr)."),
           tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """Evaluate one configuration and log the run to MLflow: every figure with its 95% interval."""
+    """Evaluate one configuration and log the run to MLflow, every figure with its 95% interval; or, with --backends aws,
+    what is deployed against its run."""
     from workbench import tracking
     from workbench.evaluation.dataset import DatasetSpec
     from workbench.evaluation.runner import evaluate
 
-    cfg, ws = _load(config), _workspace(home)
+    ws = _workspace(home)
     spec = DatasetSpec(corpus=corpus, evalset=evalset, tenant=tenant, articles=article or None, limit=limit)
-    tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
+    experiment_id = tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
+    if backends == "aws":
+        from workbench.evaluation.live import evaluate_live
+
+        if config or (run is None) == (promoted is None):
+            raise UserError("--backends aws evaluates an exported run's config: give --run RUN_ID or --promoted NAME, not --config")
+        typer.echo(json.dumps(evaluate_live(run or tracking.promoted_run(promoted, experiment_id), spec, ws, judge=judge), indent=2))
+        return
+    if backends != "local" or run or promoted:
+        raise UserError("--backends is local or aws; --run and --promoted are for --backends aws")
+    cfg = _load(config)
     result = evaluate(cfg, spec, ws, judge=judge, repeats=repeats)
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash, traces=traces)
     shown = {k: round(v, 4) for k, v in result.metrics.items() if v == v and (not k.startswith("latency_") or k.startswith("latency_total"))}
@@ -178,12 +192,33 @@ def _figures(summary: dict[str, Any]) -> str:
 
 @app.command()
 def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiments/*.yaml)."), home: Optional[Path] = HomeOpt,
-          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate points in N parallel processes."),
+          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate N points (or trials) at a time."),
+          search: str = typer.Option("grid", help="grid: every point of the spec; optuna: search its `search` section."),
+          trials: Optional[int] = typer.Option(None, min=1, help="--search optuna: finished trials the study should have."),
+          executor: str = typer.Option("process", help="process: local processes (-j); ray: Ray tasks."),
+          address: Optional[str] = typer.Option(None, help="--executor ray: cluster to join (ray://HOST:10001, auto)."),
+          storage: Optional[str] = typer.Option(None, help="--search optuna: study database URL (default: the workspace's optuna.db)."),
           tracking_uri: Optional[str] = TrackingOpt) -> None:
-    """Run a grid or list of variations; finished points are skipped, so an interrupted sweep resumes."""
+    """Run a grid or list of variations, or an Optuna search; finished points are skipped, so an interrupted sweep resumes."""
     from workbench.sweep import SweepSpec, run_sweep
 
-    report = run_sweep(SweepSpec.from_yaml(spec), _workspace(home), tracking_uri=tracking_uri, jobs=jobs)
+    parsed = SweepSpec.from_yaml(spec)
+    if search == "optuna":
+        from workbench.search_optuna import run_search
+
+        if trials is None:
+            raise UserError("--search optuna needs --trials N")
+        found = run_search(parsed, _workspace(home), trials=trials, tracking_uri=tracking_uri, jobs=jobs, executor=executor,
+                           address=address, storage=storage)
+        typer.echo(f"search parent run {found.parent_run_id} (study {found.study} in {found.storage}): {found.trials} trials "
+                   f"finished; evaluated {len(found.ran)} now, {found.repeated} repeated, {len(found.invalid)} invalid; "
+                   f"embedded {found.embedded} new texts; Pareto front: {', '.join(found.pareto)}")
+        for reason in found.invalid:
+            typer.echo(f"  invalid: {reason}")
+        return
+    if search != "grid" or trials is not None or storage is not None:
+        raise UserError("--search is grid or optuna; --trials and --storage are for --search optuna")
+    report = run_sweep(parsed, _workspace(home), tracking_uri=tracking_uri, jobs=jobs, executor=executor, address=address)
     typer.echo(f"sweep parent run {report.parent_run_id}: ran {len(report.ran)}, skipped {len(report.skipped)} "
                f"already finished, embedded {report.embedded} new texts")
 
@@ -196,17 +231,20 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
             out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
     """Table of runs with 95% intervals, the Pareto front under uncertainty, paired tests against a baseline, a plot."""
     from workbench import tracking
-    from workbench.compare import COSTS, format_differences, format_runs, runs_frame
+    from workbench.compare import COSTS, format_differences, format_runs, runs_frame, search_objectives
     from workbench.paired import against_baseline, load_run, resolve_run
     from workbench.plots import plot_comparison
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
-    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "")
+    objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
+    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", objectives)
     if frame.empty:
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
     runs = {run_id: load_run(run_id) for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]}
     costs = [c for c in COSTS if c in frame]
     typer.echo(format_runs(frame, quality, costs))
+    if objectives:
+        typer.echo(f"pareto: the front of the search's objectives {', '.join(objectives)}")
     base_id, diffs = resolve_run(baseline, experiment_id) if baseline else None, None
     if base_id:
         base = runs.get(base_id) or load_run(base_id)

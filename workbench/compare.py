@@ -1,5 +1,5 @@
 """Compare evaluation runs: what differs between their configs, quality, latency and cost with their intervals,
-and the Pareto front of the differences that are significant."""
+and the Pareto front of the differences that are significant (an Optuna search's own front for its trials)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ QUALITY = "ndcg_at_10"
 COSTS = ("latency_total_p95_ms", "cost_per_1m_events")
 
 
-def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = "") -> Any:
+def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = "", objectives: list[str] | None = None) -> Any:
     """One row per evaluation run; the config columns shown are only those that differ between runs. `pareto` and
-    `beaten_by` come from `significant_front` (each run's per-question table is read back from MLflow)."""
+    `beaten_by` come from `significant_front` (each run's per-question table is read back from MLflow); for a search's
+    trials, `objectives` (`metric:max|min`) give the study's own front instead (`front`)."""
     import mlflow
     import pandas as pd
 
@@ -35,12 +36,38 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
         frame[col[8:]] = raw[col]
     if "tags.workbench.promoted" in raw:
         frame["promoted"] = raw["tags.workbench.promoted"]
+    if "tags.optuna.trial" in raw:
+        frame["trial"] = raw["tags.optuna.trial"]
+    missing = [o for o in objectives or [] if o.rsplit(":", 1)[0] not in frame]
+    if missing:
+        raise ValueError(f"no run has the metric of objective(s) {missing}")
+    if objectives:
+        frame["pareto"], frame["beaten_by"] = front(frame, objectives), ""
+        return frame
     frame["pareto"], frame["beaten_by"] = False, "not finished"
     done = frame["status"] == "FINISHED"
-    front, beaten_by = significant_front(frame[done], {r: load_run(r) for r in frame.loc[done, "run_id"]}, quality,
+    on_front, beaten_by = significant_front(frame[done], {r: load_run(r) for r in frame.loc[done, "run_id"]}, quality,
                                          [c for c in COSTS if c in frame])
-    frame.loc[done, "pareto"], frame.loc[done, "beaten_by"] = front, beaten_by
+    frame.loc[done, "pareto"], frame.loc[done, "beaten_by"] = on_front, beaten_by
     return frame
+
+
+def search_objectives(experiment_id: str, sweep_name: str) -> list[str] | None:
+    """The objectives of the Optuna search called `sweep_name` (None when it is a grid sweep)."""
+    import mlflow
+
+    runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1, filter_string=(
+        f"tags.sweep_name = '{sweep_name}' and tags.`workbench.search` = 'optuna'"))
+    return runs[0].data.tags["workbench.objectives"].split(",") if runs else None
+
+
+def front(frame: Any, objectives: list[str]) -> list[bool]:
+    """A run is on the front when no other run is at least as good on every objective and better on one
+    (Optuna's definition, so a search's front here is its study's `best_trials`)."""
+    signs = np.array([1.0 if o.endswith(":max") else -1.0 for o in objectives])
+    values = frame[[o.rsplit(":", 1)[0] for o in objectives]].to_numpy(dtype=float) * signs  # every axis maximised
+    return [not any((other >= row).all() and (other > row).any() for j, other in enumerate(values) if j != i)
+            for i, row in enumerate(values)]
 
 
 def significant_front(frame: Any, runs: dict[str, Any], quality: str, costs: list[str]) -> tuple[list[bool], list[str]]:

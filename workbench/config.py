@@ -3,7 +3,7 @@
 Every choice the agent makes (model, index, retrieval, state, reasoning, action) lives in
 `AgentConfig`. Its `config_id` (a hash of the canonical JSON, `name` and `pricing` excluded) follows it into
 logs, MLflow runs and export bundles, so a result can always be traced to the exact pipeline.
-Storage locations are not part of it: they belong to the workspace, not to the pipeline.
+Storage locations (the index server's address too) are not part of it: they belong to the workspace, not the pipeline.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class IndexConfig(Section):
     collection: str = Field("workbench", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
     distance: Literal["cosine", "l2", "ip"] = "cosine"
     hnsw: HNSWConfig = HNSWConfig()
+    host: str | None = Field(None, pattern=r"^[^\s/@]+$", description="Chroma server (TLS, auth: README); None: embedded")
+    port: int = Field(8000, ge=1, le=65535)
 
 
 class ChunkingConfig(Section):
@@ -221,7 +223,8 @@ class AgentConfig(Section):
 
     @property
     def config_id(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"name", "pricing"}), sort_keys=True, separators=(",", ":"))
+        pipeline = self.model_dump(mode="json", exclude={"name": True, "pricing": True, "index": {"host", "port"}})
+        canonical = json.dumps(pipeline, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod

@@ -1,6 +1,7 @@
 """An agent whose side effects stay in a scratch folder, for evaluations and replays.
 
-Fresh conversation state (one run's history must not leak into another's prompts), actions and escalations
+Fresh conversation state (one run's history must not leak into another's prompts; a `state` passed in is the
+caller's to keep apart, see evaluation/live.py), actions and escalations
 written to scratch files instead of real endpoints, and no entry in the decision log.
 """
 
@@ -24,6 +25,6 @@ def sandboxed_agent(config: AgentConfig, workspace: Workspace, **parts: Any) -> 
 
     with tempfile.TemporaryDirectory(dir=workspace.root) as scratch:
         folder = Path(scratch)
-        yield Agent.from_config(config, workspace, state=SQLiteStateStore(folder / "state.sqlite", config.state.ttl_days),
-                                actuator=OutboxActuator(folder / "outbox.jsonl"), decision_log=NoDecisionLog(),
-                                escalator=OutboxActuator(folder / "escalations.jsonl"), **parts)
+        state = parts.pop("state", None) or SQLiteStateStore(folder / "state.sqlite", config.state.ttl_days)
+        yield Agent.from_config(config, workspace, state=state, actuator=OutboxActuator(folder / "outbox.jsonl"),
+                                decision_log=NoDecisionLog(), escalator=OutboxActuator(folder / "escalations.jsonl"), **parts)

@@ -45,6 +45,7 @@ def connect(workspace: Workspace, uri: str | None = None, experiment: str = EXPE
     if uri.startswith("http"):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout carries JSON, not run links
     try:
         found = mlflow.get_experiment_by_name(experiment)
         if found is not None:

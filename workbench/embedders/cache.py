@@ -11,6 +11,7 @@ before: a warm cache no longer makes a configuration look fast.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import threading
 import time
@@ -37,6 +38,7 @@ class CachedEmbedder:
         self._embedding = threading.Lock()
         self._memory: dict[str, tuple[np.ndarray, float]] = {}
         self._db = connect(path, check_same_thread=False)
+        self._lockfile = Path(f"{path}.lock")
         # A cache: a vector lost to a power cut is computed again. Not waiting for the disk on every commit keeps
         # the cache's own bookkeeping (milliseconds) out of the stage timings, where only model time belongs.
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -53,15 +55,22 @@ class CachedEmbedder:
             spent = 0.0
             missing = {k: t for k, t in zip(keys, texts) if k not in found}
             if missing:
-                start = time.perf_counter()
-                vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
-                spent = (time.perf_counter() - start) * 1000
-                chars = sum(max(len(t), 1) for t in missing.values())
-                new = {k: (v, spent * max(len(t), 1) / chars) for (k, t), v in zip(missing.items(), vectors)}
-                found.update(new)
-                self._store(new)
-                self._remember(new)
-                self.computed += len(missing)
+                # And one process at a time per cache file: sweep workers on one machine (processes, Ray tasks) ask
+                # for the same questions and answers; the second finds what the first stored, instead of embedding it.
+                with open(self._lockfile, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    found.update(self._lookup(set(missing)))
+                    missing = {k: t for k, t in missing.items() if k not in found}
+                    if missing:
+                        start = time.perf_counter()
+                        vectors = np.asarray(self.inner.embed(list(missing.values())), dtype=np.float32)
+                        spent = (time.perf_counter() - start) * 1000
+                        chars = sum(max(len(t), 1) for t in missing.values())
+                        new = {k: (v, spent * max(len(t), 1) / chars) for (k, t), v in zip(missing.items(), vectors)}
+                        found.update(new)
+                        self._store(new)
+                        self._remember(new)
+                        self.computed += len(missing)
             # Every text asked for is charged its model time (a repeated text too: the model would run on it again),
             # less the time the model just spent here, which the caller's clock has already seen. One counter for
             # all threads: the guard runs a stage's calls on its own threads, and an evaluation asks one question at a time.

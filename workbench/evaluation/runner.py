@@ -68,7 +68,8 @@ def open_index(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace, 
     folder = workspace.root / "indexes" / key
     index = ChromaIndex(folder, config.index, config.retrieval.tenant_field)
     ready = folder / "ready.json"
-    if not ready.exists():
+    # A server outlives the marker's meaning when it is wiped or replaced: there, the count must match too.
+    if not ready.exists() or (config.index.host and index.count() != json.loads(ready.read_text())["chunks"]):
         report = ingest(corpus, config, workspace, tenant=dataset.tenant, embedder=embedder, index=index,
                         progress=progress, keep=_article_filter(dataset.articles))
         ready.write_text(json.dumps({"config_id": config.config_id, "corpus": str(corpus), **report.as_dict()}))
@@ -84,8 +85,9 @@ def _article_filter(articles: Sequence[str] | None) -> Callable[[Any], bool] | N
 
 def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | None = None, *, judge: str | None = None,
              metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True,
-             repeats: int = 1) -> EvalResult:
-    """Run every turn `repeats` times (each repeat with fresh conversation state, sharing the index and cache), then score."""
+             repeats: int = 1, live: tuple[Any, Any] | None = None) -> EvalResult:
+    """Run every turn `repeats` times (each repeat with fresh conversation state, sharing the index and cache), then score.
+    `live`: (index, state) of a deployed stack to evaluate instead of the local index (evaluation/live.py)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -97,9 +99,10 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
         raise EvalSetError(f"{dataset.evalset or dataset.corpus}: no questions to evaluate (check --article and --limit)")
     embedder = embedder or build_embedder(BuildContext(config, workspace))
     before = getattr(embedder, "computed", 0)
-    index, key, folder = open_index(config, dataset, workspace, embedder, progress)
+    index, key, folder = open_index(config, dataset, workspace, embedder, progress) if live is None else (live[0], "live", None)
     scorers = build_metrics(embedder, judge, metrics)
-    exact = ExactSearch(index)
+    exact = ExactSearch(index) if live is None else None  # a deployed index pages out no vectors: no ANN recall
+    parts = {} if live is None else {"state": live[1]}
     recorder = StageRecorder(embedder, _configured_tracer(config))
 
     rows: list[dict[str, Any]] = []
@@ -109,7 +112,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     _warm_up(config, workspace, embedder, index, recorder, evalset.cases[0])
     bar = tqdm(total=evalset.turn_count * repeats, desc=f"eval {config.name}", unit="q", disable=not progress)
     for repeat in range(repeats):
-        with sandboxed_agent(config, workspace, embedder=embedder, index=index, tracer=recorder) as agent:
+        with sandboxed_agent(config, workspace, embedder=embedder, index=index, tracer=recorder, **parts) as agent:
             for case in evalset.cases:
                 for t, turn in enumerate(case.turns):
                     row, sample, stages, usage = _ask(agent, recorder, exact, case, t, turn)
@@ -131,7 +134,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                       repeats=repeats, spans=spans)
 
 
-def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch, case: EvalCase, t: int, turn: Turn) -> tuple[dict, dict, list, Usage]:
+def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch | None, case: EvalCase, t: int, turn: Turn) -> tuple[dict, dict, list, Usage]:
     """One turn through the loop: its table row, its ragas sample, its stage spans, the AWS usage it would cost."""
     config = agent.config
     event = Event(event_id=f"{case.case_id}:{t}", tenant=case.tenant, user_id=case.user_id, text=turn.question)
@@ -155,8 +158,8 @@ def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch, case: EvalCase
     if turn.relevant:
         row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
     # The question's vector is in the embedding cache already: no second model call.
-    row["ann_recall_at_k"] = exact.recall(agent.embedder.embed([turn.question])[0], config.retrieval.top_k,
-                                          case.tenant, combine(config.retrieval.filter, case.filter))
+    row["ann_recall_at_k"] = exact.recall(agent.embedder.embed([turn.question])[0], config.retrieval.top_k, case.tenant,
+                                          combine(config.retrieval.filter, case.filter)) if exact else math.nan
     return row, sample, stages, usage
 
 

@@ -1,4 +1,4 @@
-"""Chroma `PersistentClient` as the local vector index: one collection per tenant, Pinecone-language filters.
+"""Chroma (embedded, or a server: chroma_server.py) as the vector index: one collection per tenant, Pinecone-language filters.
 
 A collection per tenant, as the export keeps a Pinecone namespace per tenant: a tenant's query searches
 only its own HNSW graph, so it is as fast as an unscoped one (a metadata filter on one shared graph was not:
@@ -14,7 +14,8 @@ from typing import Any, Iterator, Sequence
 
 from workbench.config import IndexConfig
 from workbench.filters import to_chroma
-from workbench.indexes.chroma_store import ChromaStore, collection_name
+from workbench.indexes.chroma_server import store_for
+from workbench.indexes.chroma_store import collection_name
 from workbench.records import Hit
 from workbench.registry import BuildContext
 
@@ -25,7 +26,7 @@ _PAGE = 1000
 class ChromaIndex:
     def __init__(self, path: Path, cfg: IndexConfig, tenant_field: str = "tenant") -> None:
         self.cfg, self.tenant_field, self.path = cfg, tenant_field, path
-        self._store = ChromaStore.at(path)
+        self._store = store_for(path, cfg)
         self._hnsw = {"space": cfg.distance, "ef_construction": cfg.hnsw.construction_ef,
                       "ef_search": cfg.hnsw.search_ef, "max_neighbors": cfg.hnsw.max_neighbors}
         self._migrate_shared_collection()
@@ -42,8 +43,8 @@ class ChromaIndex:
 
     def tenants(self) -> list[str]:
         """Every tenant with a collection in this index, sorted."""
-        return sorted(str(c.metadata["tenant"]) for c in self._store.collections()
-                      if (c.metadata or {}).get("workbench_index") == self.cfg.collection)
+        return sorted({str(c.metadata["tenant"]) for c in self._store.collections()  # a set: a move can hold two at once
+                       if (c.metadata or {}).get("workbench_index") == self.cfg.collection})
 
     def upsert(self, ids: Sequence[str], vectors: Any, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         rows: dict[str, list[int]] = {}

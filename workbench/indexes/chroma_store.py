@@ -17,7 +17,7 @@ import hashlib
 import re
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 _DIGEST = 16
 _MAX_NAME = 63  # Chroma's rule, like S3 buckets: 3-63 characters
@@ -37,8 +37,8 @@ class ChromaStore:
     _open: ClassVar[dict[str, "ChromaStore"]] = {}
     _guard: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, where: str | None = None) -> None:
+        self.path, self.where = path, where or str(path)
         self.lock = threading.RLock()
         self._handles: dict[str, Any] = {}
         self._ef: dict[str, int] = {}  # ef_search of each collection handed out since the client opened
@@ -47,9 +47,14 @@ class ChromaStore:
     @classmethod
     def at(cls, path: Path) -> "ChromaStore":
         key = str(Path(path).resolve())
+        return cls.shared(key, lambda: ChromaStore(Path(key)))
+
+    @classmethod
+    def shared(cls, key: str, make: Callable[[], "ChromaStore"]) -> "ChromaStore":
+        """The one store of this process for `key` (a folder, or a server's database), made on first use."""
         with cls._guard:
             if key not in cls._open:
-                cls._open[key] = ChromaStore(Path(key))
+                cls._open[key] = make()
             return cls._open[key]
 
     def _connect(self) -> Any:
@@ -83,7 +88,7 @@ class ChromaStore:
                                                           embedding_function=None)
         built = (handle.configuration or {}).get("hnsw") or {}
         if built.get("space", hnsw["space"]) != hnsw["space"]:
-            raise ValueError(f"collection {name!r} in {self.path} was built with distance {built['space']!r}, the config "
+            raise ValueError(f"collection {name!r} in {self.where} was built with distance {built['space']!r}, the config "
                              f"asks {hnsw['space']!r}; use another index.collection or delete the workspace")
         if built.get("ef_search") != hnsw["ef_search"]:
             self._set_ef(handle, hnsw["ef_search"])  # before the first query loads the graph: no reopen needed
