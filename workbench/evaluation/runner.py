@@ -20,6 +20,8 @@ from workbench.evaluation.ann import ExactSearch
 from workbench.evaluation.cost import cost_per_million_events
 from workbench.evaluation.dataset import DatasetSpec, EvalSet
 from workbench.evaluation.ir import retrieval_metrics
+from workbench.evaluation.judge import judge_cache, judge_summary
+from workbench.evaluation.span_metrics import answer_tokens
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.ingest.chunking import doc_id_of
@@ -92,7 +94,8 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     embedder = embedder or build_embedder(BuildContext(config, workspace))
     before = getattr(embedder, "computed", 0)
     index, key, folder = open_index(config, dataset, workspace, embedder, progress)
-    scorers = build_metrics(embedder, judge, metrics)
+    cache = judge_cache(workspace.judge_cache) if judge else None
+    scorers = build_metrics(embedder, judge, metrics, judge_cache=cache)
     exact = ExactSearch(index)
 
     rows: list[dict[str, Any]] = []
@@ -105,11 +108,13 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
                 d = agent.handle(event, filter=case.filter)
                 ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
                 sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
+                          "references": turn.answers,
                           "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
                           "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
                 row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
                        "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
                        "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
+                       "answer_tokens": len(answer_tokens(d.answer)),
                        "top_score": d.hits[0][1] if d.hits else math.nan,
                        **{f"latency_{s}_ms": d.latency_ms.get(s, 0.0) for s in STAGES},
                        "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
@@ -128,6 +133,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
         row.update(scores)
     table = pd.DataFrame(rows)
     aggregates = _aggregate(table, config, item_bytes, index.count())
+    aggregates.update(judge_summary(table, [m for m in JUDGED if m in scorers], cache), answer_tokens=float(table["answer_tokens"].mean()))
     not_run = [m for m in JUDGED if m not in scorers]
     return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before)
 
