@@ -324,15 +324,33 @@ def ui(home: Optional[Path] = HomeOpt, port: int = typer.Option(5000, help="Port
 
 
 @app.command("build-evalset")
-def build_evalset(source: Path = typer.Argument(..., help="SQuAD .json or BEIR folder with queries.jsonl and qrels/."),
+def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .json or BEIR folder with queries.jsonl and qrels/."),
                   out: Path = typer.Option(..., "--out", "-o", help="Eval set JSONL to write."),
+                  from_corpus: Optional[Path] = typer.Option(None, "--from-corpus", help="A corpus without questions (any format "
+                                                             "`ingest` reads): simulate known-item queries (docs/known_items.md)."),
+                  n: int = typer.Option(200, "--n", min=1, help="--from-corpus: how many questions."),
+                  seed: int = typer.Option(0, help="--from-corpus: the same seed gives the same eval set."),
+                  style: str = typer.Option("mixed", help="--from-corpus: terms (tf-idf sampled), sentence (perturbed) or mixed."),
+                  noise: float = typer.Option(0.2, min=0.0, max=0.99, help="--from-corpus: share of query words not taken from the item."),
+                  config: Optional[Path] = ConfigOpt,
                   tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
                   limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
                   split: str = typer.Option("test", help="BEIR qrels split.")) -> None:
-    """Build an eval set from a corpus plus its questions (SQuAD or BEIR)."""
+    """Build an eval set: from a corpus plus its questions (SQuAD or BEIR), or from any corpus alone (--from-corpus)."""
     from workbench.evaluation.dataset import from_beir, from_squad
 
-    evalset = from_beir(source, tenant, split, limit) if source.is_dir() else from_squad(source, tenant, limit)
+    if (source is None) == (from_corpus is None):
+        raise UserError("give either SOURCE (SQuAD or BEIR, with questions) or --from-corpus PATH (a corpus alone)")
+    if from_corpus is not None:
+        from workbench.evaluation.known_item import STYLES, build_known_item_set
+
+        if style not in STYLES:
+            raise UserError(f"--style {style!r}: choose one of {', '.join(STYLES)}")
+        evalset = build_known_item_set(from_corpus, n, seed, tenant=tenant, chunking=_load(config).retrieval.chunking,
+                                       style=style, noise=noise)  # type: ignore[arg-type]
+    else:
+        evalset = from_beir(source, tenant, split, limit) if source.is_dir() else from_squad(source, tenant, limit)
+    evalset = evalset.model_copy(update={"cases": evalset.cases[:limit]})
     evalset.save(out)
     typer.echo(f"{out}: {len(evalset.cases)} cases, hash {evalset.content_hash}")
 

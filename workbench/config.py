@@ -74,6 +74,8 @@ class ChunkingConfig(Section):
     splitter: Literal["recursive", "character", "markdown"] = "recursive"
     size: int = Field(800, gt=0)
     overlap: int = Field(100, ge=0)
+    sentence_vectors: bool = Field(True, description="embed each chunk's sentences at ingest and store them with it, "
+                                                     "so the extractive reasoner embeds no sentence when it answers")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> "ChunkingConfig":
@@ -125,7 +127,8 @@ class ReasonerConfig(Section):
     max_tokens: int = Field(512, gt=0)
     prompt_template: str = DEFAULT_PROMPT
     history_turns: int = Field(5, ge=0)
-    max_sentences: int = Field(1, gt=0)
+    max_sentences: int = Field(1, gt=0, description="extractive: how many best sentences answer, each with its window")
+    max_answer_words: int = Field(50, gt=0, description="extractive: a sentence brings a neighbour only within this many words")
     min_score: float = Field(0.2, ge=-1, le=1)
 
     @field_validator("prompt_template")

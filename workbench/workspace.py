@@ -32,6 +32,10 @@ class Workspace:
         return self._path("embeddings.sqlite")
 
     @property
+    def judge_cache(self) -> Path:
+        return self._path("judge_cache.sqlite")
+
+    @property
     def outbox(self) -> Path:
         return self._path("outbox.jsonl")
 

@@ -20,7 +20,9 @@ from workbench.evaluation.ann import ExactSearch
 from workbench.evaluation.aws_usage import Usage, event_usage
 from workbench.evaluation.dataset import DatasetSpec, EvalCase, EvalSet, EvalSetError, Turn
 from workbench.evaluation.ir import retrieval_metrics
+from workbench.evaluation.judge import judge_cache, judge_summary
 from workbench.evaluation.recorder import StageRecorder, StageSpan, charged, describe
+from workbench.evaluation.span_metrics import answer_tokens
 from workbench.evaluation.summary import STAGES, row_costs, summarize
 from workbench.events import Event
 from workbench.filters import combine
@@ -100,7 +102,8 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     embedder = embedder or build_embedder(BuildContext(config, workspace))
     before = getattr(embedder, "computed", 0)
     index, key, folder = open_index(config, dataset, workspace, embedder, progress) if live is None else (live[0], "live", None)
-    scorers = build_metrics(embedder, judge, metrics)
+    cache = judge_cache(workspace.judge_cache) if judge else None
+    scorers = build_metrics(embedder, judge, metrics, judge_cache=cache)
     exact = ExactSearch(index) if live is None else None  # a deployed index pages out no vectors: no ANN recall
     parts = {} if live is None else {"state": live[1]}
     recorder = StageRecorder(embedder, _configured_tracer(config))
@@ -129,6 +132,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     usage = Usage.mean(usages)
     table["cost_per_1m_events"] = row_costs(table, config, usage, index.count())
     aggregates = summarize(table, config, usage, index.count())
+    aggregates.update(judge_summary(table, [m for m in JUDGED if m in scorers], cache), answer_tokens=float(table["answer_tokens"].mean()))
     not_run = [m for m in JUDGED if m not in scorers]
     return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before,
                       repeats=repeats, spans=spans)
@@ -147,12 +151,12 @@ def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch | None, case: E
     latency = charged(d.latency_ms, stages)
     ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
     sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
-              "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
+              "references": turn.answers, "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
               "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
     row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
            "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
            "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
-           "top_score": d.hits[0][1] if d.hits else math.nan,
+           "answer_tokens": len(answer_tokens(d.answer)), "top_score": d.hits[0][1] if d.hits else math.nan,
            **{f"latency_{s}_ms": latency.get(s, 0.0) for s in STAGES}, "replayed_ms": sum(s.replayed_ms for s in stages),
            "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
     if turn.relevant:

@@ -55,15 +55,18 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
         raise ExportError(f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
                           "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
                           "exported exactly) or hybrid.enabled: false to export")
+    bm25 = ["sparse/__init__.py", "sparse/bm25.py", "sparse/stopwords_en.txt", "sparse/STOPWORDS_LICENSE.md"]
     if hybrid.enabled:
-        modules += ["indexes/hybrid.py", "sparse/__init__.py", "sparse/bm25.py", "sparse/stopwords_en.txt",
-                    "sparse/STOPWORDS_LICENSE.md"]
+        modules += ["indexes/hybrid.py", *bm25]
     if cfg.index.distance == "l2":
         raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
                           "evaluate with cosine or ip to export")
     if cfg.state.kind not in ("sqlite", "dynamodb"):
         raise ExportError(f"state.kind {cfg.state.kind!r} has no cloud twin; use sqlite (exported to DynamoDB) or dynamodb")
-    modules.append({"extractive": "reasoners/extractive.py", "langchain": "reasoners/langchain_chat.py"}[cfg.reasoner.kind])
+    if cfg.reasoner.kind == "extractive":  # its sentence ranking shares the BM25 tokenizer
+        modules += ["reasoners/extractive.py", "reasoners/extractive_scoring.py", "reasoners/sentences.py", *bm25]
+    else:
+        modules.append("reasoners/langchain_chat.py")
     modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
     if cfg.deploy.orchestration == "step_functions":
         modules += ["stages.py", "deadletter.py"]  # the starter redacts each event's dead-letter body
@@ -79,7 +82,9 @@ def requirements(cfg: AgentConfig) -> list[str]:
     names = ["pydantic", "numpy", "tenacity", "python-stdnum", "aws-lambda-powertools", "aws-xray-sdk", "pinecone", "onnxruntime",
              "tokenizers"]
     if sparse_dense(cfg):
-        names += ["mmh3", "snowballstemmer"]
+        names += ["mmh3"]
+    if sparse_dense(cfg) or cfg.reasoner.kind == "extractive":
+        names += ["snowballstemmer"]
     if cfg.reasoner.kind == "langchain":
         names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
     if cfg.observability.tracing != "none":

@@ -46,6 +46,8 @@ def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig, tenant_field:
                                   f"(vector stores filter on scalars), got {value!r}")
         for n, piece in enumerate(splitter.split_text(doc.text)):
             meta = {**doc.metadata, tenant_field: tenant, "doc_id": doc.id, "title": doc.title, "chunk": n}
-            digest = hashlib.sha256(json.dumps([piece, meta], sort_keys=True).encode()).hexdigest()[:16]
+            # Whether sentence vectors are stored is part of what a chunk holds: switching it rewrites the chunk.
+            hashed = [piece, meta] + (["sentence_vectors"] if cfg.sentence_vectors else [])
+            digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
             chunks.append(Chunk(f"{doc.id}#c{n}", piece, {**meta, "content_hash": digest}))
     return chunks

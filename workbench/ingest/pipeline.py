@@ -56,8 +56,13 @@ def ingest(corpus: str | Path, config: AgentConfig, workspace: Workspace | None 
     with tqdm(total=len(todo), desc="ingest", unit="chunk", disable=not progress) as bar:
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]
-            vectors = ctx.embedder.embed([c.text for c in part])
-            index.upsert([c.id for c in part], vectors, [c.text for c in part], [c.metadata for c in part])
+            texts, metadatas = [c.text for c in part], [c.metadata for c in part]
+            vectors = ctx.embedder.embed(texts)
+            if config.retrieval.chunking.sentence_vectors:
+                from workbench.reasoners.sentences import with_sentence_vectors
+
+                metadatas = with_sentence_vectors(texts, metadatas, ctx.embedder)
+            index.upsert([c.id for c in part], vectors, texts, metadatas)
             bar.update(len(part))
     if config.retrieval.hybrid.enabled and config.retrieval.hybrid.method == "sparse_dense":
         from workbench.indexes.sparse_dense import fit_at_ingest

@@ -31,7 +31,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
     return frozenset((Path(__file__).parent / "stopwords_en.txt").read_text().split())
 
 
@@ -43,7 +43,7 @@ def _stemmer() -> Any:
 
 
 def tokenize(text: str) -> list[str]:
-    stop = _stopwords()
+    stop = stopwords()
     words = [w for w in _WORD.findall(text.lower()) if w not in stop and w.strip("_")]
     return _stemmer().stemWords(words)
 
