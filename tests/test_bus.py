@@ -55,11 +55,11 @@ def test_extending_visibility_keeps_a_message_and_a_spent_receipt_extends_nothin
     bus.publish("slow")
     [m] = bus.receive(1, 10)
     clock.now += 8
-    assert bus.extend_visibility([m.receipt], 10) == 1  # ChangeMessageVisibility: 10 s from now
+    assert bus.extend_visibility([m.receipt, "stale"], 10) == {m.receipt}  # ChangeMessageVisibility: 10 s from now
     clock.now += 8
     assert bus.receive(1, 10) == []  # 16 s after the receive, still invisible
     bus.fail(m.receipt, "ConnectionError", retry_after=0)
-    assert bus.extend_visibility([m.receipt], 10) == 0  # a failed message's receipt is spent: it comes back
+    assert bus.extend_visibility([m.receipt], 10) == set()  # a failed message's receipt is spent: it comes back
     [again] = bus.receive(1, 10)
     assert again.receive_count == 2
 
@@ -79,3 +79,27 @@ def test_dead_letters_are_kept_redacted_with_their_keys_and_redrive(tmp_path) ->
     assert json.loads(envelope["Message"]) == {**inner, "text": "card [CARD], mail [EMAIL]"}  # ids as sent: a redrive is the same event
     assert bus.dead_letters()[1]["body"] == "{broken [EMAIL]"
     assert bus.redrive() == 2 and json.loads(json.loads(bus.receive(1, 30)[0].body)["Message"])["event_id"] == "ev@1"
+
+
+def test_a_heartbeat_keeps_a_held_message_and_gives_up_one_received_elsewhere(tmp_path) -> None:
+    import time
+
+    from workbench.bus import Heartbeat
+
+    bus = LocalBus(tmp_path / "bus.db")
+    bus.publish("held")
+    since = time.time()
+    [m] = bus.receive(1, 1)
+    with bus.heartbeat([m], 1, since) as beat:
+        time.sleep(1.5)  # past the visibility timeout
+        assert bus.receive(1, 1) == [] and beat.time_left(m) > 0
+    assert bus.delete(m.receipt)  # still its receipt: nobody else received it
+    bus.publish("stalled")
+    since = time.time()
+    [stalled] = bus.receive(1, 1)
+    time.sleep(1.1)  # a worker suspended past its timeout, no beat: another receive takes the message
+    assert bus.receive(1, 1)
+    assert Heartbeat(bus, [stalled.receipt], 1, since).time_left(stalled) == 0  # skipped, not handled twice
+    with bus.heartbeat([stalled], 1, time.time()) as resumed:
+        time.sleep(0.5)  # a beat ran after the worker resumed: fresh, but it did not reach the stolen receipt
+        assert resumed.time_left(stalled) == 0

@@ -79,15 +79,16 @@ class LocalBus:
                 out.append(Message(mid, bytes(body), receipt, count + 1))
         return out
 
-    def extend_visibility(self, receipts: Sequence[str], timeout: float) -> int:
+    def extend_visibility(self, receipts: Sequence[str], timeout: float) -> set[str]:
         """SQS's ChangeMessageVisibility: these received messages stay invisible until `timeout` seconds from now
         (never less than they already were). A receipt holds until its message is deleted, failed, dead-lettered or
-        received again; stale ones are skipped. Returns how many messages were extended."""
+        received again; stale ones are skipped. Returns the receipts that were extended."""
         if not receipts:
-            return 0
+            return set()
         marks = ",".join("?" * len(receipts))
-        return self._sqlite.conn().execute(f"UPDATE messages SET visible_at = MAX(visible_at, ?) WHERE receipt IN ({marks})",
-                                           (self.clock() + timeout, *receipts)).rowcount
+        rows = self._sqlite.conn().execute(f"UPDATE messages SET visible_at = MAX(visible_at, ?) WHERE receipt IN ({marks}) "
+                                           "RETURNING receipt", (self.clock() + timeout, *receipts)).fetchall()
+        return {row[0] for row in rows}
 
     @contextmanager
     def heartbeat(self, messages: Sequence[Message], timeout: float, since: float) -> Iterator["Heartbeat"]:
@@ -153,6 +154,7 @@ class Heartbeat:
 
     def __init__(self, bus: LocalBus, receipts: list[str], timeout: float, since: float) -> None:
         self.bus, self.receipts, self.timeout = bus, receipts, timeout
+        self.live = set(receipts)  # the receipts the last extension reached (set before `since`, read after it)
         self.since = since  # a time taken before the bus's clock at the last extension: never later than the bus's
         self.stop = threading.Event()
 
@@ -160,16 +162,17 @@ class Heartbeat:
         while not self.stop.wait(self.timeout / 3):
             started = time.time()
             try:
-                self.bus.extend_visibility(self.receipts, self.timeout)
+                self.live = self.bus.extend_visibility(self.receipts, self.timeout)
                 self.since = started
             except Exception:  # noqa: BLE001 - a busy store: the next beat tries again; time_left renews itself
                 log.warning("heartbeat: could not extend visibility", exc_info=True)
 
     def time_left(self, message: Message) -> float:
         """Seconds before `message` can become visible again; 0 if another receive already holds it (this
-        worker stalled past the timeout, e.g. suspended). Renews the message itself when under half is left."""
+        worker stalled past the timeout, e.g. suspended). Renews the message itself when under half is left, or
+        when the last beat did not reach it."""
         left = self.since + self.timeout - time.time()
-        if left >= self.timeout / 2:
+        if left >= self.timeout / 2 and message.receipt in self.live:
             return left
         started = time.time()
         if not self.bus.extend_visibility([message.receipt], self.timeout):
