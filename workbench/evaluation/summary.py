@@ -51,9 +51,10 @@ def row_costs(table: Any, config: AgentConfig, item_bytes: float, index_vectors:
 
 def summarize(table: Any, config: AgentConfig, item_bytes: float, index_vectors: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    per_question = table.groupby(QUESTION, sort=False)
-    for name in quality_columns(table):
-        values = per_question[name].mean().to_numpy(dtype=float)
+    names = quality_columns(table)
+    per_question = table.groupby(QUESTION, sort=False)[names].mean()
+    for name in names:
+        values = per_question[name].to_numpy(dtype=float)
         out[name] = float(np.nanmean(values))
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = bootstrap_ci(values)
     repeats = [part for _, part in table.groupby("repeat", sort=True)]
