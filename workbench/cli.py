@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -45,6 +46,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every
                         if verbose else "%(levelname)s %(name)s %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_fill_log_fields)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # compare reads a table per run: no bar for each
 
 
 def _fill_log_fields(record: logging.LogRecord) -> bool:
@@ -229,29 +231,22 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
             sweep_name: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
             baseline: Optional[str] = typer.Option(None, "--baseline", help="RUN_ID, promoted name or config name: paired tests of every run against it."),
             out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
-    """Table of runs with 95% intervals, the Pareto front under uncertainty, paired tests against a baseline, a plot."""
+    """Table of runs with 95% intervals, the Pareto front of significant differences, paired tests against a baseline, a plot."""
     from workbench import tracking
-    from workbench.compare import COSTS, format_differences, format_runs, runs_frame, search_objectives
-    from workbench.paired import against_baseline, load_run, resolve_run
+    from workbench.compare import compare as compare_runs
+    from workbench.compare import search_objectives
     from workbench.plots import plot_comparison
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
     objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
-    frame = runs_frame(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", objectives)
-    if frame.empty:
+    found = compare_runs(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", baseline, objectives)
+    if found.frame.empty:
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
-    runs = {run_id: load_run(run_id) for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]}
-    costs = [c for c in COSTS if c in frame]
-    typer.echo(format_runs(frame, quality, costs))
+    typer.echo(found.text(quality))
     if objectives:
         typer.echo(f"pareto: the front of the search's objectives {', '.join(objectives)}")
-    base_id, diffs = resolve_run(baseline, experiment_id) if baseline else None, None
-    if base_id:
-        base = runs.get(base_id) or load_run(base_id)
-        diffs = against_baseline(base, [r for i, r in runs.items() if i != base_id], [quality, *costs])
-        typer.echo("\n" + format_differences(diffs, f"{base.name} ({base_id[:8]})"))
-    png = plot_comparison(frame, quality, out, base_id)
-    run_id = tracking.log_comparison(frame, png, experiment_id, sweep_name, diffs)
+    png = plot_comparison(found.frame, quality, out, found.baseline.run_id if found.baseline else None)
+    run_id = tracking.log_comparison(found.frame, png, experiment_id, sweep_name, found.differences)
     typer.echo(f"plot: {png} (logged to MLflow run {run_id})")
 
 

@@ -3,6 +3,7 @@ and the Pareto front of the differences that are significant (an Optuna search's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -138,3 +139,32 @@ def format_differences(diffs: Any, baseline: str) -> str:
                           "significant": ["better" if r.better else "worse" if r.significant else "no" for r in diffs.itertuples()]})
     with pd.option_context("display.width", 250, "display.max_colwidth", 40):
         return f"against baseline {baseline} (candidate - baseline):\n" + shown.to_string(index=False)
+
+
+@dataclass
+class Comparison:
+    frame: Any  # runs_frame, with the front
+    costs: list[str]
+    baseline: Any = None  # the baseline's RunData, when one was named
+    differences: Any = None  # against_baseline's table
+
+    def text(self, quality: str) -> str:
+        shown = format_runs(self.frame, quality, self.costs)
+        if self.baseline is not None:
+            shown += "\n\n" + format_differences(self.differences, f"{self.baseline.name} ({self.baseline.run_id[:8]})")
+        return shown
+
+
+def compare(experiment_id: str, quality: str = QUALITY, filter_string: str = "", baseline: str | None = None,
+            objectives: list[str] | None = None) -> Comparison:
+    """The runs with their front (a search's `objectives` give its study's own), and with a baseline (run id or
+    name) every other run's paired differences from it."""
+    from workbench.paired import against_baseline, load_run, resolve_run
+
+    frame = runs_frame(experiment_id, quality, filter_string, objectives)
+    costs = [c for c in COSTS if c in frame]
+    if frame.empty or baseline is None:
+        return Comparison(frame, costs)
+    base = load_run(resolve_run(baseline, experiment_id))
+    others = [load_run(r) for r in frame.loc[frame["status"] == "FINISHED", "run_id"] if r != base.run_id]
+    return Comparison(frame, costs, base, against_baseline(base, others, [quality, *costs]))

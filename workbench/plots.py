@@ -33,7 +33,7 @@ def plot_run(result: Any, out: Path) -> list[Path]:
     left.set_xticks(list(x), STAGE_ORDER, rotation=30, ha="right")
     left.set_ylabel("ms (cache hits charged their model time)")
     repeats = f"{result.repeats} repeats" if result.repeats > 1 else "1 repeat"
-    left.set_title(f"Latency per stage, 95% interval ({repeats})")
+    left.set_title(f"Latency per stage, 95% interval ({repeats})", y=1.0)  # a fixed y: no layout pass for the title
     left.legend()
     names = quality_columns(table)[::-1]  # first metric on top
     values = [m[n] for n in names]
@@ -41,7 +41,7 @@ def plot_run(result: Any, out: Path) -> list[Path]:
                capsize=3, color="tab:green", ecolor="black")
     right.set_xlim(0, 1.05)
     right.tick_params(axis="y", labelsize=8)
-    right.set_title(f"Quality, 95% interval over {result.evalset.turn_count} questions")
+    right.set_title(f"Quality, 95% interval over {result.evalset.turn_count} questions", y=1.0)
     fig.suptitle(result.config.name)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.22, top=0.86)  # fixed layout: tight_layout costs more than the plot
     path = out / "run_summary.png"

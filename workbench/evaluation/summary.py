@@ -53,9 +53,10 @@ def row_costs(table: Any, config: AgentConfig, usage: Usage, index_vectors: int)
 def summarize(table: Any, config: AgentConfig, usage: Usage, index_vectors: int) -> dict[str, float]:
     """`usage`: the AWS requests and capacity units one event spends, as the exported stack would (`aws_usage`)."""
     out: dict[str, float] = {}
-    per_question = table.groupby(QUESTION, sort=False)
-    for name in quality_columns(table):
-        values = per_question[name].mean().to_numpy(dtype=float)
+    names = quality_columns(table)
+    per_question = table.groupby(QUESTION, sort=False)[names].mean()
+    for name in names:
+        values = per_question[name].to_numpy(dtype=float)
         out[name] = float(np.nanmean(values))
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = bootstrap_ci(values)
     repeats = [part for _, part in table.groupby("repeat", sort=True)]
