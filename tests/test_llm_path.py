@@ -1,10 +1,7 @@
 """The LLM path end to end against the OpenAI-compatible TEST DOUBLE (tests/openai_double.py): the LangChain reasoner
 through langchain-openai, and ragas's LLM-judged metrics through `--judge openai:MODEL`, cached and failure-counted."""
 
-import json
 import math
-import subprocess
-import sys
 
 import pytest
 from conftest import event, ingested_agent
@@ -79,32 +76,22 @@ def test_evaluation_with_the_llm_reasoner_prices_its_tokens(double, squad_subset
     assert result.metrics["llm_token_usage"] == pytest.approx((table["input_tokens"] + table["output_tokens"]).mean())
 
 
-def _eval_cli(home, corpus, *extra):
-    import os
-
-    env = {"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin", "OPENAI_API_KEY": os.environ["OPENAI_API_KEY"],
-           "OPENAI_BASE_URL": os.environ["OPENAI_BASE_URL"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    config = home.parent / "hashing.yaml"
-    config.write_text("embedder:\n  kind: hashing\n")
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "eval", "--corpus", str(corpus), "--limit", "3",
-                           "--config", str(config), "--judge", "openai:gpt-4o-mini", *extra],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
-
-
-def test_judged_metrics_run_and_a_second_evaluation_makes_no_judge_call(double, squad_subset, tmp_path) -> None:
-    first = _eval_cli(tmp_path / "ws", squad_subset)
+def test_judged_metrics_run_and_a_second_evaluation_makes_no_judge_call(double, squad_subset, workspace) -> None:
+    cfg = AgentConfig(embedder={"kind": "hashing"})
+    spec = DatasetSpec(corpus=squad_subset, limit=3)
+    first = evaluate(cfg, spec, workspace, judge="openai:gpt-4o-mini", progress=False).metrics
     for name in JUDGED:
         assert 0.0 <= first[name] <= 1.0 and first[f"{name}_failures"] == 0, (name, first)
     assert first["faithfulness"] == 1.0  # the double upholds every statement
     assert first["judge_failures"] == 0 and first["judge_calls"] > 0
     calls = len(double.chat_requests())
     assert calls == first["judge_calls"]
-    second = _eval_cli(tmp_path / "ws", squad_subset)
+    second = evaluate(cfg, spec, workspace, judge="openai:gpt-4o-mini", progress=False).metrics
     assert len(double.chat_requests()) == calls and second["judge_calls"] == 0
     assert second["judge_cache_hits"] == first["judge_calls"]
     assert {n: second[n] for n in JUDGED} == {n: first[n] for n in JUDGED}
+    other = evaluate(cfg, spec, workspace, judge="openai:gpt-4.1-mini", metrics=["faithfulness"], progress=False).metrics
+    assert other["judge_calls"] > 0  # another model never reads the first one's answers
 
 
 def test_a_judge_that_returns_malformed_json_is_counted_not_scored(double, squad_subset, workspace) -> None:
