@@ -1,6 +1,6 @@
 """Answer quality of the default pipeline on SQuAD: how often the answer holds a gold span, and how long it is.
 
-    python benchmarks/extractive_answers.py [--squad FILE] [--top-k 10] [--home DIR] [--limit N]
+    python benchmarks/extractive_answers.py [--squad FILE] [--top-k 10] [--max-answer-words 50] [--home DIR] [--limit N]
 
 The first question of every paragraph (913 for the bundled file), the default config with `retrieval.top_k`
 set, the real MiniLM, through `evaluate` (the same loop and metrics as `workbench eval`). Answer length is
@@ -28,11 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, default=Path("datasets/squad-v1.1-dev-24/dev-v1.1-first24.json"))
     parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--max-answer-words", type=int, default=None, help="reasoner.max_answer_words (1: no window)")
     parser.add_argument("--home", type=Path, default=Path(".workbench/benchmarks/extractive"))
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     args = parser.parse_args()
 
-    cfg = AgentConfig(name=f"extractive-top{args.top_k}", retrieval={"top_k": args.top_k})
+    overrides = {"retrieval.top_k": args.top_k}
+    if args.max_answer_words is not None:  # a workbench before issue 15 has no such field: leave it out there
+        overrides["reasoner.max_answer_words"] = args.max_answer_words
+    cfg = AgentConfig(name=f"extractive-top{args.top_k}").with_overrides(overrides)
     start = time.perf_counter()
     result = evaluate(cfg, DatasetSpec(corpus=args.squad, limit=args.limit), Workspace(args.home), progress=True)
     references = {case.case_id: case.turns[0].answers for case in result.evalset.cases}

@@ -8,6 +8,7 @@ from workbench.config import AgentConfig
 from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, UnknownMetricError, build_metrics
 from workbench.evaluation.dataset import DatasetSpec
 from workbench.evaluation.runner import evaluate
+from workbench.evaluation.span_metrics import contains_reference
 
 pytestmark = pytest.mark.model
 
@@ -32,6 +33,12 @@ def test_evaluation_is_logged_and_reads_back(squad_subset, workspace, cached_min
     assert first["question"] == "Which NFL team represented the AFC at Super Bowl 50?"
     assert first["relevant"] == ["Super_Bowl_50#0"] and first["retrieved"][0] == "Super_Bowl_50#0"
     assert result.not_run == list(JUDGED)
+    # The extractive metrics, over every reference answer of each question (SQuAD gives several).
+    references = {c.case_id: c.turns[0].answers for c in result.evalset.cases}
+    contained = [contains_reference(a, references[c]) for a, c in zip(table["answer"], table["case_id"])]
+    assert result.metrics["answer_contains_reference"] == pytest.approx(sum(contained) / len(contained))
+    assert result.metrics["answer_contains_reference"] >= 0.5 and 0 < result.metrics["token_f1"] < 1
+    assert result.metrics["answer_tokens"] == pytest.approx(table["answer_tokens"].mean()) and table["answer_tokens"].min() > 0
 
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
     runs = mlflow.search_runs([experiment_id], filter_string=f"tags.config_id = '{cfg.config_id}'")
@@ -40,6 +47,7 @@ def test_evaluation_is_logged_and_reads_back(squad_subset, workspace, cached_min
     assert run["params.retrieval.top_k"] == "5" and run["params.embedder.model"] == "all-MiniLM-L6-v2"
     assert run["tags.dataset_hash"] == result.evalset.content_hash
     assert run["tags.ragas_llm_metrics"] == "not run (no judge configured)"
+    assert run["metrics.token_f1"] == pytest.approx(result.metrics["token_f1"])
     assert run["metrics.ndcg_at_10"] == pytest.approx(table["ndcg_at_10"].mean())
     assert run["metrics.latency_total_p95_ms"] > 0 and run["metrics.cost_per_1m_events"] > 0
     # 24 paragraphs: the HNSW graph finds exactly what brute force finds, and the metric says so.

@@ -1,7 +1,9 @@
 """Retries with exponential backoff and jitter, a timeout on every call, and a token bucket per downstream.
 
 `guard(stage, ...)` wraps any stage object: its protocol methods gain the policy, everything else passes
-through. Retries use tenacity; only transient errors (timeouts, connection and OS errors) are retried.
+through. Retries use tenacity; only transient errors are retried: timeouts, connection and OS errors, and a
+provider's HTTP 429 or 5xx (any exception with such a `status_code`, as the openai and anthropic SDKs raise),
+after the provider SDK's own retries gave up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from typing import Any, Callable
 
 METHODS = ("embed", "query", "query_many", "upsert", "load", "save", "reason", "act")
 TRANSIENT = (TimeoutError, ConnectionError, OSError)
+RETRIED_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT) or getattr(exc, "status_code", None) in RETRIED_STATUS
 
 
 class TokenBucket:
@@ -43,12 +50,12 @@ class TokenBucket:
 class Guarded:
     def __init__(self, stage: Any, name: str, attempts: int, base_delay_s: float, max_delay_s: float, timeout_s: float,
                  limiter: TokenBucket | None) -> None:
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
         self._stage, self._name, self._timeout, self._limiter = stage, name, timeout_s, limiter
         self._retrying = Retrying(stop=stop_after_attempt(attempts), reraise=True,
                                   wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
-                                  retry=retry_if_exception_type(TRANSIENT))
+                                  retry=retry_if_exception(transient))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"guard-{name}")
 
     def __getattr__(self, attr: str) -> Any:
