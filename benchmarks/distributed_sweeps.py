@@ -2,6 +2,7 @@
 
     python benchmarks/distributed_sweeps.py ray      # 16 points: a local Ray cluster (2 CPUs) against -j 2 processes
     python benchmarks/distributed_sweeps.py optuna   # 16 Optuna trials against the 48-point grid, best nDCG@10
+    python benchmarks/distributed_sweeps.py replay --home WS   # the sampler on a finished grid's metrics, many seeds
 
 Targets (issue 16): Ray <= 1.2 x the time of -j 2 processes, measured in one run; the search's best nDCG@10
 within 0.01 of the grid's best. Every run starts from an empty workspace (model loads, index builds, MLflow logging
@@ -55,7 +56,7 @@ def ray_against_processes(spec: SweepSpec, rounds: int) -> None:
           f"(target <= 1.2); largest nDCG@10 difference between the two for one point: {differ}")
 
 
-def optuna_against_grid(spec: SweepSpec, trials: int) -> None:
+def optuna_against_grid(spec: SweepSpec, trials: int, grid_home: Path | None) -> None:
     import mlflow
 
     with tempfile.TemporaryDirectory() as searched_in, tempfile.TemporaryDirectory() as swept_in:
@@ -65,29 +66,60 @@ def optuna_against_grid(spec: SweepSpec, trials: int) -> None:
         trial_runs = mlflow.search_runs([tracking.connect(Workspace(Path(searched_in)))], filter_string=(
             f"tags.`mlflow.parentRunId` = '{found.parent_run_id}'"))
         start = time.perf_counter()
-        grid = run_sweep(spec, Workspace(Path(swept_in)), jobs=2, progress=False)
+        grid_ws = Workspace(grid_home or Path(swept_in))  # a grid swept before is found finished, not run again
+        grid = run_sweep(spec, grid_ws, jobs=2, progress=False)
         swept = time.perf_counter() - start
-        grid_runs = mlflow.search_runs([tracking.connect(Workspace(Path(swept_in)))], filter_string=(
-            f"tags.`mlflow.parentRunId` = '{grid.parent_run_id}'"))
+        grid_runs = mlflow.search_runs([tracking.connect(grid_ws)], filter_string="tags.`workbench.kind` = 'evaluation'")
+        grid_runs = grid_runs[grid_runs["tags.config_id"].isin(set(grid.run_ids))]
     best_grid, best_search = grid_runs["metrics.ndcg_at_10"].max(), trial_runs["metrics.ndcg_at_10"].max()
-    print(f"grid: {len(grid_runs)} points in {swept:.0f} s, best nDCG@10 {best_grid:.4f}")
+    print(f"grid: {len(grid_runs)} points ({len(grid.ran)} run now, in {swept:.0f} s), best nDCG@10 {best_grid:.4f}")
     print(f"optuna ({spec.search.sampler}, objectives {', '.join(spec.search.objectives)}): {found.trials} trials "
           f"({len(trial_runs)} distinct configurations) in {searched:.0f} s, best nDCG@10 {best_search:.4f}; "
           f"gap {best_grid - best_search:.4f} (target <= 0.01); Pareto front of {len(set(found.pareto))}")
 
 
+def replay(spec: SweepSpec, home: Path, trials: int, seeds: int) -> None:
+    """The search's sampler replayed on a finished grid's logged metrics (no evaluation): the gap over many seeds."""
+    import mlflow
+    import optuna
+
+    from workbench.search_optuna import sampler, suggest
+
+    experiment_id = tracking.connect(Workspace(home))
+    runs = mlflow.search_runs([experiment_id], filter_string="tags.`workbench.kind` = 'evaluation'").set_index("tags.config_id")
+    best = runs["metrics.ndcg_at_10"].max()
+    base, names = spec.base_config(), spec.search.metrics()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    gaps = []
+    for seed in range(seeds):
+        study = optuna.create_study(directions=spec.search.directions(), sampler=sampler(spec.search, seed))
+        study.optimize(lambda t: [runs.loc[spec.point_config(base, {k: suggest(t, k, d) for k, d in spec.search.space.items()}).config_id,
+                                           f"metrics.{m}"] for m in names], n_trials=trials)
+        gaps.append(best - max(t.values[0] for t in study.trials))
+    gaps.sort()
+    print(f"{spec.search.sampler}, objectives {', '.join(names)}, {trials} trials, {seeds} seeds: gap to the grid's best nDCG@10 {best:.4f}: median "
+          f"{gaps[len(gaps) // 2]:.4f}, worst {gaps[-1]:.4f}, within 0.01 in {sum(g <= 0.01 for g in gaps)} of {seeds}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("ray", "optuna"))
+    parser.add_argument("what", choices=("ray", "optuna", "replay"))
+    parser.add_argument("--home", type=Path, help="replay (and optionally optuna): the workspace of a grid sweep of the spec")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--objectives", nargs="+", help="optuna, replay: these objectives instead of the spec's")
     parser.add_argument("--spec", default=SPEC)
     parser.add_argument("--rounds", type=int, default=2, help="ray: alternated rounds of each executor")
     parser.add_argument("--trials", type=int, default=16)
     args = parser.parse_args()
     spec = SweepSpec.from_yaml(args.spec)
+    if args.objectives:
+        spec = spec.model_copy(update={"search": spec.search.model_copy(update={"objectives": args.objectives})})
     if args.what == "ray":
         ray_against_processes(spec, args.rounds)
+    elif args.what == "replay":
+        replay(spec, args.home, args.trials, args.seeds)
     else:
-        optuna_against_grid(spec, args.trials)
+        optuna_against_grid(spec, args.trials, args.home)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ def test_trials_are_runs_under_one_parent_resumed_from_the_study(tmp_path, works
     study = optuna.load_study(study_name=report.study, storage=default_storage(workspace))
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 5 and states.count(optuna.trial.TrialState.FAIL) == 1
+    [failed] = study.get_trials(states=[optuna.trial.TrialState.FAIL])  # the interrupted trial: its run was logged,
+    assert failed.user_attrs["config_id"] in {t.user_attrs["config_id"] for t in study.trials if t.values}  # so it counts
     experiment_id = tracking.connect(workspace)
     runs = mlflow.search_runs([experiment_id], filter_string="tags.`workbench.kind` = 'evaluation'")
     assert set(runs["tags.mlflow.parentRunId"]) == {report.parent_run_id}
@@ -64,10 +66,11 @@ def test_trials_are_runs_under_one_parent_resumed_from_the_study(tmp_path, works
     assert again.ran == [] and again.trials == 5 and again.parent_run_id == report.parent_run_id
 
 
-def test_invalid_points_are_pruned_with_the_reason_and_nsga2_runs_in_parallel(tmp_path, workspace, squad_subset) -> None:
+def test_invalid_points_are_pruned_with_the_reason_under_nsga2(tmp_path, workspace, squad_subset) -> None:
+    """(Trials in parallel, two at a time: tests/test_ray_executor.py.)"""
     space = {"retrieval.chunking.size": [300, 600], "retrieval.chunking.overlap": [0, 400]}
     spec = SweepSpec.from_yaml(spec_file(tmp_path, squad_subset, {"sampler": "nsga2", "population": 4, "space": space}))
-    report = run_search(spec, workspace, trials=6, jobs=2, progress=False)
+    report = run_search(spec, workspace, trials=6, progress=False)
     study = optuna.load_study(study_name=report.study, storage=default_storage(workspace))
     pruned = study.get_trials(states=[optuna.trial.TrialState.PRUNED])
     assert pruned and all(t.params == {"retrieval.chunking.size": 300, "retrieval.chunking.overlap": 400} for t in pruned)
@@ -107,6 +110,7 @@ def test_the_cli_searches_and_refuses_mixed_flags(tmp_path, squad_subset) -> Non
     done = runner.invoke(app, ["sweep", str(path), "--search", "optuna", "--trials", "2", *home])
     assert done.exit_code == 0, done.output
     assert "2 trials finished" in done.stdout and "Pareto front: " in done.stdout
+    assert isinstance(runner.invoke(app, ["sweep", str(path), *home]).exception, SweepSpecError)  # no grid to sweep
     for flags in (["--search", "optuna"], ["--trials", "2"], ["--search", "random"], ["--storage", "sqlite:///x.db"]):
         refused = runner.invoke(app, ["sweep", str(path), *flags, *home])
         assert isinstance(refused.exception, UserError), flags

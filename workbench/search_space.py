@@ -3,7 +3,8 @@
 Pydantic only (Optuna is imported by workbench/search_optuna.py, when a search runs). Example::
 
     search:
-      sampler: tpe                 # or nsga2
+      sampler: tpe                 # or nsga2 (with population: 8)
+      startup: 5                   # tpe: random trials first
       objectives: [ndcg_at_10:max, latency_total_p95_ms:min, cost_per_1m_events:min]
       space:                       # absent: the spec's grid, each list a categorical choice
         retrieval.top_k: {low: 1, high: 10}                  # integers: both bounds integers
@@ -51,6 +52,8 @@ class SearchSpec(BaseModel):
     sampler: Literal["tpe", "nsga2"] = "tpe"
     seed: int | None = 0
     population: int = Field(8, ge=2, description="nsga2: trials per generation")
+    startup: int = Field(5, ge=1, description="tpe: random trials before its model proposes (Optuna's default is 10; "
+                         "5 suits the budgets of tens of trials: docs/benchmarks.md)")
     space: dict[str, Range | list[Any]] = Field(default_factory=dict)
 
     @field_validator("objectives")

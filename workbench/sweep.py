@@ -205,6 +205,8 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
 
     workspace = workspace or Workspace.default()
     check(executor, address, tracking.tracking_uri(workspace, tracking_uri))
+    if not spec.grid and not spec.points:
+        raise SweepSpecError(f"sweep {spec.name!r} has a search space but no grid or points: run it with --search optuna")
     sweep = SweepRun(spec, workspace, tracking_uri, progress)
     report = SweepReport(sweep.parent_run_id)
     todo = []
