@@ -110,32 +110,33 @@ class Agent:
     def batch(self, events: Sequence[Event]) -> Iterator[list[Retrieved | None]]:
         """The stages of a batch that read no state, done for all its events at once: one model call embeds their
         texts, one multi-query per tenant and filter retrieves, and the reasoner, if it can (`prefetch`), embeds in
-        one more call what it will need for all of them, held until the block ends. `propose(event, retrieved=...)`
+        one more call what it will need for all of them beyond those vectors, held until the block ends. `propose(event, retrieved=...)`
         then decides event by event, in order, as alone: a user's second event sees the first one's turn. If a batch
         stage fails, every event gets None and runs its own stages, so a failing event fails (and is retried) alone."""
         latency: dict[str, float] = {}
-        hits = self._embed_and_retrieve(events, latency)
+        hits, vectors = self._embed_and_retrieve(events, latency)
         with ExitStack() as held:
             prefetch = getattr(self.reasoner, "prefetch", None)
             if hits and prefetch is not None:
                 try:
                     with _stage(self.tracer, None, latency, "prefetch"):
-                        held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)]))
+                        held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)], known=vectors))
                 except Exception:  # noqa: BLE001 - the reasoner then embeds for itself, event by event
                     log.warning("batch embedding for the reasoner failed; it embeds event by event", exc_info=True)
             share = {stage: round(ms / max(1, len(events)), 3) for stage, ms in latency.items()}  # each event's part
             yield [Retrieved(found, share) for found in hits] if hits is not None else [None] * len(events)
 
-    def _embed_and_retrieve(self, events: Sequence[Event], latency: dict[str, float]) -> list[list[Hit]] | None:
+    def _embed_and_retrieve(self, events: Sequence[Event], latency: dict[str, float]) -> tuple[list[list[Hit]] | None, dict[str, Any]]:
+        """Each event's hits (None if a batch stage failed), and the vector of each distinct text."""
         texts = list(dict.fromkeys(e.text for e in events))
         try:
             with _stage(self.tracer, None, latency, "embed"):
                 vectors = dict(zip(texts, self.embedder.embed(texts) if texts else []))
             with _stage(self.tracer, None, latency, "retrieve"):
-                return self.retrieve_many(events, [vectors[e.text] for e in events])
+                return self.retrieve_many(events, [vectors[e.text] for e in events]), vectors
         except Exception:  # noqa: BLE001 - each event runs its stages on its own instead
             log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
-            return None
+            return None, {}
 
     # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
 

@@ -109,12 +109,14 @@ class ExtractiveReasoner:
         return [question, *missing]
 
     @contextmanager
-    def prefetch(self, batch: Sequence[tuple[str, Sequence[Hit]]]) -> Iterator[None]:
-        """Embed in one call what `reason` will embed for each (question, hits) of a batch, and serve it until the
-        block ends: one model call per batch instead of one per event. A vector depends on its text alone, so
-        concurrent batches may share what is held."""
+    def prefetch(self, batch: Sequence[tuple[str, Sequence[Hit]]], known: dict[str, Any] | None = None) -> Iterator[None]:
+        """Embed in one call what `reason` will embed for each (question, hits) of a batch, beyond the `known`
+        vectors (the batch's questions), and serve it until the block ends: at most one model call per batch instead
+        of one per event. A vector depends on its text alone, so concurrent batches may share what is held."""
+        known = known or {}
         wanted = list(dict.fromkeys(t for question, hits in batch for t in self.texts(question, hits)))
-        vectors = dict(zip(wanted, self.embedder.embed(wanted) if wanted else []))
+        fresh = [t for t in wanted if t not in known]
+        vectors = {**{t: known[t] for t in wanted if t in known}, **dict(zip(fresh, self.embedder.embed(fresh) if fresh else []))}
         with self._lock:
             self._held[id(vectors)] = vectors
         try:
