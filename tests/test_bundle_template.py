@@ -87,10 +87,12 @@ def test_each_step_function_holds_only_its_own_permissions(bundles, tmp_path) ->
     resources = translated(bundles["sfn"], tmp_path)
     assert _role_actions(resources, "EmbedFunction") == {}  # the model is in the image: no AWS call at all
     assert [a for acts in _role_actions(resources, "RetrieveFunction").values() for a in acts] == ["secretsmanager:GetSecretValue"]
-    assert _role_actions(resources, "ReasonFunction") == {table("StateTable"): {"dynamodb:GetItem", "dynamodb:PutItem"}}
+    assert _role_actions(resources, "ReasonFunction") == {table("StateTable"): {"dynamodb:GetItem", "dynamodb:PutItem"},
+                                                          table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem"}}  # its commit
     assert _role_actions(resources, "ActFunction") == {table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}
     starter = _role_actions(resources, "StarterFunction")
     assert starter[json.dumps({"Ref": "AgentStateMachine"})] == {"states:StartExecution"}
+    assert [a for key, acts in starter.items() if ":execution:" in key for a in acts] == ["states:DescribeExecution"]  # re-runs
     assert starter[table("EventsQueue")] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     template = yaml.safe_load((bundles["sfn"] / "template.yaml").read_text())["Resources"]
     steps = {n: r["Properties"]["Environment"]["Variables"].get("WORKBENCH_STEP") for n, r in template.items()

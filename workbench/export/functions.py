@@ -21,6 +21,8 @@ GRANTS: dict[str, dict[str, Any]] = {
                     "Resource": {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}},
     # The delivery core's ledger: read, claim (conditional put), mark acted.
     "ledger": {"Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], "Resource": {"Fn::GetAtt": ["DecisionTable", "Arn"]}},
+    # The Step Functions Reason step's commit of its decision: read, claim (conditional put); Act marks it.
+    "commit": {"Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": {"Fn::GetAtt": ["DecisionTable", "Arn"]}},
     "secret": {"Action": ["secretsmanager:GetSecretValue"], "Resource": SECRET_ARN},
     # What the event source mapping does with the function's role: poll, delete what succeeded.
     "queue": {"Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
@@ -31,7 +33,7 @@ GRANTS: dict[str, dict[str, Any]] = {
                  "${AWS::AccountId}:execution:${AgentStateMachine.Name}:*"}},
 }
 ROLES = {"AgentFunction": ("state", "idempotency", "ledger", "secret", "queue"), "StarterFunction": ("start", "describe", "queue"),
-         "EmbedFunction": (), "RetrieveFunction": ("secret",), "ReasonFunction": ("state", "ledger"), "ActFunction": ("ledger",)}
+         "EmbedFunction": (), "RetrieveFunction": ("secret",), "ReasonFunction": ("state", "commit"), "ActFunction": ("ledger",)}
 
 
 def functions(cfg: AgentConfig, env: dict[str, Any]) -> dict[str, Any]:
