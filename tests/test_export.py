@@ -139,7 +139,8 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert [(e["correlation_id"], e["status"]) for e in logs if e["message"] == "record failed"] == [("poison", "rejected")]
     assert [e["correlation_id"] for e in logs if e["message"].startswith("duplicate delivery")] == ["dup-1"]
 
-    # X-Ray: a subsegment per backend call (DynamoDB also as botocore sees it; Pinecone as the batch's concurrent queries). The Pinecone key was read at init, which
+    # X-Ray: a subsegment per backend call (DynamoDB also as botocore sees it; Pinecone as the batch's concurrent
+    # queries). The Pinecone key was read at init, which
     # no invocation's trace holds (Lambda's own Initialization segment times it).
     names = {s["name"] for s in segments}
     assert {"## handler", "onnx.embed", "pinecone.query_many", "dynamodb.state.load", "dynamodb.state.save", "dynamodb.ledger.get",
