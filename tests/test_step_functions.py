@@ -125,12 +125,13 @@ def test_export_wires_the_workflow(tmp_path) -> None:
     machine = template["AgentStateMachine"]["Properties"]
     assert machine["Definition"] == json.loads((report.out / "statemachine.asl.json").read_text())
     assert set(machine["DefinitionSubstitutions"]) == {f"{s}Arn" for s in stages.STEPS} | {"DeadLetterQueueUrl"}
-    alarm = template["FailedExecutionsAlarm"]["Properties"]
+    alarm = template["ExecutionsFailedAlarm"]["Properties"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m} == {
         "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
     starter = template["StarterFunction"]["Properties"]["Policies"][0]["Statement"]
-    assert [a for st in starter for a in st["Action"]] == ["states:StartExecution", "states:DescribeExecution"]
-    assert template["StarterFunction"]["Properties"]["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert [a for st in starter for a in st["Action"]][:2] == ["states:StartExecution", "states:DescribeExecution"]
+    mapping = template["QueueMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "StarterFunction"} and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert template["EmbedFunction"]["Properties"]["ImageConfig"]["Command"] == ["handler.embed_step"]
     assert "start_handler" in (report.out / "handler.py").read_text()
 
