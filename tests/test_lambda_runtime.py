@@ -2,6 +2,7 @@
 when a record fails, every failed record is logged under its own correlation id, and a Step Functions step builds
 only the backends it uses."""
 
+import copy
 import io
 import json
 import uuid
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import event, make_table
 
+from workbench import registry
 from workbench.config import AgentConfig
 from workbench.events import Event, fifo_ids
 
@@ -112,6 +114,8 @@ def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_stil
     texts = ["Who won Super Bowl 50? The Denver Broncos won Super Bowl 50.", "Oxygen is a chemical element."]
     PineconeIndex(connect(double.host, double.api_key)).upsert(["sb-0", "ox-0"], HashingEmbedder(384).embed(texts), texts,
                                                                [{"tenant": "acme"}, {"tenant": "acme"}])
+    # agent() registers the cloud twins in the process's registry: give it a copy, so later tests keep local Chroma.
+    monkeypatch.setattr(registry, "_BACKENDS", copy.deepcopy(registry._BACKENDS))
     monkeypatch.setenv("WORKBENCH_CONFIG", str(tmp_path / "config.json"))
     monkeypatch.setenv("PINECONE_HOST", double.host)
     monkeypatch.setenv("PINECONE_API_KEY", double.api_key)
