@@ -38,7 +38,7 @@ def test_eval_sweep_compare_promote_export_against_a_tracking_server(mlflow_serv
         return result.stdout
 
     data = ["--corpus", str(squad_subset), "--article", "Super_Bowl_50", "--limit", "4"]
-    evaluated = json.loads(cli("eval", *data).split("\nnot run")[0])  # stdout is the JSON alone: no MLflow run links
+    evaluated = json.loads(cli("eval", "--json", *data))  # stdout is the JSON alone: no MLflow run links, notes on stderr
     run_id = evaluated["run_id"]
 
     spec = tmp_path / "sweep.yaml"
