@@ -104,6 +104,7 @@ class Run:
 
     def __init__(self, path: str, loud: bool, root: Path, cfg: AgentConfig, model: CountingModel, index, concurrency: int) -> None:
         self.path, self.loud, self.model, self.concurrency = path, loud, model, concurrency
+        self.name = f"{path}{' -v' if loud else ''}"
         self.ws = ws = Workspace(root)
         self.agent = Agent.from_config(cfg, ws, cache_embeddings=False, embedder=model, index=index)
         self.agent.embedder = guard(model, "embedder", cfg.resilience)  # as from_config guards its own
@@ -131,7 +132,7 @@ class Run:
         logged = [d["latency_ms"] for d in read_log(self.ws.decisions)]  # written before acting: no `act` stage
         stages = {s: round(float(np.mean([d.get(s, 0.0) for d in logged])), 1) for s in STAGES}
         stages["rest"] = round(self.elapsed * 1000 / n - sum(stages.values()), 1)  # the delivery core, the bus, acting
-        return {"events": n, "events_per_s": round(n / self.elapsed, 1), "p50_ms": round(float(np.percentile(self.latencies, 50)), 1),
+        return {"events": n, "events_per_s": round(n / self.elapsed, 2), "p50_ms": round(float(np.percentile(self.latencies, 50)), 1),
                 "p99_ms": round(float(np.percentile(self.latencies, 99)), 1), "model_calls_per_event": round(self.calls / n, 2),
                 "texts_embedded_per_event": round(self.texts / n, 1), "ms_per_event": stages}
 
@@ -165,11 +166,12 @@ def main() -> None:
         for r in range(args.rounds):
             for run in runs if r % 2 == 0 else runs[::-1]:
                 run.drain(bodies[r * share:(r + 1) * share])
-        rows = {f"{run.path}{' -v' if run.loud else ''}": run.row() for run in runs}
+        rows = {run.name: run.row() for run in runs}
         rows["sqlite_commit_ms"] = {mode: commit_ms(Path(tmp), mode) for mode in ("FULL", "NORMAL")}
+    rate = {run.name: len(run.latencies) / run.elapsed for run in runs}
     for suffix in ("", " -v"):
-        if f"batched{suffix}" in rows and f"per-event{suffix}" in rows:
-            rows[f"batched/per-event{suffix}"] = round(rows[f"batched{suffix}"]["events_per_s"] / rows[f"per-event{suffix}"]["events_per_s"], 2)
+        if f"batched{suffix}" in rate and f"per-event{suffix}" in rate:
+            rows[f"batched/per-event{suffix}"] = round(rate[f"batched{suffix}"] / rate[f"per-event{suffix}"], 2)
     print(json.dumps({"events": len(bodies), "concurrency": args.concurrency, "rounds": args.rounds, "order": args.order, **rows}, indent=2))
 
 
