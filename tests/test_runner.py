@@ -37,7 +37,7 @@ def test_every_payload_is_answered_or_dead_lettered(hashing_config, workspace) -
     assert summary.processed == 2 and summary.rejected == 4
     assert [d.question for d in summary.decisions] == ["first", "second"]
     letters = list(dlq)
-    assert [(x["stage"], x["source"]) for x in letters] == [("parse", "payload"), ("handle", "payload"), ("parse", "m2"), ("parse", "payload")]
+    assert [(x["stage"], x["source"]) for x in letters] == [("parse", "payload"), ("handle", "payload"), ("parse", "payload/sqs:m2"), ("parse", "payload")]
     assert "TimeoutError: reasoner timed out" in letters[1]["reason"]
     assert letters[1]["raw"]["text"] == "please explode"  # the event itself is kept for a retry
     assert "event_id: missing" in letters[2]["reason"]
