@@ -83,7 +83,9 @@ def test_parse_errors_never_echo_pii() -> None:
     [records] = parse_payload({"Records": f"mail {EMAIL}"})
     assert EMAIL not in records.error and "[EMAIL]" in records.error
     [sqs] = parse_payload({"Records": [{"messageId": "m-1", "body": "{oops"}]}, source="events.jsonl:4")
-    assert sqs.source == "events.jsonl:4/sqs:m-1"  # the line and the message id, both
+    assert sqs.source == "events.jsonl:4/sqs:m-1"
+    [named] = parse_payload({"Records": [{"messageId": f"id {EMAIL}", "body": "{oops"}]}, source="events.jsonl:5")
+    assert named.source == "events.jsonl:5/sqs:id [EMAIL]"  # a message id is the sender's text too
 
 
 def test_bus_reasons_are_redacted_and_storable(tmp_path) -> None:
@@ -94,4 +96,4 @@ def test_bus_reasons_are_redacted_and_storable(tmp_path) -> None:
     assert bus.receive(visibility_timeout=0) == []  # past its receive count: dead-lettered with the last error
     [letter] = bus.dead_letters()
     assert CARD not in letter["reason"] and "[CARD]" in letter["reason"] and "\\ud800" in letter["reason"]
-    assert CARD not in letter["body"] and "[CARD]" in letter["body"]  # stored redacted, ids kept: a redrive is the same event
+    assert json.loads(letter["body"]) == {"text": "card [CARD]"}  # stored redacted, still JSON to redrive

@@ -22,7 +22,6 @@ from workbench.deadletter import redacted
 from workbench.redaction import redact
 from workbench.sqlite_local import ThreadLocalSQLite
 
-
 log = logging.getLogger("workbench.bus")
 MIN_VISIBILITY_S = 1.0  # below this, a heartbeat cannot keep up with the clock and every handling would lapse
 

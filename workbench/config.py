@@ -13,18 +13,17 @@ import json
 import string
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
 from threading import TIMEOUT_MAX  # the longest wait Python can make; past it every call raises OverflowError
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from workbench.deploy import DeployConfig, PricingConfig
 from workbench.filters import checked_filter
-from workbench.yamlfile import read_yaml
 from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
 from workbench.sections import Section, Url, format_validation_error
+from workbench.yamlfile import read_yaml
 
 DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
 Cite the ids of the passages you used in square brackets.
