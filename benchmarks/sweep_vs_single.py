@@ -1,6 +1,6 @@
 """One evaluation, the same with --repeats 3, and a sweep of 8 configurations: all in one run, each from an empty workspace.
 
-    python benchmarks/sweep_vs_single.py [--spec experiments/topk_sweep.yaml] [--no-traces]
+    python benchmarks/sweep_vs_single.py [--spec experiments/topk_sweep.yaml] [--no-traces] [--rounds 3]
 
 Targets (issues 3 and 12): the sweep <= 1.5 x one evaluation; --repeats 3 <= 2.2 x --repeats 1. Each side loads
 the model, builds the index, evaluates, scores with ragas and logs to a fresh MLflow store (a trace per evaluated
@@ -10,6 +10,7 @@ question unless --no-traces).
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,31 +25,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="experiments/topk_sweep.yaml")
     parser.add_argument("--no-traces", action="store_true", help="log no MLflow trace per question, on every side")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each side once per round in a rotated order; "
+                        "ratios are the median of the rounds' (a shared machine's load moves between sides)")
     args = parser.parse_args()
     spec = SweepSpec.from_yaml(args.spec).model_copy(update={"traces": not args.no_traces})
-    base = spec.base_config()  # the configuration the sweep varies
     _warm_imports()
 
-    seconds, results = {}, {}
-    for repeats in (1, 3):
-        with tempfile.TemporaryDirectory() as home:
-            start = time.perf_counter()
-            ws = Workspace(Path(home))
-            tracking.connect(ws)
-            results[repeats] = evaluate(base, spec.dataset, ws, progress=False, repeats=repeats)
-            tracking.log_evaluation(results[repeats], results[repeats].evalset.name, results[repeats].evalset.content_hash,
-                                    traces=spec.traces)
-            seconds[repeats] = time.perf_counter() - start
+    sides = [("one evaluation", lambda: _evaluate(spec, 1)), ("--repeats 3", lambda: _evaluate(spec, 3)),
+             ("sweep of 8", lambda: _sweep(spec))]
+    rounds = []
+    for r in range(args.rounds):
+        seconds = {}
+        for name, side in sides[r % 3:] + sides[: r % 3]:
+            seconds[name] = side()
+        rounds.append(seconds)
+        print(f"round {r + 1}: " + "  ".join(f"{k} {v:.1f}s" for k, v in seconds.items()), flush=True)
+    repeats = statistics.median(s["--repeats 3"] / s["one evaluation"] for s in rounds)
+    swept = statistics.median(s["sweep of 8"] / s["one evaluation"] for s in rounds)
+    print(f"traces: {spec.traces}  rounds: {args.rounds}  median ratios: --repeats 3 / one evaluation {repeats:.2f} (target <= 2.2), "
+          f"sweep of 8 / one evaluation {swept:.2f} (target <= 1.5)")
+
+
+def _evaluate(spec: SweepSpec, repeats: int) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        start = time.perf_counter()
+        ws = Workspace(Path(home))
+        tracking.connect(ws)
+        result = evaluate(spec.base_config(), spec.dataset, ws, progress=False, repeats=repeats)
+        tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash, traces=spec.traces)
+        return time.perf_counter() - start
+
+
+def _sweep(spec: SweepSpec) -> float:
     with tempfile.TemporaryDirectory() as home:
         start = time.perf_counter()
         report = run_sweep(spec, Workspace(Path(home)), progress=False)
-        swept = time.perf_counter() - start
-
-    one = results[1]
-    print(f"questions: {len(one.table)}  points: {len(report.ran)}  traces: {spec.traces}  "
-          f"texts embedded by one evaluation: {one.embedded}, with 3 repeats: {results[3].embedded}, by the sweep: {report.embedded}")
-    print(f"one evaluation: {seconds[1]:.1f}s  --repeats 3: {seconds[3]:.1f}s  ratio: {seconds[3] / seconds[1]:.2f} (target <= 2.2)")
-    print(f"sweep of {len(report.ran)}: {swept:.1f}s  ratio: {swept / seconds[1]:.2f} (target <= 1.5)")
+        assert len(report.ran) == 8, report
+        return time.perf_counter() - start
 
 
 def _warm_imports() -> None:

@@ -122,3 +122,36 @@ def test_every_question_reads_back_as_a_trace(lab) -> None:
         assessed = {a.name: a.value for a in trace.info.assessments}
         assert assessed["ndcg_at_10"] == pytest.approx(row["ndcg_at_10"]) and assessed["hit_rate_at_k"] == row["hit_rate_at_k"]
         assert set(assessed) == {m for m in QUALITY if m in row and row[m] == row[m]}
+
+
+def test_traces_carry_only_redacted_text(tmp_path, squad_subset, hashing_config) -> None:
+    from workbench.evaluation.dataset import EvalCase, Turn
+
+    ws = Workspace(tmp_path / "ws")
+    experiment_id = tracking.connect(ws)
+    asked = "I am jane@example.com: which NFL team represented the AFC at Super Bowl 50?"
+    evalset = EvalSet(name="pii", cases=[EvalCase(case_id="p1", tenant="acme", user_id="jane",
+                                                   turns=[Turn(question=asked, answers=["Denver Broncos"])])]).save(tmp_path / "pii.jsonl")
+    result = evaluate(hashing_config, DatasetSpec(corpus=squad_subset, evalset=evalset), ws, progress=False, metrics=["exact_match"])
+    run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
+    [trace] = mlflow.search_traces(run_id=run_id, return_type="list", locations=[experiment_id])
+    stored = trace.to_json()
+    assert "jane@example.com" not in stored and "[EMAIL]" in stored
+    assert trace.info.request_preview.startswith("I am [EMAIL]")
+
+
+def test_a_store_that_takes_no_spans_still_gets_the_run(tmp_path, squad_subset, hashing_config, monkeypatch) -> None:
+    """MLflow's own exporter expects stores without span logging (NotImplementedError); the run must survive one."""
+    from mlflow.tracing.client import TracingClient
+
+    def no_spans(self, location, spans):
+        raise NotImplementedError("this store does not log spans")
+
+    monkeypatch.setattr(TracingClient, "log_spans", no_spans)
+    ws = Workspace(tmp_path / "ws")
+    tracking.connect(ws)
+    result = evaluate(hashing_config, DatasetSpec(corpus=squad_subset, limit=2), ws, progress=False, metrics=["exact_match"])
+    run = mlflow.get_run(tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash))
+    assert run.info.status == "FINISHED" and run.data.metrics["questions"] == 2
+    assert run.data.tags["workbench.traces"].startswith("not written: NotImplementedError")
+    assert mlflow.search_traces(run_id=run.info.run_id, return_type="list") == []  # no trace left without its stages

@@ -118,3 +118,21 @@ def test_gate_non_inferiority() -> None:
         gate(base, slower, ["ndcg_at_10", "latency_total_p95_ms"], [0.01, 1.0, 2.0])
     with pytest.raises(ValueError, match="share no question"):
         check(base, RunData("x", "x", base.table.assign(case_id="elsewhere " + base.table["case_id"])), "ndcg_at_10", 0.01)
+
+
+def test_diff_lists_changed_hits_and_answers_whatever_the_order() -> None:
+    from workbench.rundiff import as_table, changed
+
+    def answered(name, rows, order=None):
+        table = pd.DataFrame([{"case_id": c, "turn": 0, "repeat": 0, "question": f"q {c}", "retrieved": hits, "answer": ans,
+                               "ndcg_at_10": score} for c, hits, ans, score in rows])
+        return RunData(name, name, table.iloc[order or list(range(len(table)))].reset_index(drop=True))
+
+    a = answered("a", [("c1", ["d1", "d2"], "x", 1.0), ("c2", ["d3"], "y", 0.5), ("c3", ["d4"], "z", 0.0)])
+    b = answered("b", [("c1", ["d1", "d2"], "x", 1.0), ("c2", ["d3"], "y2", 0.5), ("c3", ["d5"], "z", 0.0)], order=[2, 1, 0])
+    records = changed(a, b)
+    assert [(r["case_id"], r["changed"]) for r in records] == [("c2", ["answer"]), ("c3", ["hits"])]
+    assert records[1]["hits_b"] == ["d5"] and records[1]["scores_a"] == {"ndcg_at_10": 0.0}
+    assert "2 questions changed" in as_table(records, a, b)
+    with pytest.raises(ValueError, match="share no question"):
+        changed(a, answered("other", [("c9", ["d1"], "x", 1.0)]))

@@ -11,13 +11,13 @@ Holm-adjusted across the comparisons made together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from workbench.evaluation.stats import bootstrap_p, holm, paired_draws, paired_test
+from workbench.evaluation.stats import Paired, bootstrap_p, holm, paired_draws, paired_test
 from workbench.evaluation.summary import QUESTION, lower_is_better, statistic_of
 
 ALPHA = 0.05
@@ -70,19 +70,12 @@ def resolve_run(ref: str, experiment_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Difference:
-    """Candidate minus baseline on one metric."""
+class Difference(Paired):
+    """Candidate minus baseline on one metric; for latency and cost `effect_size` is the relative difference."""
 
-    metric: str
-    baseline: float
-    candidate: float
-    n: int
-    diff: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    test: str
-    effect_size: float  # rank-biserial correlation (quality) or relative difference (latency, cost)
+    metric: str = ""
+    baseline: float = np.nan
+    candidate: float = np.nan
     significant: bool = False
 
     @property
@@ -104,15 +97,14 @@ def difference(base: RunData, cand: RunData, metric: str) -> Difference:
     column, statistic = statistic_of(metric)
     a, b = aligned(base, cand, column)
     if not lower_is_better(metric):
-        t = paired_test(a, b)
         means = (float(a.mean()), float(b.mean())) if len(a) else (np.nan, np.nan)
-        return Difference(metric, *means, t.n, t.diff, t.ci_low, t.ci_high, t.p_value, t.test, t.effect_size)
+        return Difference(**asdict(paired_test(a, b)), metric=metric, baseline=means[0], candidate=means[1])
     before, after = base.metrics.get(metric, np.nan), cand.metrics.get(metric, np.nan)
     draws = paired_draws(a, b, statistic)
     low, high = np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2]) if len(draws) else (np.nan, np.nan)
     diff = after - before
-    return Difference(metric, before, after, len(a), diff, float(low), float(high), bootstrap_p(draws), "paired bootstrap",
-                      diff / before if before else np.nan)
+    return Difference(len(a), diff, float(low), float(high), bootstrap_p(draws), "paired bootstrap",
+                      diff / before if before else np.nan, metric=metric, baseline=before, candidate=after)
 
 
 def judged(differences: list[Difference]) -> list[Difference]:

@@ -19,8 +19,11 @@ def changed(a: RunData, b: RunData) -> list[dict[str, Any]]:
     first = [run.table[run.table["repeat"] == run.table["repeat"].min()].set_index(QUESTION) for run in (a, b)]
     metrics = [m for m in quality_columns(a.table) if m in b.table]
     scores = [run.table.groupby(QUESTION)[metrics].mean() for run in (a, b)]
+    common = first[0].index.intersection(first[1].index)
+    if not len(common):
+        raise ValueError(f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?")
     out = []
-    for key in first[0].index.intersection(first[1].index):
+    for key in common:
         left, right = first[0].loc[key], first[1].loc[key]
         hits = list(left["retrieved"]) != list(right["retrieved"])
         answer = left["answer"] != right["answer"]

@@ -7,6 +7,7 @@ works (`--tracking-uri` or $MLFLOW_TRACKING_URI), a remote MLflow server include
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from workbench.config import AgentConfig
 from workbench.workspace import Workspace
+
+log = logging.getLogger("workbench.tracking")
 
 EXPERIMENT = "agent-workbench"
 PROMOTED_TAG = "workbench.promoted"
@@ -96,12 +99,17 @@ def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_
                            {"questions": result.evalset.turn_count, "repeats": result.repeats})
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
         table = result.table.assign(**{c: result.table[c].map(json.dumps) for c in LIST_COLUMNS})
-        mlflow.log_table(redacted(table, cfg.privacy.redact), PER_QUESTION)
+        mlflow.log_table(redacted(table, cfg.privacy.redact, keep=("case_id",)), PER_QUESTION)  # compare pairs on case_id
         with tempfile.TemporaryDirectory() as tmp:
             for png in plot_run(result, Path(tmp)):
                 mlflow.log_artifact(str(png), "plots")
         if traces:
-            log_traces(result, run.info.run_id, run.info.experiment_id)
+            try:
+                mlflow.set_tag("workbench.traces", str(log_traces(result, run.info.run_id, run.info.experiment_id)))
+            except Exception as exc:  # noqa: BLE001 - a store without tracing must not cost the evaluation its run
+                note = f"not written: {type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("run %s: traces %s", run.info.run_id, note)
+                mlflow.set_tag("workbench.traces", note)
         return run.info.run_id
 
 
@@ -131,15 +139,16 @@ def _listed(value: Any) -> list:
         return ast.literal_eval(value)  # runs logged before the table held JSON: Python reprs
 
 
-def redacted(table: Any, kinds: list[str]) -> Any:
-    """A copy of `table` with every text cell redacted: questions, answers and references leave the machine."""
+def redacted(table: Any, kinds: list[str], keep: tuple[str, ...] = ()) -> Any:
+    """A copy of `table` with every text cell redacted, but in the `keep` columns: questions, answers and references
+    leave the machine. Identifiers are kept: a redacted id could collide with another and mix up questions."""
     from pandas.api.types import is_object_dtype, is_string_dtype
 
     from workbench.redaction import redact
 
     out = table.copy()
     for column in out.columns:
-        if kinds and (is_object_dtype(out[column]) or is_string_dtype(out[column])):
+        if kinds and column not in keep and (is_object_dtype(out[column]) or is_string_dtype(out[column])):
             out[column] = out[column].map(lambda v: redact(v, kinds) if isinstance(v, str) else v)
     return out
 

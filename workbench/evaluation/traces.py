@@ -35,7 +35,9 @@ def log_traces(result: Any, run_id: str, experiment_id: str) -> int:
             continue
         trace_id, root_id = f"tr-{uuid.uuid4().hex}", uuid.uuid4().hex[:16]
         start, end = stages[0].start_ns, stages[-1].end_ns
-        question, answer = {"question": stages[0].inputs.get("text", row["question"])}, {"answer": row["answer"]}
+        # The decision's own texts (redacted by the agent when the config says so), never the eval set's.
+        question = {"question": next((s.inputs["text"] for s in stages if s.stage == "embed"), "")}
+        answer = {"answer": next((s.outputs["answer"] for s in stages if s.stage == "reason"), "")}
         spans.append(Span.from_dict(_span(trace_id, root_id, None, ROOT, "AGENT", start, end, question, answer,
                                           {"latency_charged_ms": row["latency_total_ms"], "cost_per_1m_events": row["cost_per_1m_events"],
                                            "case_id": row["case_id"], "turn": row["turn"], "repeat": row["repeat"]})))
@@ -48,16 +50,20 @@ def log_traces(result: Any, run_id: str, experiment_id: str) -> int:
         infos.append(TraceInfo(
             trace_id=trace_id, trace_location=TraceLocation.from_experiment_id(experiment_id), request_time=start // 1_000_000,
             execution_duration=(end - start) // 1_000_000, state=TraceState.OK,
-            request_preview=question["question"][:1000], response_preview=str(row["answer"])[:1000],
+            request_preview=question["question"][:1000], response_preview=answer["answer"][:1000],
             trace_metadata={"mlflow.sourceRun": run_id, "mlflow.trace_schema.version": "3"},
             tags={"mlflow.traceName": name},
             assessments=scores))
     if not infos:
         return 0
     client = TracingClient()
-    for info in infos:
+    for info in infos:  # records first, then the spans into them: twice as fast as the other way round
         client.start_trace(info)
-    client.log_spans(experiment_id, spans)
+    try:
+        client.log_spans(experiment_id, spans)
+    except Exception:
+        client.delete_traces(experiment_id, trace_ids=[i.trace_id for i in infos])  # no trace without its stages
+        raise
     return len(infos)
 
 
