@@ -14,7 +14,6 @@ import yaml
 from workbench.config import AgentConfig
 from workbench.export.bundle import export_bundle
 
-pytestmark = pytest.mark.xdist_group("bundle")
 
 SAM_BIN = Path(os.environ.get("WORKBENCH_SAM_BIN", Path(sys.executable).parent.parent / "tools" / "sam" / "bin"))
 # SAM's own translator, as `sam validate` runs it; sam build sets ImageUri, so a placeholder stands in for it.

@@ -22,9 +22,6 @@ from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
-pytestmark = pytest.mark.xdist_group("bundle")  # the session's exported bundles are built once, on one worker
-
-
 
 @pytest.mark.parametrize("overrides, message", [
     ({"embedder": {"kind": "hashing"}}, "hashing embedder is for tests only"),

@@ -18,8 +18,6 @@ from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.export.readme import USAGE_ROWS
 from workbench.indexes.pinecone import connect
 
-pytestmark = pytest.mark.xdist_group("bundle")
-
 
 def readme_rows(text: str) -> dict[str, float]:
     """Every `| label | number |` row of the README's tables, dollars and thousands separators dropped."""
@@ -56,6 +54,7 @@ def test_the_readme_cost_is_what_the_handler_spends_on_moto(exported, aws) -> No
                      sqs_requests=(metered["received"] + calls["sqs.ReceiveMessage"] + calls["sqs.DeleteMessageBatch"]) / n,
                      sns_requests=1.0, lambda_requests=metered["invocations"] / n, vector_queries=double.requests.count("/query") / n)
     readme = readme_rows((report.out / "README.md").read_text())
+    print(f"measured per event: {measured}; README: {readme}")  # for docs/benchmarks.md (pytest -s)
     for key, label in USAGE_ROWS.items():
         assert getattr(measured, key) == pytest.approx(readme[label], rel=0.10, abs=0.01), label
     cost = cost_per_million_events(cfg, measured, 0, 0, 0, 0, 0)

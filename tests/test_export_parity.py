@@ -15,7 +15,6 @@ from workbench.export.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
-pytestmark = pytest.mark.xdist_group("bundle")  # the session's exported bundles are built once, on one worker
 
 AT = "2024-05-01T12:00:00+00:00"
 CONVERSATION = ["Who won Super Bowl 50?", "Where was the game played?", "What is oxygen's atomic number?"]

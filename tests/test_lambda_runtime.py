@@ -2,6 +2,7 @@
 when a record fails, every failed record is logged under its own correlation id, and a Step Functions step builds
 only the backends it uses."""
 
+import copy
 import io
 import json
 import uuid
@@ -101,10 +102,12 @@ def test_fifo_ids_group_by_user_and_dedup_by_event() -> None:
 def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_still_decides(aws, tmp_path, monkeypatch, capfd) -> None:
     from pinecone_double import PineconeDouble
 
-    from workbench import lambda_runtime
+    from workbench import lambda_runtime, registry
     from workbench.embedders.hashing import HashingEmbedder
     from workbench.indexes.pinecone import PineconeIndex, connect
 
+    # agent() registers the cloud backends (chroma -> Pinecone, ...): on a copy, so the tests after this one build local ones
+    monkeypatch.setattr(registry, "_BACKENDS", copy.deepcopy(registry._BACKENDS))
     (tmp_path / "config.json").write_text(json.dumps({"config": AgentConfig(embedder={"kind": "hashing"}).model_dump(mode="json")}))
     for name, key, ttl in (("STATE_TABLE", "pk", "expires_at"), ("IDEMPOTENCY_TABLE", "id", "expiration"), ("DECISION_TABLE", "pk", "unused")):
         monkeypatch.setenv(name, make_table(f"{key}-{uuid.uuid4().hex[:8]}", key, ttl).name)

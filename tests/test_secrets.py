@@ -86,7 +86,7 @@ def test_export_refuses_a_literal_secret_and_wires_url_env_as_a_noecho_parameter
         export_bundle(secret_config("minilm"), tmp_path / "bundle", check_model=False)
     assert not (tmp_path / "bundle").exists()
     cfg = AgentConfig(actuator={"kind": "slack", "url_env": "SLACK_WEBHOOK_URL"})
-    template = sam_template(cfg, None, image=True)
+    template = sam_template(cfg, None)
     assert template["Parameters"]["SlackWebhookUrl"]["NoEcho"] is True
     env = template["Resources"]["AgentFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SLACK_WEBHOOK_URL"] == {"Ref": "SlackWebhookUrl"}

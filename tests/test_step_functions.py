@@ -97,7 +97,8 @@ def test_export_wires_the_workflow(tmp_path) -> None:
     machine = template["AgentStateMachine"]["Properties"]
     assert machine["Definition"] == json.loads((report.out / "statemachine.asl.json").read_text())
     assert set(machine["DefinitionSubstitutions"]) == {f"{s}Arn" for s in stages.STEPS} | {"DeadLetterQueueUrl"}
-    assert template["StarterFunction"]["Properties"]["Events"]["Queue"]["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping = template["QueueMapping"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "StarterFunction"} and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert template["EmbedFunction"]["Properties"]["ImageConfig"]["Command"] == ["handler.embed_step"]
     assert "start_handler" in (report.out / "handler.py").read_text()
 
