@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import site
 import statistics
 import subprocess
@@ -106,9 +107,11 @@ def image_site(bundle: Path) -> Path:
 
     pins = [line.split()[0] for line in (bundle / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")]
     runtime = f"boto3=={metadata.version('boto3')}"
-    target = bundle.parent / f".image-site-{hashlib.sha256(' '.join([*pins, runtime]).encode()).hexdigest()[:12]}"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "image-sites"
+    target = cache / hashlib.sha256(" ".join([*pins, runtime]).encode()).hexdigest()[:12]
     if not target.exists():
         tmp = target.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tmp)]
         subprocess.run([*pip, "--no-deps", *pins], check=True)
         subprocess.run([*pip, runtime], check=True)
@@ -131,7 +134,7 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     double = PineconeDouble(384)
     aws = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}

@@ -30,6 +30,7 @@ MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 # the handler loads tokenizer.json and model.onnx from disk through InferenceSession.
 UNUSED = {"huggingface-hub", "protobuf"}
 RUNTIME = {"boto3", "botocore", "s3transfer"}  # in the Lambda's Python runtime (aws-xray-sdk names botocore)
+FORMAT = 2  # of the cached entries: a change of the lock's layout re-resolves
 
 
 class LockError(RuntimeError):
@@ -39,7 +40,7 @@ class LockError(RuntimeError):
 def lock(requirements: list[str], architecture: str = "x86_64", cache: Path | None = None) -> tuple[str, float]:
     """(requirements.lock text, installed MB) for `requirements` on the Lambda platform of `architecture`."""
     folder = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "locks"
-    key = hashlib.sha256(json.dumps([requirements, evaluated_versions(), architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([FORMAT, requirements, evaluated_versions(), architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()).hexdigest()[:16]
     cached = folder / f"{key}.json"
     if cached.exists():
         entry = json.loads(cached.read_text())
@@ -78,8 +79,8 @@ def evaluated_versions() -> list[str]:
     return sorted(f"{name}=={version}" for name, version in pins.items() if "+" not in version)  # no local builds (torch+cpu)
 
 
-def kept(report: list[dict[str, Any]], architecture: str) -> list[dict[str, Any]]:
-    """The report's packages reachable from the requested ones without passing through UNUSED or RUNTIME."""
+def kept(report: list[dict[str, Any]], architecture: str, left_out: set[str] = UNUSED | RUNTIME) -> list[dict[str, Any]]:
+    """The report's packages reachable from the requested ones without passing through `left_out`."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -87,7 +88,7 @@ def kept(report: list[dict[str, Any]], architecture: str) -> list[dict[str, Any]
     env = {"python_version": PYTHON, "python_full_version": f"{PYTHON}.0", "platform_machine": MACHINE[architecture],
            "sys_platform": "linux", "platform_system": "Linux", "implementation_name": "cpython",
            "platform_python_implementation": "CPython", "os_name": "posix"}
-    excluded = {canonicalize_name(n) for n in UNUSED | RUNTIME}
+    excluded = {canonicalize_name(n) for n in left_out}
     todo = [(name, frozenset()) for name, p in by_name.items() if p.get("requested")]
     visited: set[tuple[str, frozenset]] = set()
     while todo:
@@ -102,15 +103,16 @@ def kept(report: list[dict[str, Any]], architecture: str) -> list[dict[str, Any]
     return [p for name, p in by_name.items() if name in {n for n, _ in visited}]
 
 
-def lock_text(report: list[dict[str, Any]], requirements: list[str], architecture: str) -> str:
+def lock_text(report: list[dict[str, Any]], requirements: list[str], architecture: str,
+              left_out: set[str] = UNUSED | RUNTIME) -> str:
     from packaging.utils import canonicalize_name
 
     lines = [f"# requirements.lock: every package the Dockerfile installs, for CPython {PYTHON} on manylinux "
              f"{MACHINE[architecture]}, with the sha256 of its wheel", "# (pip install --require-hashes --no-deps -r requirements.lock).",
              f"# Resolved from: {', '.join(requirements)}.",
-             f"# Left out: {', '.join(sorted(UNUSED))} (never imported) and {', '.join(sorted(RUNTIME))} (in the Lambda runtime),",
-             "# with what only they pull in."]
-    for p in sorted(kept(report, architecture), key=lambda p: canonicalize_name(p["metadata"]["name"])):
+             f"# Left out, with what only they pull in: {', '.join(sorted(left_out)) or 'nothing'} (never imported, or in the "
+             "Lambda runtime)."]
+    for p in sorted(kept(report, architecture, left_out), key=lambda p: canonicalize_name(p["metadata"]["name"])):
         hashes = p["download_info"].get("archive_info", {}).get("hashes", {})
         if "sha256" not in hashes:
             raise LockError(f"{p['metadata']['name']}: the index gave no sha256 for {p['download_info']['url']}")

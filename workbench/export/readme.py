@@ -94,5 +94,6 @@ writes; full SQS batches assumed: smaller batches add receives, deletes and invo
 |---|---|
 {chr(10).join(cost)}
 
-Lambda is priced at the mean latency measured in the evaluation; CloudWatch, X-Ray, Secrets Manager (one read per
-cold start) and data transfer are not included."""
+Lambda is priced at the mean latency measured in the evaluation, where the embedding cache serves repeated texts; the
+function embeds uncached, so expect its duration higher (benchmarks/export_handler.py measures it). CloudWatch,
+X-Ray, Secrets Manager (one read per cold start) and data transfer are not included."""
