@@ -191,8 +191,8 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
         raise UserError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
     shown = frame.assign(run_id=frame["run_id"].str[:8])
     cols = [c for c in SUMMARY_COLUMNS if c in shown] + [c for c in shown if "." in c] + \
-        [c for c in (quality, "recall_at_k", "mrr_at_k", "semantic_similarity", "rouge_score", "latency_total_p95_ms",
-                     "cost_per_1m_events", "promoted", "pareto") if c in shown]
+        [c for c in (quality, "recall_at_k", "mrr_at_k", "answer_contains_reference", "semantic_similarity", "rouge_score",
+                     "latency_total_p95_ms", "cost_per_1m_events", "promoted", "pareto") if c in shown]
     with pd.option_context("display.max_columns", 30, "display.width", 250, "display.max_colwidth", 40):
         typer.echo(shown[list(dict.fromkeys(cols))].round(4).to_string(index=False))
     png = plot_comparison(frame, quality, out)
