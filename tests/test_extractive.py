@@ -51,6 +51,13 @@ def test_chunks_stored_without_vectors_are_still_answered(hashing_config) -> Non
     assert "71,088" in answer.text and reasoner.embedded_sentences == 3
 
 
+def test_hits_with_no_text_are_declined_not_answered_empty() -> None:
+    from workbench.embedders.hashing import HashingEmbedder
+
+    answer = ExtractiveReasoner(HashingEmbedder()).reason("Who won?", "", [Hit("a#c0", 0.9, "  "), Hit("b#c0", 0.8, "")])
+    assert answer.declined and answer.citations == ()
+
+
 def test_the_answer_brings_its_neighbour_within_the_word_budget() -> None:
     from workbench.embedders.hashing import HashingEmbedder
 

@@ -118,6 +118,8 @@ def format_runs(frame: Any, quality: str, costs: list[str]) -> str:
         shown[col] = frame[col]
     for metric, digits in ((quality, 3), *((c, 1 if "latency" in c else 3) for c in costs)):
         shown[metric] = with_interval(frame, metric, digits)
+    if "answer_contains_reference" in frame and quality != "answer_contains_reference":  # the extractive answers' score
+        shown["answer_contains_reference"] = frame["answer_contains_reference"].round(3)
     for col in ("repeats", "promoted"):
         if col in frame:
             shown[col] = frame[col]

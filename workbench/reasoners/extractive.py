@@ -46,6 +46,8 @@ class ExtractiveReasoner:
         if self._declines(hits):
             return Answer(DECLINE, declined=True)
         candidates, slots, vectors = self._candidates(question, hits)
+        if not candidates:  # hits with no text to quote
+            return Answer(DECLINE, declined=True)
         cosines = vectors[1:] @ vectors[0]
         scores = score_sentences(question, [c.text for c in candidates], cosines, [hits[c.hit].score for c in candidates])
         best = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))[: self.max_sentences]
