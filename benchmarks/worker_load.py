@@ -16,7 +16,8 @@ Latency is from the receive of an event's batch to its outcome (so the wait behi
 it, on both paths); for `bare`, the handling of the message alone. Reports events/s, p50/p99, model calls and texts
 embedded per event, the mean time per event of each stage (from the decision log; a batched event's embed,
 retrieve and prefetch are its share of its batch's) and the rest (the delivery core's idempotency and ledger
-writes, the bus, acting), batched / per-event throughput, and what a SQLite commit costs with and without an fsync
+writes, the bus, acting), the throughput ratios between the paths (per-event / bare is what the delivery core
+costs), and what a SQLite commit costs with and without an fsync
 (`synchronous` FULL and NORMAL; the local stores use NORMAL).
 """
 
@@ -170,8 +171,9 @@ def main() -> None:
         rows["sqlite_commit_ms"] = {mode: commit_ms(Path(tmp), mode) for mode in ("FULL", "NORMAL")}
     rate = {run.name: len(run.latencies) / run.elapsed for run in runs}
     for suffix in ("", " -v"):
-        if f"batched{suffix}" in rate and f"per-event{suffix}" in rate:
-            rows[f"batched/per-event{suffix}"] = round(rate[f"batched{suffix}"] / rate[f"per-event{suffix}"], 2)
+        for path, base in (("batched", "per-event"), ("per-event", "bare"), ("batched", "bare")):
+            if f"{path}{suffix}" in rate and f"{base}{suffix}" in rate:
+                rows[f"{path}/{base}{suffix}"] = round(rate[f"{path}{suffix}"] / rate[f"{base}{suffix}"], 3)
     print(json.dumps({"events": len(bodies), "concurrency": args.concurrency, "rounds": args.rounds, "order": args.order, **rows}, indent=2))
 
 
