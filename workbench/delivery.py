@@ -52,7 +52,7 @@ class Outcome:
 class Delivery:
     def __init__(self, agent: Any, persistence: Any, ledger: Ledger, *, ttl_s: int = 86400, context: Any = None) -> None:
         """`context` gives Powertools the time left for an attempt (a Lambda context, or a `Deadline`)."""
-        self.agent, self.ledger = agent, ledger
+        self.agent, self.ledger, self.persistence = agent, ledger, persistence
         self.context = context if context is not None else Deadline()
         self._once, self.idempotency_config = idempotent(self._handle, persistence, ttl_s, self.context)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from workbench.bus import MIN_VISIBILITY_S, Heartbeat, LocalBus, Message
 from workbench.delivery import Delivery, Pending
+from workbench.idempotency import renewing
 
 log = logging.getLogger("workbench.worker")
 
@@ -58,15 +59,17 @@ class Worker:
     def run(self, concurrency: int = 1, until_empty: bool = True, stop: threading.Event | None = None) -> WorkerStats:
         stop = stop or threading.Event()
         threads = [threading.Thread(target=self._loop, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)]
-        for t in threads:
-            t.start()
-        try:
+        # the events in hand stay this process's while it lives, however slow: a redelivered copy waits
+        with renewing(self.delivery.persistence, self.visibility_timeout):
             for t in threads:
-                t.join()
-        except KeyboardInterrupt:
-            stop.set()  # in-flight messages return to the queue after their visibility timeout
-            for t in threads:
-                t.join()
+                t.start()
+            try:
+                for t in threads:
+                    t.join()
+            except KeyboardInterrupt:
+                stop.set()  # in-flight messages return to the queue after their visibility timeout
+                for t in threads:
+                    t.join()
         return self.stats
 
     def _loop(self, until_empty: bool, stop: threading.Event) -> None:
