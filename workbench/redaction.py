@@ -72,10 +72,13 @@ def _cards(text: str) -> str:
 
 
 def _card_in_run(run: str) -> str:
+    """Left to right, the longest Luhn-valid window of whole groups from each group; a loop, not recursion: a
+    text of a thousand cards must not reach the recursion limit."""
     groups = [(m.start(), m.end()) for m in re.finditer(r"[0-9]+", run)]
     if sum(end - start for start, end in groups) < 13:
         return run
-    for i in range(len(groups)):
+    out, kept, i = [], 0, 0  # kept: where the text not yet copied to `out` starts
+    while i < len(groups):
         digits, last = "", None
         for j in range(i, len(groups)):
             digits += run[groups[j][0]:groups[j][1]]
@@ -83,9 +86,12 @@ def _card_in_run(run: str) -> str:
                 break
             if len(digits) >= 13 and luhn_valid(digits):
                 last = j  # the longest valid window from here
-        if last is not None:
-            return run[:groups[i][0]] + "[CARD]" + _card_in_run(run[groups[last][1]:])
-    return run
+        if last is None:
+            i += 1
+            continue
+        out += [run[kept:groups[i][0]], "[CARD]"]
+        kept, i = groups[last][1], last + 1
+    return "".join(out) + run[kept:]
 
 
 def _ibans(text: str) -> str:
