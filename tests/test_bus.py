@@ -103,3 +103,29 @@ def test_a_heartbeat_keeps_a_held_message_and_gives_up_one_received_elsewhere(tm
     with bus.heartbeat([stalled], 1, time.time()) as resumed:
         time.sleep(0.5)  # a beat ran after the worker resumed: fresh, but it did not reach the stolen receipt
         assert resumed.time_left(stalled) == 0
+
+
+def test_a_body_that_cannot_be_redacted_still_leaves_the_queue_with_its_id_and_reason(tmp_path, monkeypatch) -> None:
+    """A redaction failure must not raise out of dead_letter or receive: a raise at receive stopped every worker."""
+    import json
+
+    import workbench.bus
+
+    def broken(value):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(workbench.bus, "redacted", broken)
+    bus = LocalBus(tmp_path / "bus.db", max_receives=1)
+    poison, stale = bus.publish(b'{"text": "4111 1111 1111 1111"}'), bus.publish(b'{"text": "x"}')
+    for m in bus.receive(10, 30):
+        if m.id == poison:
+            bus.dead_letter(m, "rejected: no event_id")  # straight to the DLQ
+        else:
+            bus.fail(m.receipt, "ConnectionError: down")  # past its one receive: moved by the next receive
+    assert bus.receive(10, 30) == [] and bus.counts() == {"visible": 0, "in_flight": 0, "dead": 2}
+    letters = {letter["id"]: letter for letter in bus.dead_letters()}
+    for mid in (poison, stale):
+        assert json.loads(letters[mid]["body"])["message_id"] == mid and "4111" not in letters[mid]["body"]
+        assert "body not kept: redaction failed (RecursionError)" in letters[mid]["reason"]
+    assert letters[poison]["reason"].startswith("rejected: no event_id")
+    assert "last error: ConnectionError: down" in letters[stale]["reason"]

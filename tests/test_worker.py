@@ -247,3 +247,25 @@ def test_garbage_is_dead_lettered_and_the_worker_keeps_going(payloads, hashing_c
     assert stats.processed + len(letters) == len(payloads) + 1
     assert all(letter["reason"] for letter in letters)
     assert "after-garbage" in user_turns(agent, ["u1"])
+
+
+def test_a_worker_thread_that_dies_stops_the_worker_and_exits_non_zero(hashing_config, workspace, tmp_path, monkeypatch) -> None:
+    """A thread killed by the bus was silent: the worker went on (or exited 0) with its messages never handled.
+    The first death stops the other threads."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    def broken(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    bus.publish(json.dumps(event("never received")))
+    monkeypatch.setattr(LocalBus, "receive", broken)
+    stats = Worker(delivery, bus).run(concurrency=2)
+    assert stats.crashed >= 1 and stats.processed == 0
+    (tmp_path / "h.yaml").write_text("embedder: {kind: hashing}\n")
+    result = CliRunner().invoke(app, ["worker", "--home", str(tmp_path / "home"), "--config", str(tmp_path / "h.yaml")])
+    assert result.exit_code == 1 and "worker thread(s) died" in result.output

@@ -119,8 +119,16 @@ class LocalBus:
 
     def _move_to_dlq(self, db: sqlite3.Connection, mid: str, body: bytes, reason: str, count: int) -> None:
         # Kept redacted, like every other dead letter: a redrive replays the event with its keys, its PII masked.
-        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)",
-                   (mid, _redacted_body(bytes(body)), _reason(reason), count, self.clock()))
+        # Redaction runs on whatever a message holds; if it fails, a placeholder is kept instead of the body, so the
+        # message still leaves the queue (a raise here would stop every receive, and the worker with it).
+        try:
+            kept = _redacted_body(bytes(body))
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the bus
+            log.exception("message %s: body could not be redacted for the DLQ; a placeholder is kept", mid)
+            kept = json.dumps({"message_id": mid, "body_not_kept": f"redaction failed ({type(exc).__name__}); "
+                               f"{len(body)} bytes dropped"}).encode("utf-8")
+            reason = f"{reason}; body not kept: redaction failed ({type(exc).__name__})"
+        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, kept, _reason(reason), count, self.clock()))
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
@@ -189,5 +197,10 @@ def _redacted_body(body: bytes) -> bytes:
 
 
 def _reason(text: str) -> str:
-    """Redacted, and storable: SQLite cannot encode a lone surrogate, so it is kept as the text \\udXXX."""
-    return redact(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    """Redacted, and storable: SQLite cannot encode a lone surrogate, so it is kept as the text \\udXXX. A reason
+    that cannot be redacted is not kept (it may hold the text), but the failure is, so a fail or DLQ never raises."""
+    try:
+        kept = redact(text)
+    except Exception as exc:  # noqa: BLE001 - one message must not stop the bus
+        kept = f"reason not kept: redaction failed ({type(exc).__name__})"
+    return kept.encode("utf-8", "backslashreplace").decode("utf-8")

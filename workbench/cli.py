@@ -469,6 +469,9 @@ def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
     stats = w.run(concurrency, until_empty=not follow)
     typer.echo(f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
                f"retried {stats.retried}; queue: {bus.counts()}")
+    if stats.crashed:  # exit 1, not 2: not the user's mistake, but its supervisor must see it and restart it
+        typer.secho(f"error: {stats.crashed} worker thread(s) died (see the log above); the worker stopped", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 @dlq_app.command("list")

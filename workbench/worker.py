@@ -28,6 +28,7 @@ class WorkerStats:
     duplicates: int = 0     # events seen before: answered from the idempotency record or the ledger
     dead_lettered: int = 0  # messages sent to the DLQ: bad input, or past their receive count
     retried: int = 0        # messages left for redelivery after a failure
+    crashed: int = 0        # worker threads that died (the bus failed them): the worker then stops, and exits non-zero
     latencies_ms: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -58,7 +59,7 @@ class Worker:
 
     def run(self, concurrency: int = 1, until_empty: bool = True, stop: threading.Event | None = None) -> WorkerStats:
         stop = stop or threading.Event()
-        threads = [threading.Thread(target=self._loop, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)]
+        threads = [threading.Thread(target=self._guarded, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)]
         # the events in hand stay this process's while it lives, however slow: a redelivered copy waits
         with renewing(self.delivery.persistence, self.visibility_timeout):
             for t in threads:
@@ -71,6 +72,16 @@ class Worker:
                 for t in threads:
                     t.join()
         return self.stats
+
+    def _guarded(self, until_empty: bool, stop: threading.Event) -> None:
+        """A thread that dies stops the whole worker, counted in `stats.crashed`: a worker that ran on with fewer
+        threads, or exited 0, would hide that its messages are no longer handled."""
+        try:
+            self._loop(until_empty, stop)
+        except Exception:  # noqa: BLE001 - reported, and the worker stops; the messages come back after their timeout
+            log.exception("worker thread %s died; stopping the worker", threading.current_thread().name)
+            self.stats.add(crashed=1)
+            stop.set()
 
     def _loop(self, until_empty: bool, stop: threading.Event) -> None:
         while not stop.is_set():
