@@ -97,3 +97,18 @@ def test_bus_reasons_are_redacted_and_storable(tmp_path) -> None:
     [letter] = bus.dead_letters()
     assert CARD not in letter["reason"] and "[CARD]" in letter["reason"] and "\\ud800" in letter["reason"]
     assert json.loads(letter["body"]) == {"text": "card [CARD]"}  # stored redacted, still JSON to redrive
+
+
+def test_a_payload_that_cannot_be_kept_keeps_its_source_and_reason(tmp_path, monkeypatch) -> None:
+    """The fallback used to replace the whole record: source "<class 'str'>", a generic reason, raw null."""
+    import workbench.deadletter
+
+    def broken(self, value, depth=0):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(workbench.deadletter._Sanitiser, "value", broken)
+    dlq = DeadLetterFile(tmp_path / "d.jsonl")
+    dlq.put({"text": f"card {CARD}"}, f"text is too long: 'card {CARD}'", "events.jsonl:7", "parse")
+    [letter] = list(dlq)
+    assert letter["source"] == "events.jsonl:7" and letter["reason"] == "text is too long: 'card [CARD]'"
+    assert letter["stage"] == "parse" and letter["raw"] == {"not_kept": "the payload could not be recorded (RecursionError)"}

@@ -37,13 +37,14 @@ class DeadLetterFile:
     def put(self, raw: Any, reason: Any, source: Any, stage: str) -> None:
         """Append one dead letter. `source` says where the payload came from: a file and line number, an SQS
         messageId or an SNS MessageId, so it can be found and replayed."""
+        # Each field on its own: a payload that cannot be kept must not take its source and reason with it.
+        record = {"at": time.time(), "stage": self._field(stage, 100), "source": self._field(source, 500),
+                  "reason": self._field(reason, 4000)}
         try:
-            record = {"at": time.time(), "stage": self._text(stage, 100), "source": self._text(source, 500),
-                      "reason": self._text(reason, 4000), "raw": _Sanitiser(self._text).value(raw)}
-            line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+            line = json.dumps({**record, "raw": _Sanitiser(self._text).value(raw)}, ensure_ascii=False, allow_nan=False)
         except Exception as exc:  # noqa: BLE001 - the contract is to never raise on input; keep what can be kept
-            line = json.dumps({"at": time.time(), "stage": "deadletter", "source": repr(type(source)),
-                               "reason": f"could not record the dead letter ({type(exc).__name__})", "raw": None})
+            line = json.dumps({**record, "raw": {"not_kept": f"the payload could not be recorded ({type(exc).__name__})"}},
+                              ensure_ascii=False)
         for breaker in ("\x85", "\u2028", "\u2029"):  # line breaks to str.splitlines: escape them, one letter per line
             line = line.replace(breaker, f"\\u{ord(breaker):04x}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +54,13 @@ class DeadLetterFile:
 
     def _text(self, value: Any, limit: int = MAX_CHARS) -> str:
         return _scrubbed(value, limit, self.kinds)
+
+    def _field(self, value: Any, limit: int) -> str:
+        """A stage, source or reason, redacted; if that fails, the failure (the text may hold PII)."""
+        try:
+            return self._text(value, limit)
+        except Exception as exc:  # noqa: BLE001 - never raise on input
+            return f"<not kept: redaction failed ({type(exc).__name__})>"
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.path.exists():
