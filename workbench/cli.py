@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -25,6 +26,25 @@ DEMO_EVENTS = Path("datasets/demo/events.jsonl")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Pipeline config YAML (default: the embedded default).")
 HomeOpt = typer.Option(None, "--home", help="Workspace folder for indexes, state and caches (default: $WORKBENCH_HOME or .workbench).")
+
+
+# Terminal controls (C0, DEL, C1: an ANSI escape starts with ESC or CSI), line separators and bidirectional overrides.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_MULTILINE = "\n"  # an error message may list several fields, one a line
+
+
+def _printable(text: str, keep: str = "") -> str:
+    """Text from input (a reason, an error message), safe for a terminal: a lone surrogate, which stdout cannot
+    encode, and control characters (but those in `keep`) are shown as backslash escapes, so input can neither crash
+    the print nor rewrite the screen."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROLS.sub(lambda m: m.group() if m.group() in keep else m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _printable_json(value: Any) -> str:
+    """One JSON line whose strings came from input: still JSON, with the controls json.dumps leaves raw escaped."""
+    text = json.dumps(value, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class UserError(Exception):
@@ -216,7 +236,7 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiment
                    f"finished; evaluated {len(found.ran)} now, {found.repeated} repeated, {len(found.invalid)} invalid; "
                    f"embedded {found.embedded} new texts; Pareto front: {', '.join(found.pareto)}")
         for reason in found.invalid:
-            typer.echo(f"  invalid: {reason}")
+            typer.echo(f"  invalid: {_printable(reason)}")
         return
     if search != "grid" or trials is not None or storage is not None:
         raise UserError("--search is grid or optuna; --trials and --storage are for --search optuna")
@@ -480,7 +500,7 @@ def dlq_list(home: Optional[Path] = HomeOpt) -> None:
     from workbench.bus import LocalBus
 
     for letter in LocalBus(_workspace(home).bus).dead_letters():
-        typer.echo(json.dumps(letter, ensure_ascii=False))
+        typer.echo(_printable_json(letter))
 
 
 @dlq_app.command("redrive")
@@ -555,20 +575,20 @@ def _print_summary(summary: Any, ws: Workspace, err: bool = False) -> None:
     typer.echo(f"processed {summary.processed}, duplicates {summary.duplicates}, rejected {summary.rejected}"
                + (f" (dead letters in {ws.deadletter})" if summary.rejected else ""), err=err)
     for reason in summary.reasons:
-        typer.echo(f"  rejected: {reason}", err=err)
+        typer.echo(f"  rejected: {_printable(reason)}", err=err)
 
 
 def main() -> None:
     try:
         app()
     except (UserError, ValueError, RuntimeError, FileNotFoundError) as exc:  # config, corpus, filter, sweep, tracking, stores
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {_printable(str(exc), keep=_MULTILINE)}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except PermissionError as exc:  # a read-only workspace file or folder; the message names it
-        typer.secho(f"error: {exc}; make it writable, or point --home at a writable workspace", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {_printable(str(exc), keep=_MULTILINE)}; make it writable, or point --home at a writable workspace", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except OSError as exc:  # a read-only file system, a full disk, a folder where a file belongs: the message names it
-        typer.secho(f"error: {exc}; check that file, or point --home at a workspace that can be written", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {_printable(str(exc), keep=_MULTILINE)}; check that file, or point --home at a workspace that can be written", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 
