@@ -82,6 +82,16 @@ def test_bad_input_is_named(payload, message) -> None:
     assert message in parsed.error
 
 
+def test_a_reason_is_redacted_whole_not_only_the_value_it_quotes() -> None:
+    """The filter validator's own message quoted the value: "expected a number, got '4111 1111 1111 1111 ...'"."""
+    card, email = "4111 1111 1111 1111", "jörg@bücher.de"
+    [value] = parse_payload({**event("q"), "filter": {"article": {"$gt": f"{card} {email}"}}}, source="s")
+    [key] = parse_payload({**event("q"), "extra " + email: 1}, source="s")
+    for parsed in (value, key):
+        assert parsed.error and card not in parsed.error and email not in parsed.error
+    assert "expected a number, got '[CARD] [EMAIL]'" in value.error and "extra [EMAIL]: unknown field" in key.error
+
+
 def test_a_bom_is_tolerated_and_a_correlation_id_is_redacted() -> None:
     [parsed] = parse_payload(b"\xef\xbb\xbf" + json.dumps(event("hello", correlation_id="mail a@b.example, card 4111 1111 1111 1111")).encode())
     assert parsed.error is None and parsed.event.correlation == "mail [EMAIL], card [CARD]"

@@ -89,6 +89,26 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     assert counts == {"records_handled": 2, "records_rejected": 3, "records_duplicate": 1}
 
 
+def test_a_handler_exception_quoting_pii_is_logged_redacted(runtime, monkeypatch, caplog) -> None:
+    """The Lambda logged the failed record's reason, a handler's exception text, unredacted; so did the delivery core."""
+    lambda_runtime, _ = runtime
+    logged = io.StringIO()
+    monkeypatch.setattr(lambda_runtime.logger.registered_handler, "stream", logged)
+    card, email = "4111 1111 1111 1111", "jörg@bücher.de"
+
+    def refuse(decision):
+        raise ValueError(f"receiver refused 'card {card}, mail {email}'")
+
+    act = lambda_runtime.agent().act
+    monkeypatch.setattr(lambda_runtime.agent(), "act", lambda d: refuse(d) if d.event_id == "pii-1" else act(d))
+    batch = [record("m-1", json.dumps(event("a question", event_id="pii-1"))), record("m-2", json.dumps(event("fine")))]
+    assert lambda_runtime.handler({"Records": batch}, CTX) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    [failed] = [json.loads(line) for line in logged.getvalue().splitlines() if '"record failed"' in line]
+    assert failed["reason"] == "ValueError: receiver refused 'card [CARD], mail [EMAIL]'"
+    everything = logged.getvalue() + caplog.text
+    assert "receiver refused" in caplog.text and card not in everything and email not in everything
+
+
 def test_fifo_ids_group_by_user_and_dedup_by_event() -> None:
     a, b = Event(**event("q", user="alice", event_id="e1")), Event(**event("other q", user="alice", event_id="e2"))
     assert fifo_ids(a)["MessageGroupId"] == fifo_ids(b)["MessageGroupId"] == "acme#alice"

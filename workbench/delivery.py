@@ -20,6 +20,7 @@ once, since those stages read no state; each event then goes through the steps a
 from __future__ import annotations
 
 import logging
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
@@ -29,6 +30,7 @@ from workbench.idempotency import AlreadyInProgress, Deadline, idempotent
 from workbench.ledger import Entry, Ledger, ledger_key
 from workbench.loop import Retrieved
 from workbench.records import Decision
+from workbench.redaction import redact
 
 log = logging.getLogger("workbench.delivery")
 
@@ -81,8 +83,11 @@ class Delivery:
             return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
                            "is being handled by another attempt")
         except Exception as exc:  # noqa: BLE001 - one event's failure is its outcome, never the caller's crash
-            log.warning("event failed", exc_info=True, extra={"correlation_id": event.correlation, "event_id": event.event_id})
-            return Outcome("failed", source, raw, event, reason=f"{type(exc).__name__}: {exc}")
+            # A handler's exception text may quote the event ("cannot parse '4111 ...'"): its reason and its logged
+            # traceback are redacted, as everything else that is logged or kept.
+            log.warning("event failed: %s", redact("".join(traceback.format_exception(exc))),
+                        extra={"correlation_id": event.correlation, "event_id": event.event_id})
+            return Outcome("failed", source, raw, event, reason=redact(f"{type(exc).__name__}: {exc}"))
         duplicate = bool(result.pop("duplicate", False))
         return Outcome("duplicate" if duplicate else "handled", source, raw, event, result)
 

@@ -192,12 +192,15 @@ def _unencodable(event: Event) -> str | None:
 
 
 def _describe(err: Any) -> str:
+    """One problem, redacted whole: the field path holds the sender's keys, and a validator's message may quote
+    the value it refused (a filter's "expected a number, got '4111 ...'")."""
     field = ".".join(str(p) for p in err["loc"]) or "event"
     if err["type"] == "missing":
-        return f"{field}: missing"
+        return redact(f"{field}: missing")
     if err["type"] == "extra_forbidden":
-        return f"{field}: unknown field (put extra data under metadata)"
-    return f"{field}: {err['msg'].removeprefix('Value error, ')} (got {_shown(err.get('input'), 60)})"
+        return redact(f"{field}: unknown field (put extra data under metadata)")
+    problem = redact(f"{field}: {err['msg'].removeprefix('Value error, ')}"[:1200])  # redacted, then cut (as `_shown`)
+    return f"{problem if len(problem) <= 300 else problem[:297] + '...'} (got {_shown(err.get('input'), 60)})"
 
 
 def _shown(value: Any, width: int) -> str:
