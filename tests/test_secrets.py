@@ -4,6 +4,7 @@ before it reaches MLflow. A masked config cannot be used by mistake: loading it 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -34,6 +35,11 @@ SLACK = f"https://hooks.slack.com/services/T0001/B0001/{SECRET}"
     (f"https://outlook.office.com/webhook/a1b2@c3d4/IncomingWebhook/{SECRET}/e5f6", "https://outlook.office.com/webhook/***"),
     (f"https://h.example/cb?jwt={SECRET}&bearer={SECRET}&page=2", "https://h.example/cb?jwt=***&bearer=***&page=2"),
     ("http://localhost:4318/v1/traces?service=agent", "http://localhost:4318/v1/traces?service=agent"),  # nothing secret
+    # Host names ignore case, may end in a dot and may carry a port: each is the same webhook.
+    (f"https://hooks.slack.com:443/services/T0/B0/{SECRET}", "https://hooks.slack.com:443/services/***"),
+    (f"https://HOOKS.SLACK.COM/services/T0/B0/{SECRET}", "https://HOOKS.SLACK.COM/services/***"),
+    (f"https://hooks.slack.com./services/T0/B0/{SECRET}", "https://hooks.slack.com./services/***"),
+    (f"https://hooks.slack.com//Services/T0/B0/{SECRET}", "https://hooks.slack.com//Services/***"),
 ])
 def test_url_secrets_are_masked(url: str, shown: str) -> None:
     assert mask_urls(f"see {url} now") == f"see {shown} now"
@@ -56,6 +62,22 @@ def test_config_show_masks_and_a_masked_copy_cannot_be_used(tmp_path) -> None:
     bad = subprocess.run([sys.executable, "-m", "workbench.cli", "config", "validate", str(copy)], capture_output=True,
                          text=True, env=env)
     assert bad.returncode == 2 and "actuator.url: holds a masked secret" in bad.stderr and "url_env" in bad.stderr
+
+
+def test_a_validation_error_masks_the_secret_it_quotes() -> None:
+    """A misspelt key is not validated as a URL, so its value was printed whole: `urll: https://u:SECRET@h/x`."""
+    with pytest.raises(ConfigError) as caught:
+        AgentConfig.from_dict({"actuator": {"kind": "http", "urll": f"https://u:{SECRET}@h.example.com/x"},
+                               "observability": {"otlp_endpoint": [f"https://hooks.slack.com:443/services/T/B/{SECRET}"]}})
+    assert SECRET not in str(caught.value) and "actuator.urll: unknown key" in str(caught.value)
+    assert "'https://u:***@h.example.com/x'" in str(caught.value)
+
+
+def test_export_refuses_a_webhook_written_with_a_port() -> None:
+    cfg = AgentConfig(actuator={"kind": "slack", "url": f"https://hooks.slack.com:443/services/T/B/{SECRET}"})
+    assert SECRET not in json.dumps(cfg.shown())
+    with pytest.raises(ExportError, match="url_env"):
+        export_bundle(cfg, Path("/nonexistent/bundle"), check_model=False)
 
 
 def test_mlflow_gets_no_secret_and_redacted_questions(workspace, squad_subset, tmp_path) -> None:

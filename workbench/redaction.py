@@ -136,8 +136,9 @@ URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")  # greedy: a raw @ in a password stays inside
 _PARAM = re.compile(r"([?&;#])([^=&;#]*)=([^&;#]+)")
 SECRET_PARAM = re.compile(r"token|key|secret|sig|pass|pwd|auth|credential|session|code|jwt|bearer", re.IGNORECASE)
-_WEBHOOK = re.compile(r"^([^:]+://[^/?#]*(?:slack\.com|discord(?:app)?\.com|office(?:365)?\.com)"
-                      r"(?:/services|/workflows|/triggers|/api/webhooks/\d+|/webhook(?:b2)?))/[^?#]+")
+# Host names are case-insensitive and may end in a dot or carry a port: HOOKS.SLACK.COM., hooks.slack.com:443.
+_WEBHOOK = re.compile(r"^([^:]+://[^/?#]*(?:slack\.com|discord(?:app)?\.com|office(?:365)?\.com)\.?(?::\d*)?"
+                      r"/+(?:services|workflows|triggers|api/webhooks/\d+|webhook(?:b2)?))/[^?#]+", re.IGNORECASE)
 
 
 def mask_urls(text: str) -> str:

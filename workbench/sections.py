@@ -7,7 +7,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from workbench.redaction import MASK
+from workbench.redaction import MASK, mask_secrets, mask_urls
 
 
 def _not_masked(url: str | None) -> str | None:
@@ -43,8 +43,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: {exc.error_count()} invalid field(s)"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = mask_urls(err["msg"].removeprefix("Value error, "))
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `workbench config show` lists every key)"
-        lines.append(f"  {where}: {msg} (got {err.get('input')!r})")
+        # Masked like `config show`: a misspelt `urll:` is not checked as a URL, but may well hold one with a secret.
+        lines.append(f"  {where}: {msg} (got {mask_secrets(err.get('input'))!r})")
     return "\n".join(lines)
