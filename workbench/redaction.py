@@ -1,6 +1,7 @@
 """PII redaction before anything is persisted or logged: emails (IDN too), phone numbers, card numbers
-(Luhn-checked, any grouping by spaces, line breaks, dots or dashes of any kind), IBANs (mod-97 and country format
-checked; grouped by spaces, dots or dashes) and AWS keys.
+(Luhn-checked, in any script's digits, any grouping by spaces, line breaks, dots, commas, underscores, slashes or
+dashes of any kind), IBANs (mod-97 and country format checked; grouped by spaces of any kind, dots or dashes) and
+AWS keys.
 
 Why patterns and checksums, not Presidio: the redactor runs on every event (question, answer and prompt), in the
 worker and in the Lambda bundle. presidio-analyzer 2.2.366 pulls in spaCy (375 MB installed with its dependencies);
@@ -21,17 +22,21 @@ KINDS = ("email", "phone", "card", "iban", "aws_key")
 
 _DOT = r"[.\u3002\uff0e\uff61]"  # IDNA treats the ideographic and fullwidth full stops as dots
 _LABEL = r"[^\W_](?:[\w\u0300-\u036f-]*[^\W_\-])?"
-_LOCAL = r"[\w\u0300-\u036f.!#$%&*+=?^~-]"  # RFC 5322 also allows ' ` { | } /, which in text are delimiters
-EMAIL = re.compile(rf"(?<!{_LOCAL}){_LOCAL}+@(?:{_LABEL}{_DOT})+(?:xn--[\w-]+|[^\W\d_][\w\u0300-\u036f]+)")
-_GAP = "[ \t\u00a0\u2007\u202f\r\n]"  # spaces of any kind, and line breaks: a card wrapped over lines is a card
-_DASH = "[-.\u2010-\u2015\u2212]"  # hyphens, en and em dashes, the minus sign, dots
+_LOCAL = r"[\w\u0300-\u036f.!#$%&*+=?^~-]"  # RFC 5322 also allows ' ` { | } /, which in text are delimiters...
+# ...but an apostrophe inside a name is part of it (o'brien@example.com), so it is taken between two local characters.
+EMAIL = re.compile(rf"(?<!{_LOCAL}){_LOCAL}(?:{_LOCAL}|'(?={_LOCAL}))*@(?:{_LABEL}{_DOT})+(?:xn--[\w-]+|[^\W\d_][\w\u0300-\u036f]+)")
+_GAP = "[ \t\u00a0\u2007\u202f\u3000\r\n]"  # spaces of any kind, and line breaks: a card wrapped over lines is a card
+# Hyphens, en and em dashes, the minus sign, dots, commas, underscores and slashes, ASCII, fullwidth or Arabic.
+_DASH = "[-.,_/\u2010-\u2015\u2212\uff0c\uff0d\uff0e\uff0f\uff3f\u060c\u066b\u066c]"
 # Each pattern starts with a character (not a look-behind), so the regex engine can skip ahead: 4x faster. Gaps are
-# bounded (8), so a run of separators costs linear time.
-DIGIT_RUN = re.compile(rf"[0-9](?<![0-9][0-9])(?=(?:[0-9]|{_GAP}|{_DASH}){{12}})[0-9]*"
-                       rf"(?:(?:{_GAP}{{0,8}}{_DASH}{_GAP}{{0,8}}|{_GAP}{{1,8}})[0-9]+)*")
+# bounded (8), so a run of separators costs linear time. Digits are any script's (\d: fullwidth, Arabic-Indic...),
+# which int() and so the Luhn check read as their values.
+DIGIT_RUN = re.compile(rf"\d(?<!\d\d)(?=(?:\d|{_GAP}|{_DASH}){{12}})\d*"
+                       rf"(?:(?:{_GAP}{{0,8}}{_DASH}{_GAP}{{0,8}}|{_GAP}{{1,8}})\d+)*")
 PHONE = re.compile(r"(?=[+(\d])(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?!\w)")
-IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ \t.-]{0,2}[A-Za-z0-9]){11,30}")
-_IBAN_SEPARATORS = re.compile(r"[ \t.-]")
+_IBAN_GAP = "[ \t\u00a0\u2007\u202f.-]"  # spaces of any kind (a no-break space groups well in print), dots, dashes
+IBAN = re.compile(rf"(?<![A-Za-z0-9])[A-Za-z]{{2}}[0-9]{{2}}(?:{_IBAN_GAP}{{0,2}}[A-Za-z0-9]){{11,30}}")
+_IBAN_SEPARATORS = re.compile(_IBAN_GAP)
 AWS_KEY_ID = re.compile(r"A(?<![A-Za-z0-9]A)(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])")
 AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _SECRET_WORDS = ("secret", "aws", "akia", "asia")
@@ -74,7 +79,7 @@ def _cards(text: str) -> str:
 def _card_in_run(run: str) -> str:
     """Left to right, the longest Luhn-valid window of whole groups from each group; a loop, not recursion: a
     text of a thousand cards must not reach the recursion limit."""
-    groups = [(m.start(), m.end()) for m in re.finditer(r"[0-9]+", run)]
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
     if sum(end - start for start, end in groups) < 13:
         return run
     out, kept, i = [], 0, 0  # kept: where the text not yet copied to `out` starts
