@@ -138,6 +138,17 @@ def test_infinity_and_nan_are_rejected(tmp_path: Path, field: str, value: str) -
     assert field in str(err.value) and "finite number" in str(err.value)
 
 
+@pytest.mark.parametrize("rate, says", [(-1, "must be more than 0. For no limit, leave reasoner out of rate_per_s"),
+                                         (0, "must be more than 0. For no limit, leave reasoner out of rate_per_s"),
+                                         (1e-12, "less than one call in")])
+def test_a_rate_must_be_positive_and_no_limit_is_said_by_leaving_it_out(rate: float, says: str) -> None:
+    """-1 validated, then every call failed ("sleep length must be non-negative"); 0 silently meant no limit."""
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_dict({"resilience": {"rate_per_s": {"reasoner": rate}}})
+    assert "resilience.rate_per_s: reasoner:" in str(err.value) and says in str(err.value)
+    assert AgentConfig.from_dict({"resilience": {"rate_per_s": {"reasoner": 0.5}}}).resilience.rate_per_s == {"reasoner": 0.5}
+
+
 @pytest.mark.parametrize("field", ["resilience.timeout_s", "resilience.max_delay_s", "actuator.timeout_s"])
 def test_waits_past_what_python_can_wait_are_rejected(field: str) -> None:
     """1e10 s passed validation, then every call raised OverflowError (threading.TIMEOUT_MAX is ~9.2e9 s)."""

@@ -207,6 +207,20 @@ class ResilienceConfig(Section):
     rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
         default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
 
+    @field_validator("rate_per_s")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        """A negative rate validated, then made every call fail ("sleep length must be non-negative"); 0 silently
+        meant no limit; below 1/TIMEOUT_MAX the wait for a token overflows."""
+        for name, rate in rates.items():
+            if rate <= 0:
+                raise ValueError(f"{name}: {rate:g} calls per second; a rate must be more than 0. For no limit, leave "
+                                 f"{name} out of rate_per_s")
+            if rate < 1 / TIMEOUT_MAX:
+                raise ValueError(f"{name}: {rate:g} calls per second is less than one call in {TIMEOUT_MAX:.0f} s, the "
+                                 "longest wait Python can make")
+        return rates
+
 
 class AgentConfig(Section):
     """A complete pipeline. Example::
