@@ -174,3 +174,17 @@ def test_ask_names_a_file_it_cannot_write_whatever_the_os_error(tmp_path) -> Non
     proc = run("ask", "hello", "--tenant", "acme", "--config", str(cfg), home=home, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert f"Is a directory: '{home}/outbox.jsonl'" in proc.stderr
+
+
+@pytest.mark.parametrize("store", ["state.sqlite", "ledger.sqlite"])
+def test_a_corrupt_store_is_named_with_the_fix(tmp_path, store) -> None:
+    """A workspace file that is not SQLite printed a traceback ending in "file is not a database", naming no file."""
+    cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
+    home = tmp_path / "ws"
+    home.mkdir()
+    (home / store).write_bytes(b"garbage garbage garbage garbage\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(event("hello", event_id="c1")) + "\n")
+    proc = run("run-events", str(events), "--config", str(cfg), home=home, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"error: {home / store}: not a readable SQLite store (file is not a database); move it aside" in proc.stderr

@@ -15,21 +15,27 @@ from pathlib import Path
 from typing import Any, Iterator
 
 UNWRITABLE = ("readonly database", "unable to open database file")
+CORRUPT = ("file is not a database", "database disk image is malformed")
 
 
 class StoreNotWritable(RuntimeError):
     """A local store SQLite cannot write (a read-only file or folder); the message names the file and the fix."""
 
 
+class StoreCorrupt(RuntimeError):
+    """A local store file that is not SQLite, or is damaged; the message names the file and the fix."""
+
+
 class _Connection(sqlite3.Connection):
-    """Turns "attempt to write a readonly database", which names nothing, into an error that names the file."""
+    """Turns "attempt to write a readonly database" and "file is not a database", which name nothing, into errors
+    that name the file."""
 
     path = ""
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         try:
             return super().execute(sql, parameters)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # OperationalError too
             raise _named(exc, self.path) from None
 
 
@@ -37,7 +43,7 @@ def connect(path: Path | str, **kwargs: Any) -> sqlite3.Connection:
     """A WAL connection whose unwritable-store errors name `path`."""
     try:
         db = sqlite3.connect(str(path), timeout=60, factory=_Connection, **kwargs)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         raise _named(exc, str(path)) from None
     db.path = str(path)
     db.execute("PRAGMA journal_mode=WAL")
@@ -70,8 +76,11 @@ class ThreadLocalSQLite:
         db.execute("COMMIT")
 
 
-def _named(exc: sqlite3.OperationalError, path: str) -> Exception:
+def _named(exc: sqlite3.DatabaseError, path: str) -> Exception:
     if any(text in str(exc) for text in UNWRITABLE):
         return StoreNotWritable(f"{path}: cannot write ({exc}); make the file and its folder writable, "
                                 "or point --home at a writable workspace")
+    if any(text in str(exc) for text in CORRUPT):
+        return StoreCorrupt(f"{path}: not a readable SQLite store ({exc}); move it aside (e.g. mv {path} {path}.bad) "
+                            "and it is created afresh on the next run, empty, or point --home at another workspace")
     return exc
