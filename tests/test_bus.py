@@ -129,3 +129,17 @@ def test_a_body_that_cannot_be_redacted_still_leaves_the_queue_with_its_id_and_r
         assert "body not kept: redaction failed (RecursionError)" in letters[mid]["reason"]
     assert letters[poison]["reason"].startswith("rejected: no event_id")
     assert "last error: ConnectionError: down" in letters[stale]["reason"]
+
+
+def test_bodies_that_are_not_json_are_capped_like_the_dead_letter_file(tmp_path) -> None:
+    """Only parsed JSON was bounded: a 200 KB line of text, or JSON nested past the parser, was kept whole."""
+    from workbench.deadletter import MAX_CHARS
+
+    bus = LocalBus(tmp_path / "bus.db")
+    bus.publish(b"mail jane@example.com " + b"x" * 200_000)
+    bus.publish(b"[" * 100_000)
+    for m in bus.receive(10, 30):
+        bus.dead_letter(m, "rejected")
+    text, deep = (letter["body"] for letter in bus.dead_letters())
+    assert text.startswith("mail [EMAIL] x") and text.endswith("more characters]") and len(text) < MAX_CHARS + 40
+    assert deep.startswith("[[[") and deep.endswith("more characters]") and len(deep) < MAX_CHARS + 40

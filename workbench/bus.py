@@ -188,11 +188,12 @@ class Heartbeat:
 
 
 def _redacted_body(body: bytes) -> bytes:
-    """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else as text."""
+    """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else (not JSON, or
+    nested past the parser) as text, redacted and capped as the dead-letter file caps it: a 200 KB body is not kept whole."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
-        return _reason(body.decode("utf-8", "backslashreplace")).encode("utf-8")
+        return redacted(body.decode("utf-8", "backslashreplace")).encode("utf-8", "backslashreplace")
     return json.dumps(redacted(data), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
