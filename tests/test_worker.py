@@ -261,7 +261,7 @@ def test_a_worker_thread_that_dies_stops_the_worker_and_exits_non_zero(hashing_c
     def broken(self, *args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
 
-    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    _, bus, delivery = setup(hashing_config, workspace, tmp_path)
     bus.publish(json.dumps(event("never received")))
     monkeypatch.setattr(LocalBus, "receive", broken)
     stats = Worker(delivery, bus).run(concurrency=2)
