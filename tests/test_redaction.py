@@ -92,7 +92,9 @@ def written_cards(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None)
 @given(card=written_cards(), before=AROUND, after=AROUND)
 def test_no_valid_card_survives(card: str, before: str, after: str) -> None:
-    out = redact(f"{before} {card} {after}", ["card"])
+    # "; " keeps digits around the card out of its run: "000000000000 0 000000000000" holds several valid windows,
+    # the redactor takes the leftmost, and which digits were "the card" is not defined.
+    out = redact(f"{before}; {card} ;{after}", ["card"])
     assert card not in out
     assert re.sub(r"\D", "", card) not in re.sub(r"\D", "", out.replace(before, "").replace(after, ""))  # \D: any script
 
