@@ -78,8 +78,9 @@ def test_a_planted_regression_fails_the_gate_and_the_same_config_passes(lab) -> 
 def test_repeats_of_one_config_are_not_called_significant(lab) -> None:
     base, top1, reversed_, again = (load_run(lab["runs"][n]) for n in ("base", "top1", "reversed", "again"))
     assert again.repeats == 2 and len(again.table) == 2 * QUESTIONS
-    metrics = [m for m in QUALITY if m in base.table and base.table[m].notna().any()] + \
-        ["latency_total_p50_ms", "latency_total_p95_ms", "cost_per_1m_events"]
+    # Quality only: latency and cost are wall-clock measures, and a shared machine's load really does differ between
+    # two runs (tests/test_stats.py checks the latency tests on fixed samples)
+    metrics = [m for m in QUALITY if m in base.table and base.table[m].notna().any()]
     same = against_baseline(base, [reversed_, again], metrics)
     assert not same["significant"].any(), same[same["significant"]][["name", "metric", "diff", "p_value"]]
     worse = against_baseline(base, [top1], ["ndcg_at_10", "hit_rate_at_k"])  # the tests can tell a real difference
