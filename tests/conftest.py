@@ -59,11 +59,11 @@ def _evaluated_export(root: Path, squad_subset: Path, minilm, cfg: AgentConfig, 
     """An evaluated run of `cfg` and its exported bundle: (result, run_id, report, workspace, embedder)."""
     import mlflow
 
-    from workbench import tracking
+    from workbench.lab import tracking
     from workbench.embedders.cache import CachedEmbedder
-    from workbench.evaluation.dataset import DatasetSpec
-    from workbench.evaluation.runner import evaluate
-    from workbench.export.bundle import export_bundle
+    from workbench.lab.evalsets import DatasetSpec
+    from workbench.lab.evaluate import evaluate
+    from workbench.deploy.bundle import export_bundle
 
     ws = Workspace(root / "ws")
     embedder = CachedEmbedder(minilm, ws.embedding_cache)
@@ -99,9 +99,9 @@ def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | Non
 
 def make_delivery(agent, root):
     """The delivery core over SQLite idempotency records and ledger in `root`, as run-events and the worker use it."""
-    from workbench.delivery import Delivery
-    from workbench.idempotency import SQLitePersistenceLayer
-    from workbench.ledger import SQLiteLedger
+    from workbench.serve.delivery import Delivery
+    from workbench.serve.idempotency import SQLitePersistenceLayer
+    from workbench.serve.ledger import SQLiteLedger
 
     return Delivery(agent, SQLitePersistenceLayer(Path(root) / "idem.db"), SQLiteLedger(Path(root) / "ledger.db"))
 

@@ -8,7 +8,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from workbench.actuators.http import build_http, build_slack
 from workbench.config import AgentConfig
 from workbench.reasoners.langchain_chat import LangChainReasoner
-from workbench.records import Hit
+from workbench.types import Hit
 from workbench.registry import BuildContext
 
 DECISION = {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "prompt": "long", "contexts": ["x"],

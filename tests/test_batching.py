@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import event, make_delivery, make_table
 
-from workbench.bus import LocalBus
+from workbench.serve.bus import LocalBus
 from workbench.embedders.hashing import HashingEmbedder
 from workbench.ingest.pipeline import ingest
 from workbench.loop import Agent
-from workbench.worker import Worker
+from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 CORPUS = [
@@ -190,7 +190,7 @@ def test_a_failed_reasoner_prefetch_leaves_the_reasoner_to_embed_for_itself(inde
     def broken(batch):
         raise ConnectionError("model unreachable")
 
-    agent.reasoner._stage.prefetch = broken
+    agent.reasoner._part.prefetch = broken
     outcomes = delivered_in_one_batch(make_delivery(agent, tmp_path / "w"), BATCH)
     assert "batch embedding for the reasoner failed" in caplog.text
     assert [without_latency(o.decision) for o in outcomes] == [without_latency(d) for d in expected]
@@ -205,8 +205,8 @@ def lambda_records(payloads: list) -> dict:
 
 
 def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing_config, tmp_path, monkeypatch) -> None:
-    from workbench import lambda_runtime
-    from workbench.ledger import decision_of
+    from workbench.serve import lambda_handler
+    from workbench.serve.ledger import decision_of
     from workbench.state.dynamodb import DynamoDBStateStore
 
     decisions = make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused")
@@ -215,12 +215,12 @@ def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
     state = DynamoDBStateStore(make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at"), 1)
     agent = Agent.from_config(hashing_config, Workspace(tmp_path / "w"), embedder=Counting(), index=index, state=state)
-    monkeypatch.setattr(lambda_runtime, "agent", lambda: agent)
-    lambda_runtime.delivery.cache_clear()
+    monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
+    lambda_handler.delivery.cache_clear()
     ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
                           invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000)
     try:
-        result = lambda_runtime.handler(lambda_records([*BATCH[:4], "{broken", BATCH[0]]), ctx)
+        result = lambda_handler.handler(lambda_records([*BATCH[:4], "{broken", BATCH[0]]), ctx)
         assert result == {"batchItemFailures": [{"itemIdentifier": "m4"}]}  # the bad record alone
         assert agent.embedder.calls == [[p["text"] for p in BATCH[:4]]]  # the reasoner reuses them and the stored sentence vectors
         stored = {i["pk"]: decision_of(i) for i in decisions.scan()["Items"]}
@@ -231,7 +231,7 @@ def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing
         acted = [json.loads(line)["event_id"] for line in (tmp_path / "w" / "outbox.jsonl").read_text().splitlines()]
         assert acted == ["b1", "b2", "b3", "b4"]  # the repeated record was a duplicate
     finally:
-        lambda_runtime.delivery.cache_clear()
+        lambda_handler.delivery.cache_clear()
 
 
 HYBRID_DOCS = [

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from workbench.config import AgentConfig
-from workbench.export.bundle import export_bundle
+from workbench.deploy.bundle import export_bundle
 
 pytestmark = pytest.mark.xdist_group("bundle")
 

@@ -1,6 +1,6 @@
 """The local bus keeps SQS's contract: visibility timeout, redelivery, delete, DLQ after max receives, redrive."""
 
-from workbench.bus import LocalBus
+from workbench.serve.bus import LocalBus
 
 
 class Clock:
@@ -84,7 +84,7 @@ def test_dead_letters_are_kept_redacted_with_their_keys_and_redrive(tmp_path) ->
 def test_a_heartbeat_keeps_a_held_message_and_gives_up_one_received_elsewhere(tmp_path) -> None:
     import time
 
-    from workbench.bus import Heartbeat
+    from workbench.serve.bus import Heartbeat
 
     bus = LocalBus(tmp_path / "bus.db")
     bus.publish("held")

@@ -12,7 +12,7 @@ import time
 
 from conftest import event
 
-from workbench.bus import LocalBus
+from workbench.serve.bus import LocalBus
 from workbench.config import AgentConfig
 from workbench.ingest.pipeline import ingest
 from workbench.loop import Agent
@@ -24,13 +24,13 @@ TENANTS = ("tenant-a", "tenant-b")
 DRIVER = """
 import json, random, sys, time
 from pathlib import Path
-from workbench.bus import LocalBus
+from workbench.serve.bus import LocalBus
 from workbench.config import AgentConfig
-from workbench.delivery import Delivery
-from workbench.idempotency import SQLitePersistenceLayer
-from workbench.ledger import SQLiteLedger
+from workbench.serve.delivery import Delivery
+from workbench.serve.idempotency import SQLitePersistenceLayer
+from workbench.serve.ledger import SQLiteLedger
 from workbench.loop import Agent
-from workbench.worker import Worker
+from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 root, seed = Path(sys.argv[1]), int(sys.argv[2])

@@ -111,7 +111,7 @@ def test_a_changed_search_ef_takes_effect_in_the_same_process(sparse_graph) -> N
 
 
 def test_ann_recall_compares_the_graph_with_exact_search(sparse_graph) -> None:
-    from workbench.evaluation.ann import ExactSearch
+    from workbench.lab.scorers.ann import ExactSearch
 
     path, data, queries = sparse_graph
     for ef in (10, 500):

@@ -11,8 +11,8 @@ import pytest
 from conftest import _free_port, serving
 
 from workbench.config import AgentConfig, ConfigError, IndexConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
 from workbench.indexes.chroma import ChromaIndex
 from workbench.indexes.chroma_server import ChromaServerError, ChromaServerStore
 from workbench.workspace import Workspace

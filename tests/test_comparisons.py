@@ -9,13 +9,13 @@ import sys
 import mlflow
 import pytest
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec, EvalSet
-from workbench.evaluation.runner import evaluate
-from workbench.evaluation.summary import QUALITY
-from workbench.paired import against_baseline, load_run
-from workbench.rundiff import changed
+from workbench.lab.evalsets import DatasetSpec, EvalSet
+from workbench.lab.evaluate import evaluate
+from workbench.lab.summary import QUALITY
+from workbench.lab.paired import against_baseline, load_run
+from workbench.lab.rundiff import changed
 from workbench.workspace import Workspace
 
 pytestmark = pytest.mark.model
@@ -69,8 +69,8 @@ def test_a_planted_regression_fails_the_gate_and_the_same_config_passes(lab) -> 
     assert "gate pass" in passed.stdout and "hit_rate_at_k" in passed.stdout
 
     mlflow.set_tracking_uri(tracking.tracking_uri(Workspace(home)))
-    assert mlflow.get_run(runs["top1"]).data.tags["workbench.gate.production"] == "fail"
-    assert mlflow.get_run(runs["reversed"]).data.tags["workbench.gate.production"] == "pass"
+    assert mlflow.get_run(runs["top1"]).data.tags["workbench.lab.gate.production"] == "fail"
+    assert mlflow.get_run(runs["reversed"]).data.tags["workbench.lab.gate.production"] == "pass"
     gates = mlflow.search_runs([lab["experiment_id"]], filter_string="tags.`workbench.kind` = 'gate'", output_format="list")
     assert sorted(r.data.tags["verdict"] for r in gates) == ["fail", "pass"]
 
@@ -125,7 +125,7 @@ def test_every_question_reads_back_as_a_trace(lab) -> None:
 
 
 def test_traces_carry_only_redacted_text(tmp_path, squad_subset, hashing_config) -> None:
-    from workbench.evaluation.dataset import EvalCase, Turn
+    from workbench.lab.evalsets import EvalCase, Turn
 
     ws = Workspace(tmp_path / "ws")
     experiment_id = tracking.connect(ws)

@@ -5,7 +5,7 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.crdt import GSet, LWWMap, PNCounter, SharedState, from_dict
+from workbench.state.crdt import GSet, LWWMap, PNCounter, SharedState, from_dict
 from workbench.state.sqlite import SQLiteStateStore
 
 replicas = st.sampled_from(["a", "b", "c"])

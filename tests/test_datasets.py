@@ -5,9 +5,9 @@ import json
 import pytest
 
 from workbench.config import AgentConfig
-from workbench.evaluation.aws_usage import Usage
-from workbench.evaluation.cost import cost_per_million_events
-from workbench.evaluation.dataset import DatasetSpec, EvalSetError, from_beir, from_squad, load_evalset
+from workbench.lab.aws_usage import Usage
+from workbench.lab.cost import cost_per_million_events
+from workbench.lab.evalsets import DatasetSpec, EvalSetError, from_beir, from_squad, load_evalset
 
 
 def test_squad_questions_point_at_their_paragraph(squad_subset, tmp_path) -> None:

@@ -5,8 +5,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.bus import LocalBus
-from workbench.deadletter import MAX_CHARS, DeadLetterFile
+from workbench.serve.bus import LocalBus
+from workbench.serve.deadletter import MAX_CHARS, DeadLetterFile
 from workbench.events import parse_payload
 
 CARD, EMAIL = "4111.1111.1111.1111", "jörg@bücher.de"

@@ -8,12 +8,12 @@ from conftest import bad_payloads, event, make_delivery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.deadletter import DeadLetterFile
-from workbench.delivery import Delivery
-from workbench.idempotency import SQLitePersistenceLayer
-from workbench.ledger import SQLiteLedger
+from workbench.serve.deadletter import DeadLetterFile
+from workbench.serve.delivery import Delivery
+from workbench.serve.idempotency import SQLitePersistenceLayer
+from workbench.serve.ledger import SQLiteLedger
 from workbench.loop import Agent
-from workbench.runner import run_payloads
+from workbench.serve.file_runner import run_payloads
 
 
 def outbox(workspace) -> list[dict]:

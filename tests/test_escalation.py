@@ -5,8 +5,8 @@ import pytest
 from conftest import event, ingested_agent
 from test_loop import CORPUS
 
-from workbench.evaluation.dataset import DatasetSpec, EvalCase, EvalSet, Turn
-from workbench.evaluation.runner import evaluate
+from workbench.lab.evalsets import DatasetSpec, EvalCase, EvalSet, Turn
+from workbench.lab.evaluate import evaluate
 from workbench.events import Event
 
 

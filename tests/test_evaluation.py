@@ -3,12 +3,12 @@
 import mlflow
 import pytest
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.config import AgentConfig
-from workbench.evaluation.answer_metrics import JUDGED, OFFLINE, UnknownMetricError, build_metrics
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
-from workbench.evaluation.span_metrics import contains_reference
+from workbench.lab.scorers.ragas_metrics import JUDGED, OFFLINE, UnknownMetricError, build_metrics
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
+from workbench.lab.scorers.span_metrics import contains_reference
 
 pytestmark = pytest.mark.model
 

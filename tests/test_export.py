@@ -17,8 +17,8 @@ from conftest import event
 from pinecone_double import PineconeDouble
 
 from workbench.config import AgentConfig
-from workbench.export.bundle import ExportError, export_bundle
-from workbench.export.pinecone_loader import load_into_pinecone
+from workbench.deploy.bundle import ExportError, export_bundle
+from workbench.deploy.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
@@ -149,15 +149,15 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     assert {s["trace_id"] for s in segments} == {f"1-5759e988-{i:024x}" for i in range(3)}  # each invocation its own trace
 
     # Every decision is in the decision table (the delivery core's ledger), once, keyed by tenant and event, acted.
-    from workbench.ledger import decision_of
+    from workbench.serve.ledger import decision_of
 
     logged = {i["pk"]: decision_of(i) for i in decisions.scan()["Items"]}
     assert set(logged) == {f"acme#{mid}" for mid, _ in questions} | {"acme#dup-1", "acme#ok-2"}
     assert logged["acme#parity-0"]["answer"] == by_id["parity-0"]["answer"]
     assert all(i["acted"] for i in decisions.scan()["Items"])
 
-    # Idempotency records carry the local worker's keys (workbench.idempotency), so both sides agree on an event.
-    from workbench.idempotency import idempotency_key
+    # Idempotency records carry the local worker's keys (workbench.serve.idempotency), so both sides agree on an event.
+    from workbench.serve.idempotency import idempotency_key
 
     assert idempotency_key("acme", "dup-1") in {i["id"] for i in idem.scan()["Items"]}
 
@@ -168,7 +168,7 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
 
 
 def test_the_largest_exportable_top_k_with_the_defaults_is_the_one_the_readme_gives() -> None:
-    from workbench.export.limits import check_decision_fits
+    from workbench.deploy.limits import check_decision_fits
 
     check_decision_fits(AgentConfig(retrieval={"top_k": 15}))
     with pytest.raises(ValueError, match=r"top_k \(16\)"):

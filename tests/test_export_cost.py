@@ -12,10 +12,10 @@ from bundle_driver import aws_tables, run_metered
 from conftest import event
 from pinecone_double import PineconeDouble
 
-from workbench.evaluation.aws_usage import Usage
-from workbench.evaluation.cost import cost_per_million_events
-from workbench.export.pinecone_loader import load_into_pinecone
-from workbench.export.readme import USAGE_ROWS
+from workbench.lab.aws_usage import Usage
+from workbench.lab.cost import cost_per_million_events
+from workbench.deploy.pinecone_loader import load_into_pinecone
+from workbench.deploy.readme import USAGE_ROWS
 from workbench.indexes.pinecone import connect
 
 pytestmark = pytest.mark.xdist_group("bundle")

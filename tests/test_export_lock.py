@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from workbench.evaluation.aws_usage import item_size, read_units, wire, write_units
-from workbench.export.lock import LockError, kept, lock
+from workbench.lab.aws_usage import item_size, read_units, wire, write_units
+from workbench.deploy.lock import LockError, kept, lock
 
 
 def _dist(name: str, requires: list[str], requested: bool = False) -> dict:

@@ -10,8 +10,8 @@ from conftest import event
 from pinecone_double import PineconeDouble
 
 from workbench.events import Event
-from workbench.export.bundle import ExportError, export_bundle
-from workbench.export.pinecone_loader import load_into_pinecone
+from workbench.deploy.bundle import ExportError, export_bundle
+from workbench.deploy.pinecone_loader import load_into_pinecone
 from workbench.indexes.pinecone import connect
 from workbench.ingest.chunking import doc_id_of
 
@@ -27,7 +27,7 @@ def test_bundle_ships_the_fitted_bm25_parameters_and_a_dotproduct_index(hybrid, 
     local = json.loads((result.index_path / "bm25" / result.config.index.collection / "acme.json").read_text())
     assert shipped == local and shipped["bm25"]["n_docs"] > 0
     assert json.loads((report.out / "pinecone_index.json").read_text())["metric"] == "dotproduct"
-    assert (report.out / "workbench" / "sparse" / "stopwords_en.txt").exists()
+    assert (report.out / "workbench" / "indexes" / "sparse" / "stopwords_en.txt").exists()
     assert "mmh3==" in (report.out / "requirements.txt").read_text()
     assert "COPY bm25" in (report.out / "Dockerfile").read_text()
     with pytest.raises(ExportError, match="export from an evaluated run"):
@@ -36,7 +36,7 @@ def test_bundle_ships_the_fitted_bm25_parameters_and_a_dotproduct_index(hybrid, 
 
 def test_hybrid_replay_through_the_bundle_matches_the_workbench(hybrid, aws, tmp_path) -> None:
     from workbench.indexes.chroma import ChromaIndex
-    from workbench.sandbox import sandboxed_agent
+    from workbench.lab.sandbox import sandboxed_agent
 
     result, report, ws, embedder = hybrid
     cfg = result.config
@@ -63,7 +63,7 @@ def test_hybrid_replay_through_the_bundle_matches_the_workbench(hybrid, aws, tmp
     results, outbox = results_and_outbox(proc)
     assert all(r == {"batchItemFailures": []} for r in results) and len(outbox) == len(local)
     # The decision table holds each decision whole: hits with scores, prompt, answer.
-    from workbench.ledger import decision_of
+    from workbench.serve.ledger import decision_of
 
     cloud = {i["pk"].removeprefix("acme#"): decision_of(i) for i in tables["decisions"].scan()["Items"]}
     assert set(cloud) == set(local)

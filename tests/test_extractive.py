@@ -12,7 +12,7 @@ from workbench.events import Event, parse_payload
 from workbench.reasoners.extractive import ExtractiveReasoner
 from workbench.reasoners.extractive_scoring import question_kind
 from workbench.reasoners.sentences import SENTENCE_VECTORS, decode_vectors, split_sentences
-from workbench.records import Hit
+from workbench.types import Hit
 
 DOCS = [
     {"id": "immune", "title": "Immune system", "text": "Pathogens change their surface to evade the adaptive immune system. "

@@ -7,8 +7,8 @@ import pytest
 from conftest import event, ingested_agent
 
 from workbench.events import Event
-from workbench.export.bundle import ExportError, backend_modules
-from workbench.sparse import bm25
+from workbench.deploy.bundle import ExportError, backend_modules
+from workbench.indexes.sparse import bm25
 
 DOCS = [
     {"id": "statute", "text": "Section 230 of the Communications Decency Act shields platforms.", "metadata": {"tenant": "law", "kind": "statute"}},

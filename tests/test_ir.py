@@ -6,7 +6,7 @@ import random
 import pytest
 from ranx import Qrels, Run, evaluate
 
-from workbench.evaluation.ir import hit_rate_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k, retrieval_metrics
+from workbench.lab.scorers.retrieval import hit_rate_at_k, mrr_at_k, ndcg_at_k, precision_at_k, recall_at_k, retrieval_metrics
 
 
 def test_hand_computed() -> None:

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from workbench.evaluation.dataset import EvalSetError, load_evalset
-from workbench.evaluation.known_item import build_known_item_set, rank_agreement
+from workbench.lab.evalsets import EvalSetError, load_evalset
+from workbench.lab.known_item import build_known_item_set, rank_agreement
 
 
 def test_same_seed_same_set_other_seed_other_set(squad_subset, tmp_path) -> None:
@@ -68,9 +68,9 @@ def test_generated_queries_rank_a_sweep_as_human_questions_do(squad_subset, work
     so the reasoner and the answer metrics are left out to keep the test short."""
     from workbench.config import AgentConfig
     from workbench.embedders.cache import CachedEmbedder
-    from workbench.evaluation.dataset import DatasetSpec, from_squad
-    from workbench.evaluation.ir import ndcg_at_k
-    from workbench.evaluation.runner import open_index
+    from workbench.lab.evalsets import DatasetSpec, from_squad
+    from workbench.lab.scorers.retrieval import ndcg_at_k
+    from workbench.lab.evaluate import open_index
     from workbench.events import Event
     from workbench.ingest.chunking import doc_id_of
     from workbench.loop import Agent

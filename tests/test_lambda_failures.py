@@ -22,7 +22,7 @@ DRIVER = """
 import json, sys, time
 from pathlib import Path
 from types import SimpleNamespace
-from workbench import lambda_runtime
+from workbench.serve import lambda_handler
 from workbench.config import AgentConfig
 from workbench.loop import Agent
 from workbench.state.dynamodb import DynamoDBStateStore
@@ -36,11 +36,11 @@ def agent(slow=False):
         a.reasoner.reason = lambda *args: time.sleep(600)
     return a
 
-lambda_runtime.agent = lambda: AGENT
+lambda_handler.agent = lambda: AGENT
 AGENT = agent(slow=sys.argv[4] == "slow")
 ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
                       aws_request_id="r", get_remaining_time_in_millis=lambda: int(sys.argv[5]))
-print("RESULT " + json.dumps(lambda_runtime.handler(json.loads(Path(sys.argv[1]).read_text()), ctx)), flush=True)
+print("RESULT " + json.dumps(lambda_handler.handler(json.loads(Path(sys.argv[1]).read_text()), ctx)), flush=True)
 """
 
 
@@ -72,7 +72,7 @@ def _acted(ws) -> list[str]:
 def test_an_invocation_killed_mid_reasoning_is_handled_once_after_its_in_progress_expiry(aws, tmp_path, monkeypatch) -> None:
     import boto3
 
-    from workbench import lambda_runtime
+    from workbench.serve import lambda_handler
     from workbench.config import AgentConfig
     from workbench.loop import Agent
     from workbench.state.dynamodb import DynamoDBStateStore
@@ -84,9 +84,9 @@ def test_an_invocation_killed_mid_reasoning_is_handled_once_after_its_in_progres
         monkeypatch.setenv(key, env[key])
     retrier = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(ws),
                                 state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1))
-    monkeypatch.setattr(lambda_runtime, "agent", lambda: retrier)
-    lambda_runtime.delivery.cache_clear()
-    retry = partial(lambda_runtime.handler, json.loads(batch.read_text()),
+    monkeypatch.setattr(lambda_handler, "agent", lambda: retrier)
+    lambda_handler.delivery.cache_clear()
+    retry = partial(lambda_handler.handler, json.loads(batch.read_text()),
                     SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r2",
                                     invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000))
 
@@ -106,7 +106,7 @@ def test_an_invocation_killed_mid_reasoning_is_handled_once_after_its_in_progres
     time.sleep(max(0.0, expiry_s - time.time()) + 0.2)
     assert retry() == {"batchItemFailures": []}
     assert _acted(ws) == ["k1"]
-    lambda_runtime.delivery.cache_clear()
+    lambda_handler.delivery.cache_clear()
 
 
 def test_a_redelivery_after_the_record_expired_neither_acts_twice_nor_sticks(aws, tmp_path) -> None:
@@ -127,7 +127,7 @@ def test_a_redelivery_after_the_record_expired_neither_acts_twice_nor_sticks(aws
 def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_factory, monkeypatch) -> None:
     import boto3
 
-    from workbench import lambda_runtime
+    from workbench.serve import lambda_handler
     from workbench.config import AgentConfig
     from workbench.loop import Agent
     from workbench.state.dynamodb import DynamoDBStateStore
@@ -139,8 +139,8 @@ def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_fact
         monkeypatch.setenv(key, env[key])
     agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp / "ws"),
                               state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1))
-    monkeypatch.setattr(lambda_runtime, "agent", lambda: agent)
-    lambda_runtime.delivery.cache_clear()
+    monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
+    lambda_handler.delivery.cache_clear()
     good = json.dumps(event("still answered?", event_id="after"))
     records = [{"messageId": f"bad-{i}", "receiptHandle": "r", "body": b.decode("utf-8", "replace"), "attributes": {},
                 "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
@@ -148,7 +148,7 @@ def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_fact
     records.append({**records[0], "messageId": "good", "body": good})
     ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
                           invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000)
-    result = lambda_runtime.handler({"Records": records}, ctx)
+    result = lambda_handler.handler({"Records": records}, ctx)
     assert result == {"batchItemFailures": [{"itemIdentifier": f"bad-{i}"} for i in range(len(bodies))]}  # each fails alone
     assert _acted(tmp / "ws") == ["after"]
-    lambda_runtime.delivery.cache_clear()
+    lambda_handler.delivery.cache_clear()

@@ -28,10 +28,10 @@ def record(message_id: str, body: str, group: str | None = None) -> dict:
 
 @pytest.fixture
 def runtime(aws, tmp_path, monkeypatch):
-    """lambda_runtime with the hashing agent, DynamoDB state, idempotency and ledger on moto; the outbox in tmp_path."""
+    """lambda_handler with the hashing agent, DynamoDB state, idempotency and ledger on moto; the outbox in tmp_path."""
     import boto3
 
-    from workbench import lambda_runtime
+    from workbench.serve import lambda_handler
     from workbench.loop import Agent
     from workbench.state.dynamodb import DynamoDBStateStore
     from workbench.workspace import Workspace
@@ -40,10 +40,10 @@ def runtime(aws, tmp_path, monkeypatch):
     monkeypatch.setenv("DECISION_TABLE", make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused").name)
     state = DynamoDBStateStore(boto3.resource("dynamodb").Table(make_table(f"st-{uuid.uuid4().hex[:8]}", "pk", "expires_at").name), 1)
     agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp_path / "ws"), state=state)
-    monkeypatch.setattr(lambda_runtime, "agent", lambda: agent)
-    lambda_runtime.delivery.cache_clear()
-    yield lambda_runtime, tmp_path / "ws" / "outbox.jsonl"
-    lambda_runtime.delivery.cache_clear()
+    monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
+    lambda_handler.delivery.cache_clear()
+    yield lambda_handler, tmp_path / "ws" / "outbox.jsonl"
+    lambda_handler.delivery.cache_clear()
 
 
 def _acted(outbox) -> list[str]:
@@ -51,7 +51,7 @@ def _acted(outbox) -> list[str]:
 
 
 def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> None:
-    lambda_runtime, outbox = runtime
+    lambda_handler, outbox = runtime
 
     def ok(eid: str, user: str) -> str:
         return json.dumps(event(f"question {eid}", user=user, event_id=eid))
@@ -59,25 +59,25 @@ def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> 
     batch = {"Records": [record("a1", ok("a1", "alice"), "acme#alice"), record("b1", ok("b1", "bob"), "acme#bob"),
                          record("a2", "{broken", "acme#alice"), record("a3", ok("a3", "alice"), "acme#alice"),
                          record("b2", ok("b2", "bob"), "acme#bob")]}
-    result = lambda_runtime.handler(batch, CTX)
+    result = lambda_handler.handler(batch, CTX)
     assert result == {"batchItemFailures": [{"itemIdentifier": "a2"}, {"itemIdentifier": "a3"}]}  # a3 must not overtake a2
     assert _acted(outbox) == ["a1", "b1", "b2"]
     # The same records from a standard queue: no order to keep, only the broken one fails.
     plain = {"Records": [record(r["messageId"] + "-std", r["body"]) for r in batch["Records"]]}
-    assert lambda_runtime.handler(plain, CTX) == {"batchItemFailures": [{"itemIdentifier": "a2-std"}]}
+    assert lambda_handler.handler(plain, CTX) == {"batchItemFailures": [{"itemIdentifier": "a2-std"}]}
 
 
 def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, capsys, monkeypatch) -> None:
-    lambda_runtime, _ = runtime
+    lambda_handler, _ = runtime
     logged = io.StringIO()  # the Logger's handler holds the stream it was made with, not pytest's capture
-    monkeypatch.setattr(lambda_runtime.logger.registered_handler, "stream", logged)
+    monkeypatch.setattr(lambda_handler.logger.registered_handler, "stream", logged)
     good = json.dumps(event("first question", user="u1", event_id="good-1", correlation_id="corr-good"))
     invalid = json.dumps({"event_id": "no-text-7", "tenant": "acme", "user_id": "u2"})  # readable, but no text
     mixed = json.dumps([event("fine", user="u3", event_id="mixed-ok"), {"event_id": "mixed-bad", "tenant": "acme"}])
     batch = {"Records": [record("m-good", good), record("m-poison", "{nope"), record("m-invalid", invalid), record("m-mixed", mixed),
                          record("m-dup", good)]}
     capsys.readouterr()
-    result = lambda_runtime.handler(batch, CTX)
+    result = lambda_handler.handler(batch, CTX)
     assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("m-poison", "m-invalid", "m-mixed")]}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     logs = [json.loads(line) for line in logged.getvalue().splitlines()]
@@ -103,7 +103,7 @@ def test_fifo_ids_group_by_user_and_dedup_by_event() -> None:
 def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_still_decides(aws, tmp_path, monkeypatch, capfd) -> None:
     from pinecone_double import PineconeDouble
 
-    from workbench import lambda_runtime
+    from workbench.serve import lambda_handler
     from workbench.embedders.hashing import HashingEmbedder
     from workbench.indexes.pinecone import PineconeIndex, connect
 
@@ -124,15 +124,15 @@ def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_stil
     try:
         for step in ("embed", "retrieve", "reason", "act"):
             monkeypatch.setenv("WORKBENCH_STEP", step)  # as the template sets it, one function per step
-            for cached in (lambda_runtime.config, lambda_runtime.agent, lambda_runtime.delivery):
+            for cached in (lambda_handler.config, lambda_handler.agent, lambda_handler.delivery):
                 cached.cache_clear()
-            lambda_runtime.init()
+            lambda_handler.init()
             with pytest.raises(AttributeError, match=f"the {step} step builds no {absent[step]}"):
-                getattr(lambda_runtime.agent(), absent[step]).anything
-            state = getattr(lambda_runtime, f"{step}_step")(state, CTX)
+                getattr(lambda_handler.agent(), absent[step]).anything
+            state = getattr(lambda_handler, f"{step}_step")(state, CTX)
     finally:
         double.close()
-        for cached in (lambda_runtime.config, lambda_runtime.agent, lambda_runtime.delivery):
+        for cached in (lambda_handler.config, lambda_handler.agent, lambda_handler.delivery):
             cached.cache_clear()
     assert state["event_id"] == "sfn-1" and state["answer"] in texts[0]  # reasoned on the retrieved passage, not declined
     assert '"event_id": "sfn-1"' in capfd.readouterr().out  # the Act step's outbox line

@@ -14,8 +14,8 @@ import pytest
 
 from workbench.config import AgentConfig
 from workbench.embedders.cache import CachedEmbedder
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
 from workbench.registry import register
 from workbench.workspace import Workspace
 

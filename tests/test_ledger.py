@@ -6,7 +6,7 @@ import uuid
 
 from conftest import make_table
 
-from workbench.ledger import DynamoDBLedger, decision_of
+from workbench.serve.ledger import DynamoDBLedger, decision_of
 
 
 def _big_decision() -> dict:

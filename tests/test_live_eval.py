@@ -10,13 +10,13 @@ from conftest import make_table
 from pinecone_double import PineconeDouble
 from typer.testing import CliRunner
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.cli import app
 from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.live import LiveEvalError, evaluate_live
-from workbench.evaluation.runner import evaluate
-from workbench.export.pinecone_loader import load_into_pinecone
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.live import LiveEvalError, evaluate_live
+from workbench.lab.evaluate import evaluate
+from workbench.deploy.pinecone_loader import load_into_pinecone
 from workbench.indexes.chroma import ChromaIndex
 from workbench.indexes.pinecone import connect
 from workbench.workspace import Workspace

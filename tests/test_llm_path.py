@@ -8,9 +8,9 @@ from conftest import event, ingested_agent
 from openai_double import OpenAIDouble
 
 from workbench.config import AgentConfig
-from workbench.evaluation.answer_metrics import JUDGED
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
+from workbench.lab.scorers.ragas_metrics import JUDGED
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
 from workbench.events import Event
 
 LLM = {"kind": "langchain", "provider": "openai", "model": "gpt-4o-mini"}
@@ -107,7 +107,7 @@ def test_a_judge_that_returns_malformed_json_is_counted_not_scored(double, squad
 
 
 def test_a_judge_that_times_out_is_counted(double, squad_subset, workspace, monkeypatch) -> None:
-    from workbench.evaluation import judge
+    from workbench.lab.scorers import judge
 
     monkeypatch.setattr(judge, "JUDGE_TIMEOUT_S", 0.3)
     double.delay_s = 1.0

@@ -74,5 +74,5 @@ def test_core_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     # The delivery core stands on Powertools (which brings boto3), never on the ML stack.
-    serve = code.replace("workbench.filters;", "workbench.filters, workbench.runner, workbench.worker;").replace("'boto3', ", "")
+    serve = code.replace("workbench.filters;", "workbench.filters, workbench.serve.file_runner, workbench.serve.worker;").replace("'boto3', ", "")
     assert subprocess.run([sys.executable, "-c", serve], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -8,8 +8,8 @@ import nbformat
 import papermill
 import pytest
 
-from workbench import tracking
-from workbench.schedule import run_notebook
+from workbench.lab import tracking
+from workbench.lab.schedule import run_notebook
 from workbench.state.sqlite import SQLiteStateStore
 from workbench.workspace import Workspace
 

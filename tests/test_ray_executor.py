@@ -7,10 +7,10 @@ import mlflow
 import pytest
 import yaml
 
-from workbench import tracking
-from workbench.executors import ExecutorError
-from workbench.search_optuna import run_search
-from workbench.sweep import SweepSpec, run_sweep
+from workbench.lab import tracking
+from workbench.lab.executors import ExecutorError
+from workbench.lab.search_optuna import run_search
+from workbench.lab.sweep import SweepSpec, run_sweep
 from workbench.workspace import Workspace
 
 QUALITY = ["ndcg_at_10", "recall_at_k", "mrr_at_k", "rouge_score", "semantic_similarity", "ann_recall_at_k", "cost_llm"]

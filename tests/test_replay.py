@@ -6,10 +6,10 @@ import pytest
 from conftest import event, ingested_agent
 from test_loop import CORPUS
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.decisionlog.jsonl import read_log
 from workbench.events import Event
-from workbench.replay import log_replay, replay
+from workbench.lab.replay import log_replay, replay
 
 
 @pytest.fixture

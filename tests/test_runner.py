@@ -4,9 +4,9 @@ import json
 
 from conftest import event, make_delivery
 
-from workbench.deadletter import DeadLetterFile
+from workbench.serve.deadletter import DeadLetterFile
 from workbench.loop import Agent
-from workbench.runner import run_payloads
+from workbench.serve.file_runner import run_payloads
 
 
 class FlakyReasoner:

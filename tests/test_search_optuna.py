@@ -7,11 +7,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.cli import UserError, app
-from workbench.compare import runs_frame, search_objectives
-from workbench.search_optuna import SearchError, default_storage, run_search
-from workbench.sweep import SweepSpec, SweepSpecError
+from workbench.lab.compare import runs_frame, search_objectives
+from workbench.lab.search_optuna import SearchError, default_storage, run_search
+from workbench.lab.sweep import SweepSpec, SweepSpecError
 
 OBJECTIVES = ["ndcg_at_10:max", "cost_per_1m_events:min"]
 

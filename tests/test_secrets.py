@@ -9,12 +9,12 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.config import AgentConfig, ConfigError
-from workbench.evaluation.dataset import DatasetSpec, EvalCase, EvalSet, Turn
-from workbench.evaluation.runner import evaluate
-from workbench.export.bundle import ExportError, export_bundle
-from workbench.export.template import sam_template
+from workbench.lab.evalsets import DatasetSpec, EvalCase, EvalSet, Turn
+from workbench.lab.evaluate import evaluate
+from workbench.deploy.bundle import ExportError, export_bundle
+from workbench.deploy.template import sam_template
 from workbench.redaction import mask_urls
 
 SECRET = "PLANTEDsecret0123456789"

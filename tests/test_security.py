@@ -7,10 +7,10 @@ import mlflow
 import pytest
 from conftest import event
 
-from workbench import tracking
+from workbench.lab import tracking
 from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.redaction import luhn_valid, redact
@@ -52,7 +52,7 @@ def test_a_planted_secret_appears_nowhere(squad_subset, workspace, tmp_path, mon
     result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=3), workspace, progress=False)
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
 
-    from workbench.export.bundle import export_bundle
+    from workbench.deploy.bundle import export_bundle
 
     bundle = tmp_path / "bundle"
     export_bundle(cfg.model_copy(update={"embedder": AgentConfig().embedder}), bundle, run_id=run_id, check_model=False)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.evaluation.span_metrics import answer_tokens, contains_reference, normalize_answer, token_f1
+from workbench.lab.scorers.span_metrics import answer_tokens, contains_reference, normalize_answer, token_f1
 
 
 def test_squad_normalisation_and_f1_by_hand() -> None:

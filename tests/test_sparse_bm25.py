@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.sparse import bm25
+from workbench.indexes.sparse import bm25
 
 CORPUS = ["The quick brown fox jumps over the lazy dog.", "The lazy dog is brown; dogs sleep.",
           "Oxygen is a chemical element with symbol O and atomic number 8.", "Super Bowl 50 was an American football game.",

@@ -13,7 +13,7 @@ from conftest import event, make_table
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.protocols import StaleWriteError
-from workbench.records import Message
+from workbench.types import Message
 from workbench.state.sqlite import SQLiteStateStore
 
 

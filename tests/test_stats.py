@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sp
 
-from workbench.compare import significant_front
-from workbench.evaluation.stats import bootstrap_ci, holm, paired_test, t_interval
-from workbench.gate import check, gate
-from workbench.paired import RunData, against_baseline, difference
+from workbench.lab.compare import significant_front
+from workbench.lab.stats import bootstrap_ci, holm, paired_test, t_interval
+from workbench.lab.gate import check, gate
+from workbench.lab.paired import RunData, against_baseline, difference
 
 
 def run(name, values, latency=None, repeat=None, order=None):
@@ -121,7 +121,7 @@ def test_gate_non_inferiority() -> None:
 
 
 def test_diff_lists_changed_hits_and_answers_whatever_the_order() -> None:
-    from workbench.rundiff import as_table, changed
+    from workbench.lab.rundiff import as_table, changed
 
     def answered(name, rows, order=None):
         table = pd.DataFrame([{"case_id": c, "turn": 0, "repeat": 0, "question": f"q {c}", "retrieved": hits, "answer": ans,

@@ -8,10 +8,10 @@ import mlflow
 import pytest
 import yaml
 
-from workbench import tracking
-from workbench.compare import runs_frame
+from workbench.lab import tracking
+from workbench.lab.compare import runs_frame
 from workbench.registry import register
-from workbench.sweep import SweepSpec, SweepSpecError, run_sweep
+from workbench.lab.sweep import SweepSpec, SweepSpecError, run_sweep
 
 register("embedder", "counting", "conftest:build_counting_embedder")
 

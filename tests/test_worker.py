@@ -14,10 +14,10 @@ from conftest import bad_payloads, event, make_delivery, make_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.bus import LocalBus
-from workbench.idempotency import idempotency_key
+from workbench.serve.bus import LocalBus
+from workbench.serve.idempotency import idempotency_key
 from workbench.loop import Agent
-from workbench.worker import Worker
+from workbench.serve.worker import Worker
 
 USERS = [f"user{i}" for i in range(10)]
 
@@ -165,13 +165,13 @@ def test_messages_moved_to_the_dlq_at_receive_are_in_the_tally(hashing_config, w
 
 DRIVER = """
 import sys, time
-from workbench.bus import LocalBus
+from workbench.serve.bus import LocalBus
 from workbench.config import AgentConfig
-from workbench.delivery import Delivery
-from workbench.idempotency import SQLitePersistenceLayer
-from workbench.ledger import SQLiteLedger
+from workbench.serve.delivery import Delivery
+from workbench.serve.idempotency import SQLitePersistenceLayer
+from workbench.serve.ledger import SQLiteLedger
 from workbench.loop import Agent
-from workbench.worker import Worker
+from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 root = sys.argv[1]

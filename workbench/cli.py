@@ -155,15 +155,15 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
           tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
     """Evaluate one configuration and log the run to MLflow, every figure with its 95% interval; or, with --backends aws,
     what is deployed against its run."""
-    from workbench import tracking
-    from workbench.evaluation.dataset import DatasetSpec
-    from workbench.evaluation.runner import evaluate
+    from workbench.lab import tracking
+    from workbench.lab.evalsets import DatasetSpec
+    from workbench.lab.evaluate import evaluate
 
     ws = _workspace(home)
     spec = DatasetSpec(corpus=corpus, evalset=evalset, tenant=tenant, articles=article or None, limit=limit)
     experiment_id = tracking.connect(ws, tracking_uri, experiment)  # fail before the work, not after
     if backends == "aws":
-        from workbench.evaluation.live import evaluate_live
+        from workbench.lab.live import evaluate_live
 
         if config or (run is None) == (promoted is None):
             raise UserError("--backends aws evaluates an exported run's config: give --run RUN_ID or --promoted NAME, not --config")
@@ -202,11 +202,11 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiment
           storage: Optional[str] = typer.Option(None, help="--search optuna: study database URL (default: the workspace's optuna.db)."),
           tracking_uri: Optional[str] = TrackingOpt) -> None:
     """Run a grid or list of variations, or an Optuna search; finished points are skipped, so an interrupted sweep resumes."""
-    from workbench.sweep import SweepSpec, run_sweep
+    from workbench.lab.sweep import SweepSpec, run_sweep
 
     parsed = SweepSpec.from_yaml(spec)
     if search == "optuna":
-        from workbench.search_optuna import run_search
+        from workbench.lab.search_optuna import run_search
 
         if trials is None:
             raise UserError("--search optuna needs --trials N")
@@ -232,10 +232,10 @@ def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = Tracki
             baseline: Optional[str] = typer.Option(None, "--baseline", help="RUN_ID, promoted name or config name: paired tests of every run against it."),
             out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
     """Table of runs with 95% intervals, the Pareto front of significant differences, paired tests against a baseline, a plot."""
-    from workbench import tracking
-    from workbench.compare import compare as compare_runs
-    from workbench.compare import search_objectives
-    from workbench.plots import plot_comparison
+    from workbench.lab import tracking
+    from workbench.lab.compare import compare as compare_runs
+    from workbench.lab.compare import search_objectives
+    from workbench.lab.plots import plot_comparison
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
     objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
@@ -259,9 +259,9 @@ def gate_(baseline: str = typer.Option(..., "--baseline", help="RUN_ID, promoted
           as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
           home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
     """Non-inferiority gate for CI: exit 1 when a bound says the candidate may be worse than the baseline by more than the margin."""
-    from workbench import tracking
-    from workbench.gate import gate, log_gate
-    from workbench.paired import latest_run, load_run, resolve_run
+    from workbench.lab import tracking
+    from workbench.lab.gate import gate, log_gate
+    from workbench.lab.paired import latest_run, load_run, resolve_run
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
     base_id = resolve_run(baseline, experiment_id)
@@ -283,9 +283,9 @@ def diff_(run_a: str = typer.Argument(..., help="RUN_ID or name of the first run
           as_json: bool = typer.Option(False, "--json", help="Print the changed questions as JSON."),
           home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
     """The questions whose hits or answers changed between two evaluation runs, with their scores."""
-    from workbench import tracking
-    from workbench.paired import load_run, resolve_run
-    from workbench.rundiff import as_table, changed
+    from workbench.lab import tracking
+    from workbench.lab.paired import load_run, resolve_run
+    from workbench.lab.rundiff import as_table, changed
 
     experiment_id = tracking.connect(_workspace(home), tracking_uri, experiment)
     a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
@@ -298,7 +298,7 @@ def promote(run_id: str = typer.Argument(..., help="The evaluation run to promot
             name: str = typer.Option("production", help="Name that export takes (--promoted NAME)."),
             home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
     """Mark a run's configuration as the chosen one, by name."""
-    from workbench import tracking
+    from workbench.lab import tracking
 
     tracking.promote(run_id, name, tracking.connect(_workspace(home), tracking_uri, experiment))
     typer.echo(f"run {run_id} promoted as {name!r}")
@@ -309,7 +309,7 @@ def ui(home: Optional[Path] = HomeOpt, port: int = typer.Option(5000, help="Port
     """Start the MLflow UI on the local store, on 127.0.0.1."""
     import subprocess
 
-    from workbench import tracking
+    from workbench.lab import tracking
 
     ws = _workspace(home)
     tracking.connect(ws)
@@ -332,12 +332,12 @@ def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .jso
                   limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
                   split: str = typer.Option("test", help="BEIR qrels split.")) -> None:
     """Build an eval set: from a corpus plus its questions (SQuAD or BEIR), or from any corpus alone (--from-corpus)."""
-    from workbench.evaluation.dataset import from_beir, from_squad
+    from workbench.lab.evalsets import from_beir, from_squad
 
     if (source is None) == (from_corpus is None):
         raise UserError("give either SOURCE (SQuAD or BEIR, with questions) or --from-corpus PATH (a corpus alone)")
     if from_corpus is not None:
-        from workbench.evaluation.known_item import STYLES, build_known_item_set
+        from workbench.lab.known_item import STYLES, build_known_item_set
 
         if style not in STYLES:
             raise UserError(f"--style {style!r}: choose one of {', '.join(STYLES)}")
@@ -358,7 +358,7 @@ def schedule(notebook: Path = typer.Argument(Path("notebooks/02_evaluate.ipynb")
     """Run the evaluation notebook with parameters (for cron); the executed copy is attached to its MLflow runs."""
     import yaml
 
-    from workbench.schedule import run_notebook
+    from workbench.lab.schedule import run_notebook
 
     params = {}
     for item in param or []:
@@ -380,8 +380,8 @@ def export(out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to w
     """Write a Lambda + DynamoDB + Pinecone bundle (SAM) for a chosen configuration, and self-check it."""
     import mlflow
 
-    from workbench import tracking
-    from workbench.export.bundle import export_bundle
+    from workbench.lab import tracking
+    from workbench.deploy.bundle import export_bundle
 
     if sum(x is not None for x in (run, promoted, config)) != 1:
         raise UserError("choose exactly one of --run RUN_ID, --promoted NAME or --config FILE")
@@ -409,8 +409,8 @@ def pinecone_load(run: str = typer.Option(..., "--run", help="MLflow run whose e
     """Copy the evaluated Chroma collection of a run into Pinecone (PINECONE_API_KEY from the environment)."""
     import mlflow
 
-    from workbench import tracking
-    from workbench.export.pinecone_loader import load_into_pinecone
+    from workbench.lab import tracking
+    from workbench.deploy.pinecone_loader import load_into_pinecone
     from workbench.indexes.chroma import ChromaIndex
     from workbench.indexes.pinecone import api_key, connect
 
@@ -431,7 +431,7 @@ app.add_typer(dlq_app, name="dlq")
 def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."),
             home: Optional[Path] = HomeOpt) -> None:
     """Put every line of FILE on the local bus, as is (validation happens in the worker)."""
-    from workbench.bus import LocalBus
+    from workbench.serve.bus import LocalBus
 
     if not file.is_file():
         raise UserError(f"{file}: no such events file")
@@ -449,8 +449,8 @@ def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
            max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
            follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
-    from workbench.bus import LocalBus
-    from workbench.worker import Worker
+    from workbench.serve.bus import LocalBus
+    from workbench.serve.worker import Worker
 
     ws = _workspace(home)
     bus = LocalBus(ws.bus, max_receives=max_receives)
@@ -463,7 +463,7 @@ def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
 @dlq_app.command("list")
 def dlq_list(home: Optional[Path] = HomeOpt) -> None:
     """Dead letters with the reason each was rejected."""
-    from workbench.bus import LocalBus
+    from workbench.serve.bus import LocalBus
 
     for letter in LocalBus(_workspace(home).bus).dead_letters():
         typer.echo(json.dumps(letter, ensure_ascii=False))
@@ -473,7 +473,7 @@ def dlq_list(home: Optional[Path] = HomeOpt) -> None:
 def dlq_redrive(ids: Optional[list[str]] = typer.Argument(None, help="Message ids (default: all)."),
                 home: Optional[Path] = HomeOpt) -> None:
     """Put dead letters back on the queue with a fresh receive count."""
-    from workbench.bus import LocalBus
+    from workbench.serve.bus import LocalBus
 
     typer.echo(f"re-queued {LocalBus(_workspace(home).bus).redrive(ids or None)} messages")
 
@@ -484,9 +484,9 @@ def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="
            limit: Optional[int] = typer.Option(None, help="Replay the first N decisions."),
            home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
     """Re-run logged conversations with another config; report retrieval overlap, answer similarity, latency."""
-    from workbench import tracking
-    from workbench.replay import log_replay
-    from workbench.replay import replay as run_replay
+    from workbench.lab import tracking
+    from workbench.lab.replay import log_replay
+    from workbench.lab.replay import replay as run_replay
 
     if not log.is_file():
         raise UserError(f"{log}: no such decision log (the agent appends to .workbench/decisions.jsonl)")
@@ -498,8 +498,8 @@ def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="
 
 
 def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
-    from workbench.deadletter import DeadLetterFile
-    from workbench.runner import run_payloads
+    from workbench.serve.deadletter import DeadLetterFile
+    from workbench.serve.file_runner import run_payloads
 
     if not file.is_file():
         raise UserError(f"{file}: no such events file")
@@ -510,9 +510,9 @@ def _run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) ->
 
 def _delivery(cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
     """The delivery core over the workspace's idempotency records and ledger."""
-    from workbench.delivery import Delivery
-    from workbench.idempotency import SQLitePersistenceLayer
-    from workbench.ledger import SQLiteLedger
+    from workbench.serve.delivery import Delivery
+    from workbench.serve.idempotency import SQLitePersistenceLayer
+    from workbench.serve.ledger import SQLiteLedger
     from workbench.loop import Agent
 
     return Delivery(agent or Agent.from_config(cfg, ws), SQLitePersistenceLayer(ws.idempotency), SQLiteLedger(ws.ledger))

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from workbench.deploy import DeployConfig, PricingConfig
+from workbench.deploy.options import DeployConfig, PricingConfig
 from workbench.filters import checked_filter
 from workbench.redaction import mask_secrets
 from workbench.registry import check_kind

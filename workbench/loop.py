@@ -19,10 +19,10 @@ from workbench.config import AgentConfig
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.indexes import query_many
-from workbench.ledger import ledger_key
+from workbench.serve.ledger import ledger_key
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
-from workbench.records import Answer, ConversationState, Decision, Hit, Message
+from workbench.types import Answer, ConversationState, Decision, Hit, Message
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
 from workbench.state import user_item
@@ -51,30 +51,30 @@ class Agent:
     @classmethod
     def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
                     **parts: Any) -> "Agent":
-        """Build every stage from the registry; pass a stage in `parts` to use it instead."""
+        """Build every part from the registry; pass a part in `parts` to use it instead."""
         from workbench.resilience import guard
 
         ctx = BuildContext(config, workspace or Workspace.default())
         ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
-        stages = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
-                  for family in ("index", "state", "reasoner", "actuator")}
-        stages["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
+        built = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
+                 for family in ("index", "state", "reasoner", "actuator")}
+        built["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
         if config.retrieval.hybrid.enabled:
             from workbench.indexes.hybrid import with_hybrid
 
-            stages["index"] = with_hybrid(stages["index"], config.retrieval.hybrid)
+            built["index"] = with_hybrid(built["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
         if "escalator" in parts:
-            stages["escalator"] = parts["escalator"]
+            built["escalator"] = parts["escalator"]
         elif config.escalation.after:  # an actuator of its own, built from the escalation section
             escalation_ctx = BuildContext(config.model_copy(update={"actuator": config.escalation.actuator}), ctx.workspace)
-            stages["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
+            built["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
         tracer = parts.get("tracer")
         if tracer is None and config.observability.tracing != "none":
             from workbench.tracing import make_tracer
 
             tracer = make_tracer(config.observability)
-        return cls(config, embedder, **stages, tracer=tracer)
+        return cls(config, embedder, **built, tracer=tracer)
 
     def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
         """Run one event through the loop; `filter` narrows retrieval further for this event only."""
@@ -138,7 +138,7 @@ class Agent:
             log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
             return None, {}
 
-    # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
+    # The stages below are also the steps of the exported Step Functions workflow (workbench/serve/step_functions.py).
 
     def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
         return self._query([event], [vector], combine(self.config.retrieval.filter, event.filter, filter))[0]

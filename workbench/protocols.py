@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from workbench.records import Answer, ConversationState, Hit, Message
+from workbench.types import Answer, ConversationState, Hit, Message
 
 
 class StaleWriteError(RuntimeError):

@@ -16,7 +16,7 @@ from workbench.config import IndexConfig
 from workbench.filters import to_chroma
 from workbench.indexes.chroma_server import store_for
 from workbench.indexes.chroma_store import collection_name
-from workbench.records import Hit
+from workbench.types import Hit
 from workbench.registry import BuildContext
 
 _UPSERT_CHUNK = 1000

@@ -19,7 +19,7 @@ from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.protocols import VectorIndex
-from workbench.records import Hit
+from workbench.types import Hit
 
 
 def with_hybrid(index: Any, cfg: HybridConfig) -> Any:

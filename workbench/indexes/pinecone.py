@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from workbench.filters import validate_filter
-from workbench.records import Hit
+from workbench.types import Hit
 from workbench.registry import BuildContext
 
 _BATCH = 100
@@ -54,7 +54,7 @@ class PineconeIndex:
             res = self.index.query(vector=[float(x) for x in vector], top_k=top_k, namespace=tenant, filter=filter,
                                    include_metadata=True)
             return [_hit(m, float(m.score)) for m in res.matches]
-        from workbench.sparse import bm25
+        from workbench.indexes.sparse import bm25
 
         dense, sparse = bm25.scale(vector, bm25.encode_query(_params(self.bm25_dir, tenant), text), self.hybrid.weight)
         k = max(self.hybrid.candidates, top_k) if keyword else top_k
@@ -95,7 +95,7 @@ def _hit(match: Any, score: float, **extra: Any) -> Hit:
 
 @lru_cache(maxsize=256)
 def _params(folder: Path | None, tenant: str) -> Any:
-    from workbench.sparse import bm25
+    from workbench.indexes.sparse import bm25
 
     if folder is None:
         raise ValueError("a sparse_dense index needs the folder of the tenants' BM25 parameters (WORKBENCH_BM25_DIR)")

@@ -21,7 +21,7 @@ import numpy as np
 from workbench.protocols import Embedder
 from workbench.reasoners.extractive_scoring import score_sentences
 from workbench.reasoners.sentences import SENTENCE_VECTORS, decode_vectors, split_sentences
-from workbench.records import Answer, Hit
+from workbench.types import Answer, Hit
 from workbench.registry import BuildContext
 
 DECLINE = "I don't know: nothing in the knowledge base matches this question closely enough."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from workbench.records import Answer, Hit
+from workbench.types import Answer, Hit
 from workbench.registry import BuildContext
 
 _CITATION = re.compile(r"\[([^\[\]]+)\]")

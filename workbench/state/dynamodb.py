@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Callable, Sequence
 
 from workbench.protocols import StaleWriteError
-from workbench.records import ConversationState, Message
+from workbench.types import ConversationState, Message
 from workbench.registry import BuildContext
 from workbench.state import pk
 

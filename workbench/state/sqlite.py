@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from workbench.protocols import StaleWriteError
-from workbench.records import ConversationState, Message
+from workbench.types import ConversationState, Message
 from workbench.registry import BuildContext
-from workbench.sqlite_local import ThreadLocalSQLite
+from workbench.sqlite_connections import ThreadLocalSQLite
 from workbench.state import pk
 
 
