@@ -68,7 +68,7 @@ PROCESSORS = {False: BatchProcessor(event_type=EventType.SQS), True: SqsFifoPart
 
 
 def bundle_config() -> dict[str, Any]:
-    path = Path(os.environ.get("WORKBENCH_CONFIG", Path(__file__).resolve().parent.parent / "config.json"))
+    path = Path(os.environ.get("WORKBENCH_CONFIG", Path(__file__).resolve().parents[2] / "config.json"))
     return json.loads(path.read_text())
 
 
