@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 from workbench.lab.evaluate import evaluate
+from workbench.lab.sweep import SweepSpec
 from workbench.loop import build_embedder
 from workbench.registry import BuildContext
-from workbench.lab.sweep import SweepSpec
 from workbench.workspace import Workspace
 
 

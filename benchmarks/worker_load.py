@@ -35,19 +35,19 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.serve.bus import LocalBus
 from workbench.cli import _fill_log_fields
 from workbench.config import AgentConfig
 from workbench.decisionlog.jsonl import read_log
-from workbench.serve.delivery import Delivery
 from workbench.embedders.minilm import MiniLMEmbedder
-from workbench.lab.evalsets import from_squad
 from workbench.events import Event
-from workbench.serve.idempotency import SQLitePersistenceLayer
 from workbench.ingest.pipeline import ingest
-from workbench.serve.ledger import SQLiteLedger
+from workbench.lab.evalsets import from_squad
 from workbench.loop import Agent
 from workbench.resilience import guard
+from workbench.serve.bus import LocalBus
+from workbench.serve.delivery import Delivery
+from workbench.serve.idempotency import SQLitePersistenceLayer
+from workbench.serve.ledger import SQLiteLedger
 from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 

@@ -38,7 +38,7 @@ class OpenAIDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, headers, payload = double._answer(self.path, body)
                 data = json.dumps(payload).encode()

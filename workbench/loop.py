@@ -15,17 +15,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Iterator, Sequence
 
+from workbench.catalogue import Profile
 from workbench.config import AgentConfig
+from workbench.errors import StaleWriteError
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.indexes import query_many
-from workbench.serve.ledger import ledger_key
 from workbench.prompt import build_prompt
-from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
-from workbench.types import Answer, ConversationState, Decision, Hit, Message
+from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StateStore, VectorIndex
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
+from workbench.serve.ledger import ledger_key
 from workbench.state import user_item
+from workbench.types import Answer, ConversationState, Decision, Hit, Message
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.agent")
@@ -50,11 +52,12 @@ class Agent:
 
     @classmethod
     def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
-                    **parts: Any) -> "Agent":
-        """Build every part from the registry; pass a part in `parts` to use it instead."""
+                    profile: Profile = "local", **parts: Any) -> "Agent":
+        """Build every part from the catalogue, for `profile` (aws: the cloud twins, as the exported Lambda runs);
+        pass a part in `parts` to use it instead."""
         from workbench.resilience import guard
 
-        ctx = BuildContext(config, workspace or Workspace.default())
+        ctx = BuildContext(config, workspace or Workspace.default(), profile=profile)
         ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
         built = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
                  for family in ("index", "state", "reasoner", "actuator")}
@@ -67,8 +70,8 @@ class Agent:
         if "escalator" in parts:
             built["escalator"] = parts["escalator"]
         elif config.escalation.after:  # an actuator of its own, built from the escalation section
-            escalation_ctx = BuildContext(config.model_copy(update={"actuator": config.escalation.actuator}), ctx.workspace)
-            built["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
+            escalator = build("actuator", config.escalation.actuator.kind, ctx, section=config.escalation.actuator)
+            built["escalator"] = guard(escalator, "actuator", config.resilience)
         tracer = parts.get("tracer")
         if tracer is None and config.observability.tracing != "none":
             from workbench.tracing import make_tracer
@@ -121,7 +124,7 @@ class Agent:
                 try:
                     with _stage(self.tracer, None, latency, "prefetch"):
                         held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)], known=vectors))
-                except Exception:  # noqa: BLE001 - the reasoner then embeds for itself, event by event
+                except Exception:
                     log.warning("batch embedding for the reasoner failed; it embeds event by event", exc_info=True)
             share = {stage: round(ms / max(1, len(events)), 3) for stage, ms in latency.items()}  # each event's part
             yield [Retrieved(found, share) for found in hits] if hits is not None else [None] * len(events)
@@ -134,7 +137,7 @@ class Agent:
                 vectors = dict(zip(texts, self.embedder.embed(texts) if texts else []))
             with _stage(self.tracer, None, latency, "retrieve"):
                 return self.retrieve_many(events, [vectors[e.text] for e in events]), vectors
-        except Exception:  # noqa: BLE001 - each event runs its stages on its own instead
+        except Exception:
             log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
             return None, {}
 
@@ -192,8 +195,9 @@ class Agent:
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
         """The main action on a decision, with its idempotency key; its `latency_ms` gains `act` and `total`."""
+        data = {**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)}
         with _stage(self.tracer, span_attrs, decision.latency_ms, "act"):
-            self.actuator.act({**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)})
+            self.actuator.act(data)
         decision.latency_ms["total"] = _total(decision.latency_ms)
 
     def escalates(self, decision: Decision) -> bool:

@@ -14,11 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.errors import StoreNotWritable
+
 UNWRITABLE = ("readonly database", "unable to open database file")
-
-
-class StoreNotWritable(RuntimeError):
-    """A local store SQLite cannot write (a read-only file or folder); the message names the file and the fix."""
 
 
 class _Connection(sqlite3.Connection):

@@ -1,4 +1,4 @@
-"""Plain records that flow between stages: retrieved hits, messages, state and the decision."""
+"""The plain types that flow through the loop: retrieved hits, messages, conversation state, the answer and the decision."""
 
 from __future__ import annotations
 

@@ -10,96 +10,24 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from workbench.config import AgentConfig
-from workbench.deploy.checks import CheckError, self_checks
+from workbench.deploy.checks import self_checks
+from workbench.deploy.contents import PACKAGE, backend_modules, core_modules, requirements, sparse_dense
 from workbench.deploy.limits import check_decision_fits
-from workbench.deploy.lock import LockError, lock
+from workbench.deploy.lock import lock
 from workbench.deploy.readme import readme
 from workbench.deploy.template import dockerfile, sam_template
-
-PACKAGE = Path(__file__).resolve().parent.parent
-ROOMS = ("serve",)  # shipped whole, beside the core: getting events in and acting once
-NOT_SHIPPED = {"cli.py"}  # the command line stays on the workstation
-
-
-def core_modules() -> list[str]:
-    """What every bundle carries, by rule: the core (the package's root modules), serve/, and the deployment options
-    the config reads (deploy/options.py); the backends are added by `backend_modules`."""
-    root = [p.name for p in sorted(PACKAGE.glob("*.py")) if p.name not in NOT_SHIPPED]
-    rooms = [str(p.relative_to(PACKAGE)) for room in ROOMS for p in sorted((PACKAGE / room).glob("*.py"))]
-    return [*root, *rooms, "deploy/__init__.py", "deploy/options.py"]
-
-
-class ExportError(ValueError):
-    """The configuration cannot be exported as evaluated; the message says why and what to change."""
+from workbench.errors import CheckError, ExportError, LockError
 
 
 @dataclass
 class ExportReport:
     out: Path
     config_id: str
-    image: bool
     checks: dict[str, Any] = field(default_factory=dict)
-
-
-def backend_modules(cfg: AgentConfig) -> list[str]:
-    """The modules the handler imports for this config, or an ExportError naming what cannot be served."""
-    modules = ["embedders/__init__.py", "indexes/__init__.py", "indexes/pinecone.py", "state/__init__.py",
-               "state/dynamodb.py", "reasoners/__init__.py", "actuators/__init__.py",
-               "decisionlog/__init__.py"]
-    if cfg.embedder.kind != "minilm":
-        raise ExportError(f"embedder.kind {cfg.embedder.kind!r} cannot be exported: only minilm (run as ONNX in the Lambda) "
-                          "is served; the hashing embedder is for tests only")
-    modules.append("embedders/onnx_minilm.py")
-    if cfg.index.kind not in ("chroma", "pinecone"):
-        raise ExportError(f"index.kind {cfg.index.kind!r} has no cloud twin; use chroma (exported to Pinecone) or pinecone")
-    hybrid = cfg.retrieval.hybrid
-    if hybrid.enabled and hybrid.method != "sparse_dense":
-        raise ExportError(f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
-                          "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
-                          "exported exactly) or hybrid.enabled: false to export")
-    bm25 = ["indexes/sparse/__init__.py", "indexes/sparse/bm25.py", "indexes/sparse/stopwords_en.txt",
-            "indexes/sparse/STOPWORDS_LICENSE.md"]
-    if hybrid.enabled:
-        modules += ["indexes/hybrid.py", *bm25]
-    if cfg.index.distance == "l2":
-        raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
-                          "evaluate with cosine or ip to export")
-    if cfg.state.kind not in ("sqlite", "dynamodb"):
-        raise ExportError(f"state.kind {cfg.state.kind!r} has no cloud twin; use sqlite (exported to DynamoDB) or dynamodb")
-    if cfg.reasoner.kind == "extractive":  # its sentence ranking shares the BM25 tokenizer
-        modules += ["reasoners/extractive.py", "reasoners/extractive_scoring.py", "reasoners/sentences.py", *bm25]
-    else:
-        modules.append("reasoners/langchain_chat.py")
-    modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.actuator.kind])
-    if cfg.escalation.after:
-        modules.append({"outbox": "actuators/log.py", "http": "actuators/http.py", "slack": "actuators/http.py"}[cfg.escalation.actuator.kind])
-    return list(dict.fromkeys(modules))
-
-
-def requirements(cfg: AgentConfig) -> list[str]:
-    """Only what the handler imports, pinned to the versions the workbench evaluated with (boto3 is in the runtime)."""
-    names = ["pydantic", "numpy", "tenacity", "python-stdnum", "aws-lambda-powertools", "aws-xray-sdk", "pinecone", "onnxruntime",
-             "tokenizers"]
-    if sparse_dense(cfg):
-        names += ["mmh3"]
-    if sparse_dense(cfg) or cfg.reasoner.kind == "extractive":
-        names += ["snowballstemmer"]
-    if cfg.reasoner.kind == "langchain":
-        names += ["langchain", f"langchain-{cfg.reasoner.provider}"]
-    if cfg.observability.tracing != "none":
-        names += ["opentelemetry-sdk"] + (["opentelemetry-exporter-otlp-proto-grpc"] if cfg.observability.tracing == "otlp" else [])
-    pins = []
-    for name in names:
-        try:
-            pins.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            raise ExportError(f"{name} is not installed here; `pip install {name}` and export again") from None
-    return pins
 
 
 def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metrics: dict[str, float] | None = None,
@@ -158,7 +86,7 @@ def export_bundle(cfg: AgentConfig, out: Path, run_id: str | None = None, metric
             shutil.rmtree(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(draft), out)
-    return ExportReport(out, cfg.config_id, image=True, checks=checks)
+    return ExportReport(out, cfg.config_id, checks=checks)
 
 
 def handler_module(cfg: AgentConfig) -> str:
@@ -167,10 +95,6 @@ def handler_module(cfg: AgentConfig) -> str:
     return (f'"""Lambda entry point for {cfg.name} (config_id {cfg.config_id}); generated by `workbench export`.\n\n'
             'init() builds the agent here, in the init phase, which provisioned concurrency runs ahead of traffic."""\n\n'
             f"from workbench.serve.lambda_handler import init, {entry}  # noqa: F401\n\ninit()\n")
-
-
-def sparse_dense(cfg: AgentConfig) -> bool:
-    return cfg.retrieval.hybrid.enabled and cfg.retrieval.hybrid.method == "sparse_dense"
 
 
 def pinecone_spec(cfg: AgentConfig) -> dict[str, Any]:
@@ -184,8 +108,8 @@ def pinecone_spec(cfg: AgentConfig) -> dict[str, Any]:
 def _copy_bm25_params(cfg: AgentConfig, index_path: Path, folder: Path) -> None:
     """Every tenant's BM25 parameters, as fitted on the evaluated index (the Lambda encodes queries with them)."""
     from workbench.indexes.chroma import ChromaIndex
-    from workbench.indexes.sparse_dense import tenant_params
     from workbench.indexes.sparse import bm25
+    from workbench.indexes.sparse_dense import tenant_params
 
     for tenant, params in tenant_params(ChromaIndex(index_path, cfg.index, cfg.retrieval.tenant_field), cfg.retrieval.tenant_field).items():
         bm25.save(params, bm25.params_path(folder, tenant))

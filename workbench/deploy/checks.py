@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import CheckError
+
 UNZIPPED_LIMIT_MB, IMAGE_LIMIT_MB = 250, 10240
-
-
-class CheckError(ValueError):
-    """A bundle failed a self-check; the message holds the finding."""
 
 
 def self_checks(bundle: Path, dependencies_mb: float) -> dict[str, Any]:

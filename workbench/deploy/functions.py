@@ -3,7 +3,7 @@
 The queue is mapped with an explicit `AWS::Lambda::EventSourceMapping`, not a SAM `SQS` event: that event attaches
 AWSLambdaSQSQueueExecutionRole, which grants receive and delete on every queue (`*`). Each function gets only the
 statements of `ROLES`; in Step Functions mode each step is its own function and builds only the backends it calls
-(`lambda_runtime.STEP_BACKENDS`), so the Embed step holds no grant at all.
+(`serve.lambda_handler.STEP_BACKENDS`), so the Embed step holds no grant at all.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import LockError
+
 PYTHON = "3.12"
 GLIBC_MINORS = range(34, 16, -1)  # Amazon Linux 2023 has glibc 2.34; pip does not expand a manylinux tag downwards
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
@@ -31,10 +33,6 @@ MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 UNUSED = {"huggingface-hub", "protobuf"}
 RUNTIME = {"boto3", "botocore", "s3transfer"}  # in the Lambda's Python runtime (aws-xray-sdk names botocore)
 FORMAT = 2  # of the cached entries: a change of the lock's layout re-resolves
-
-
-class LockError(RuntimeError):
-    """pip could not resolve or install the requirements; the message holds its reason."""
 
 
 def lock(requirements: list[str], architecture: str = "x86_64", cache: Path | None = None) -> tuple[str, float]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.config import AgentConfig
-from workbench.deploy.bundle import ExportError, pinecone_spec
+from workbench.deploy.bundle import pinecone_spec
+from workbench.errors import ExportError
 from workbench.indexes.pinecone import PineconeIndex
 
 _PAGE = 500

@@ -26,8 +26,8 @@ import numpy as np
 from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
-from workbench.types import Hit
 from workbench.indexes.sparse import bm25
+from workbench.types import Hit
 
 
 @dataclass

@@ -8,7 +8,7 @@ for a miss). The Step Functions Act step settles without an idempotency record: 
 Queues and functions: SNS publishes and SQS sends per 64 KB chunk of the message, a receive and a batch delete
 per SQS batch (full batches of `deploy.sqs_batch_size` assumed: smaller batches cost more requests), a Lambda
 invocation per batch (plus one per step in Step Functions mode) and a state transition per state entered.
-tests/test_export_cost.py measures the same on moto, call by call, through the exported handler.
+tests/deploy/test_export_cost.py measures the same on moto, call by call, through the exported handler.
 """
 
 from __future__ import annotations

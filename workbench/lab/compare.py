@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench.errors import ConfigError
+
 QUALITY = "ndcg_at_10"
 COSTS = ("latency_total_p95_ms", "cost_per_1m_events")
 
@@ -26,7 +28,7 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
     if raw.empty:
         return pd.DataFrame()
     if f"metrics.{quality}" not in raw:
-        raise ValueError(f"no run has metric {quality!r}; choose one of {sorted(c[8:] for c in raw if c.startswith('metrics.'))}")
+        raise ConfigError(f"no run has metric {quality!r}; choose one of {sorted(c[8:] for c in raw if c.startswith('metrics.'))}")
     params = raw[[c for c in raw if c.startswith("params.")]]
     varying = [c for c in params if params[c].astype(str).nunique(dropna=False) > 1]
     frame = pd.DataFrame({"run_id": raw["run_id"], "name": raw["tags.config_name"], "config_id": raw["tags.config_id"],
@@ -41,7 +43,7 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
         frame["trial"] = raw["tags.optuna.trial"]
     missing = [o for o in objectives or [] if o.rsplit(":", 1)[0] not in frame]
     if missing:
-        raise ValueError(f"no run has the metric of objective(s) {missing}")
+        raise ConfigError(f"no run has the metric of objective(s) {missing}")
     if objectives:
         frame["pareto"], frame["beaten_by"] = front(frame, objectives), ""
         return frame

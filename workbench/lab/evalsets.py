@@ -15,11 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from workbench.errors import EvalSetError
 from workbench.filters import checked_filter
-
-
-class EvalSetError(ValueError):
-    """An eval set that cannot be used; the message names the file and line."""
 
 
 class Turn(BaseModel):

@@ -15,24 +15,26 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.config import AgentConfig
-from workbench.lab.scorers.ragas_metrics import JUDGED, build_metrics, score_samples
-from workbench.lab.scorers.ann import ExactSearch
-from workbench.lab.aws_usage import Usage, event_usage
-from workbench.lab.evalsets import DatasetSpec, EvalCase, EvalSet, EvalSetError, Turn
-from workbench.lab.scorers.retrieval import retrieval_metrics
-from workbench.lab.scorers.judge import judge_cache, judge_summary
-from workbench.lab.recorder import StageRecorder, StageSpan, charged, describe
-from workbench.lab.scorers.span_metrics import answer_tokens
-from workbench.lab.summary import STAGES, row_costs, summarize
+from workbench.errors import ConfigError, EvalSetError
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.ingest.chunking import doc_id_of
+from workbench.lab.aws_usage import Usage, event_usage
+from workbench.lab.evalsets import DatasetSpec, EvalCase, EvalSet, Turn
+from workbench.lab.recorder import StageRecorder, StageSpan, charged, describe
+from workbench.lab.sandbox import sandboxed_agent
+from workbench.lab.scorers.ann import ExactSearch
+from workbench.lab.scorers.judge import judge_cache, judge_summary
+from workbench.lab.scorers.ragas_metrics import JUDGED, build_metrics, score_samples
+from workbench.lab.scorers.retrieval import retrieval_metrics
+from workbench.lab.scorers.span_metrics import answer_tokens
+from workbench.lab.summary import STAGES, row_costs, summarize
 from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext
 from workbench.state import user_item
-from workbench.lab.sandbox import sandboxed_agent
 from workbench.workspace import Workspace
+
 
 @dataclass
 class EvalResult:
@@ -46,7 +48,6 @@ class EvalResult:
     embedded: int = 0
     repeats: int = 1
     spans: list[list[StageSpan]] = field(default_factory=list)  # one list per table row
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def index_key(config: AgentConfig, corpus: Path, tenant: str, articles: Sequence[str] | None) -> str:
@@ -94,7 +95,7 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     from tqdm.auto import tqdm
 
     if repeats < 1:
-        raise ValueError(f"repeats {repeats}: evaluate each question at least once (repeats >= 1)")
+        raise ConfigError(f"repeats {repeats}: evaluate each question at least once (repeats >= 1)")
     workspace = workspace or Workspace.default()
     evalset = dataset.load_evalset()
     if not evalset.cases:

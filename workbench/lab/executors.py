@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from workbench.config import AgentConfig
+from workbench.errors import ExecutorError
 from workbench.lab.evalsets import DatasetSpec
 from workbench.lab.sweep import Outcome, Point, evaluate_point
 from workbench.workspace import Workspace
 
 EXECUTORS = ("process", "ray")
 _models: dict[Any, Any] = {}  # in a worker: one loaded embedder per (workspace, embedder config), kept between points
-
-
-class ExecutorError(RuntimeError):
-    """An executor that cannot start; the message says which and how to fix it."""
 
 
 def prepare(cfg: AgentConfig, dataset: DatasetSpec, workspace: Workspace, embedder: Any, progress: bool = False) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from workbench.errors import ConfigError, DataError
+from workbench.lab.paired import RunData, aligned
 from workbench.lab.stats import lower_bound, paired_draws
 from workbench.lab.summary import lower_is_better, quality_columns, statistic_of
-from workbench.lab.paired import RunData, aligned
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,16 @@ class GateReport:
 
 def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alpha: float = 0.05) -> Check:
     if margin < 0:
-        raise ValueError(f"--margin {margin} for {metric}: a margin is how much worse is tolerated, >= 0")
+        raise ConfigError(f"--margin {margin} for {metric}: a margin is how much worse is tolerated, >= 0")
     column, statistic = statistic_of(metric)
     sign = -1.0 if lower_is_better(metric) else 1.0
     missing = [run.run_id for run in (baseline, candidate) if column not in run.table]
     if missing:
         known = quality_columns(baseline.table) + ["latency_total_p95_ms", "latency_total_p50_ms", "cost_per_1m_events"]
-        raise ValueError(f"--metric {metric}: run(s) {', '.join(missing)} have no per-question values for it; choose from {known}")
+        raise ConfigError(f"--metric {metric}: run(s) {', '.join(missing)} have no per-question values for it; choose from {known}")
     a, b = aligned(baseline, candidate, column)
     if not len(a):
-        raise ValueError(f"{metric}: the runs {baseline.run_id} and {candidate.run_id} share no question with a value "
+        raise DataError(f"{metric}: the runs {baseline.run_id} and {candidate.run_id} share no question with a value "
                          f"for it; gate on a metric both have, on the same eval set")
     if lower_is_better(metric):
         before, after = baseline.metrics.get(metric, np.nan), candidate.metrics.get(metric, np.nan)
@@ -73,7 +74,7 @@ def gate(baseline: RunData, candidate: RunData, metrics: list[str], margins: lis
     if len(margins) == 1:
         margins = margins * len(metrics)
     if len(margins) != len(metrics):
-        raise ValueError(f"{len(metrics)} --metric and {len(margins)} --margin: give one margin for all, or one per metric")
+        raise ConfigError(f"{len(metrics)} --metric and {len(margins)} --margin: give one margin for all, or one per metric")
     return GateReport(baseline.run_id, candidate.run_id, alpha, [check(baseline, candidate, m, g, alpha) for m, g in zip(metrics, margins)])
 
 

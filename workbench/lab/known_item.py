@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Literal, Mapping, get_args
 
 from workbench.config import ChunkingConfig
-from workbench.lab.evalsets import EvalCase, EvalSet, EvalSetError, Turn
+from workbench.errors import ConfigError, DataError, EvalSetError
+from workbench.indexes.sparse.bm25 import stopwords
 from workbench.ingest.chunking import Chunk, chunk_documents, doc_id_of
 from workbench.ingest.loaders import load_corpus
+from workbench.lab.evalsets import EvalCase, EvalSet, Turn
 from workbench.reasoners.sentences import split_sentences
-from workbench.indexes.sparse.bm25 import stopwords
 
 Style = Literal["terms", "sentence", "mixed"]
 STYLES = get_args(Style)
@@ -45,15 +46,15 @@ def build_known_item_set(corpus: str | Path, n: int, seed: int = 0, *, tenant: s
                          style: Style = "mixed", noise: float = 0.2, min_terms: int = 3, max_terms: int = 6) -> EvalSet:
     """`n` known-item queries over `corpus` (any format `workbench ingest` reads), chunked as `chunking`."""
     if not 0 <= noise < 1:
-        raise ValueError(f"noise {noise}: give a probability in [0, 1)")
+        raise ConfigError(f"noise {noise}: give a probability in [0, 1)")
     if not 1 <= min_terms <= max_terms:
-        raise ValueError(f"terms {min_terms}..{max_terms}: need 1 <= min_terms <= max_terms")
+        raise ConfigError(f"terms {min_terms}..{max_terms}: need 1 <= min_terms <= max_terms")
     chunks = chunk_documents(load_corpus(corpus), chunking or ChunkingConfig(), "tenant", tenant)
     terms = [_terms(c.text) for c in chunks]
     frequency = Counter(t for ts in terms for t in set(ts))
     usable = [i for i, ts in enumerate(terms) if len(set(ts)) >= min_terms]
     if n < 1:
-        raise ValueError(f"n {n}: ask for one query or more")
+        raise ConfigError(f"n {n}: ask for one query or more")
     if not usable:
         raise EvalSetError(f"{corpus}: no chunk holds {min_terms} or more distinct terms (stop words aside) to query for")
     rng = random.Random(seed)
@@ -103,7 +104,7 @@ def rank_agreement(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     scipy.stats.kendalltau counts them."""
     points = sorted(set(a) & set(b))
     if len(points) < 2:
-        raise ValueError("rank agreement needs at least two points scored on both sides")
+        raise DataError("rank agreement needs at least two points scored on both sides")
     concordant = discordant = ties_a = ties_b = 0
     for p, q in itertools.combinations(points, 2):
         da, db = a[p] - a[q], b[p] - b[q]

@@ -19,16 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from workbench.errors import LiveEvalError
 from workbench.lab.evalsets import DatasetSpec
 from workbench.types import ConversationState, Message
 from workbench.workspace import Workspace
 
 BACKENDS = ("local", "aws")
 PER_QUESTION = ("retrieved", "answer", "ndcg_at_10", "hit_rate_at_k")
-
-
-class LiveEvalError(RuntimeError):
-    """The deployed stack cannot be evaluated against the run; the message says why and how to fix it."""
 
 
 class ScopedState:
@@ -56,9 +53,9 @@ def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None
     """The run's config on the deployed index and state table; returns the report (also attached to the run)."""
     import mlflow
 
+    from workbench.indexes import pinecone
     from workbench.lab import tracking
     from workbench.lab.evaluate import evaluate
-    from workbench.indexes import pinecone
     from workbench.loop import build_embedder
     from workbench.registry import BuildContext
     from workbench.state import dynamodb

@@ -5,7 +5,7 @@ difference, Wilcoxon's signed-rank test (or McNemar's exact test for hit-type me
 Latency and cost (run-level figures: a percentile, a mean) get a paired bootstrap over questions of the figure's
 difference, each question's latency its mean over repeats. They also move with the machine's load between runs,
 which resampling questions does not see: a difference is called significant only beyond TOLERANCE, the
-reproducibility the latency accounting is tested to (tests/test_latency_accounting.py). p-values are
+reproducibility the latency accounting is tested to (tests/lab/test_latency_accounting.py). p-values are
 Holm-adjusted across the comparisons made together.
 """
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from workbench.config import AgentConfig
 from workbench.decisionlog.jsonl import read_log
+from workbench.errors import DataError
 from workbench.events import Event
 from workbench.workspace import Workspace
 
@@ -33,7 +34,7 @@ def replay(log: Path, config: AgentConfig, workspace: Workspace | None = None, l
     workspace = workspace or Workspace.default()
     records = sorted(read_log(log), key=lambda r: (r["user_id"], r["timestamp"]))[:limit]
     if not records:
-        raise ValueError(f"{log}: no decisions to replay")
+        raise DataError(f"{log}: no decisions to replay")
     rows = []
     with sandboxed_agent(config, workspace) as agent:
         for old in records:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.lab.summary import QUESTION, quality_columns
+from workbench.errors import DataError
 from workbench.lab.paired import RunData
+from workbench.lab.summary import QUESTION, quality_columns
 
 SHOWN = ("ndcg_at_10", "hit_rate_at_k", "semantic_similarity")  # the scores the text table shows; JSON has them all
 
@@ -21,7 +22,7 @@ def changed(a: RunData, b: RunData) -> list[dict[str, Any]]:
     scores = [run.table.groupby(QUESTION)[metrics].mean() for run in (a, b)]
     common = first[0].index.intersection(first[1].index)
     if not len(common):
-        raise ValueError(f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?")
+        raise DataError(f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?")
     out = []
     for key in common:
         left, right = first[0].loc[key], first[1].loc[key]

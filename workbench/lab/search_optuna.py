@@ -19,15 +19,12 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from workbench.config import AgentConfig, ConfigError
-from workbench.redaction import mask_secrets
+from workbench.config import AgentConfig
+from workbench.errors import ConfigError, SearchError, SweepSpecError
 from workbench.lab.search_space import Range, SearchSpec
-from workbench.lab.sweep import SweepRun, SweepSpec, SweepSpecError
+from workbench.lab.sweep import SweepRun, SweepSpec
+from workbench.redaction import mask_secrets
 from workbench.workspace import Workspace
-
-
-class SearchError(RuntimeError):
-    """A search that cannot run; the message names what and how to fix it."""
 
 
 @dataclass

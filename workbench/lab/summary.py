@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from workbench.config import AgentConfig
-from workbench.lab.scorers.ragas_metrics import JUDGED, OFFLINE
 from workbench.lab.aws_usage import Usage
 from workbench.lab.cost import cost_per_million_events
+from workbench.lab.scorers.ragas_metrics import JUDGED, OFFLINE
 from workbench.lab.stats import bootstrap_ci, quantile_of, t_interval
 
 STAGES = ("embed", "retrieve", "load_state", "build_prompt", "reason", "persist_state", "act", "total")

@@ -18,16 +18,13 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench.config import AgentConfig, ConfigError
+from workbench.config import AgentConfig
+from workbench.errors import ConfigError, SweepSpecError
 from workbench.lab.evalsets import DatasetSpec
-from workbench.redaction import mask_secrets
 from workbench.lab.search_space import SearchSpec
+from workbench.redaction import mask_secrets
 from workbench.workspace import Workspace
 from workbench.yamlfile import read_yaml
-
-
-class SweepSpecError(ValueError):
-    """A sweep spec that cannot run; the message names the file, the point and the field."""
 
 
 class SweepSpec(BaseModel):
@@ -124,8 +121,10 @@ class Point:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # sent back from worker processes and Ray tasks: small
 class Outcome:
+    """What a point's evaluation reports back to the sweep."""
+
     run_id: str
     embedded: int  # texts the model embedded for this point (the rest came from the cache)
     metrics: dict[str, float]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import AgentConfig
+from workbench.errors import TrackingError
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.lab.tracking")
@@ -22,10 +23,6 @@ EXPERIMENT = "agent-workbench"
 PROMOTED_TAG = "workbench.promoted"
 PER_QUESTION = "per_question.json"
 LIST_COLUMNS = ("retrieved", "relevant", "citations")
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; the message says which URI and how to fix it."""
 
 
 def tracking_uri(workspace: Workspace, uri: str | None = None) -> str:
@@ -83,8 +80,8 @@ def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_
     table (what compare, gate and diff read back), plots, and unless `traces` is off a trace per question."""
     import mlflow
 
-    from workbench.lab.traces import log_traces
     from workbench.lab.plots import plot_run
+    from workbench.lab.traces import log_traces
 
     cfg: AgentConfig = result.config
     tags = {"config_id": cfg.config_id, "config_name": cfg.name, "dataset": dataset_name, "dataset_hash": dataset_hash,

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from workbench.serve.deadletter import redacted
+from workbench.errors import ConfigError
 from workbench.redaction import redact
+from workbench.serve.deadletter import redacted
 from workbench.sqlite_connections import ThreadLocalSQLite
 
 log = logging.getLogger("workbench.serve.bus")
@@ -43,7 +44,7 @@ class Received(list):
 class LocalBus:
     def __init__(self, path: Path, max_receives: int = 5, clock: Callable[[], float] = time.time) -> None:
         if not 1 <= max_receives <= 1000:
-            raise ValueError(f"max_receives {max_receives}: must be 1 to 1000 (SQS's maxReceiveCount range)")
+            raise ConfigError(f"max_receives {max_receives}: must be 1 to 1000 (SQS's maxReceiveCount range)")
         self.max_receives, self.clock = max_receives, clock
         self._sqlite = ThreadLocalSQLite(path)
         db = self._sqlite.conn()
@@ -163,7 +164,7 @@ class Heartbeat:
             try:
                 self.live = self.bus.extend_visibility(self.receipts, self.timeout)
                 self.since = started
-            except Exception:  # noqa: BLE001 - a busy store: the next beat tries again; time_left renews itself
+            except Exception:
                 log.warning("heartbeat: could not extend visibility", exc_info=True)
 
     def time_left(self, message: Message) -> float:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
 
 from workbench.events import Event, Parsed, parse_payload
+from workbench.loop import Retrieved
 from workbench.serve.idempotency import AlreadyInProgress, Deadline, idempotent
 from workbench.serve.ledger import Entry, Ledger, ledger_key
-from workbench.loop import Retrieved
 from workbench.types import Decision
 
 log = logging.getLogger("workbench.serve.delivery")
@@ -80,7 +80,7 @@ class Delivery:
         except AlreadyInProgress:
             return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
                            "is being handled by another attempt")
-        except Exception as exc:  # noqa: BLE001 - one event's failure is its outcome, never the caller's crash
+        except Exception as exc:
             log.warning("event failed", exc_info=True, extra={"correlation_id": event.correlation, "event_id": event.event_id})
             return Outcome("failed", source, raw, event, reason=f"{type(exc).__name__}: {exc}")
         duplicate = bool(result.pop("duplicate", False))
@@ -116,13 +116,15 @@ class Delivery:
     def finish(self, key: str, decision: Decision, entry: Entry | None = None) -> dict[str, Any]:
         """Act on a committed decision, then escalate it: two steps, each marked done in the ledger as it is taken,
         so that a retry after a failed escalation escalates alone and never repeats the action."""
+        data = None
         if entry is None or not entry.acted:
             self.agent.act(decision)
-            self.ledger.mark_acted(key, decision.to_dict())
+            data = decision.to_dict()  # once acted: with the act timing, as the ledger keeps it
+            self.ledger.mark_acted(key, data)
         if self.agent.escalates(decision):
             self.agent.escalate(decision)
             self.ledger.mark_escalated(key)
-        return decision.to_dict()
+        return data if data is not None else decision.to_dict()
 
     def _done(self, entry: Entry) -> bool:
         return entry.acted and (entry.escalated or not self.agent.escalates(Decision.from_dict(entry.decision)))

@@ -15,7 +15,7 @@ The bundle's `handler.py` calls `init()` at import: the agent (model, clients, t
 init phase, which provisioned concurrency runs ahead of traffic, not in the first event.
 
 The config is the evaluated one, unchanged (same config_id); only the backends behind the protocols
-are swapped for their cloud twins with the same contracts (see `CLOUD_BACKENDS`).
+are their cloud twins with the same contracts (the catalogue's `aws` profile), chosen without changing any global.
 """
 
 from __future__ import annotations
@@ -35,20 +35,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
-from workbench.serve.delivery import Delivery, Outcome, Pending
+from workbench.errors import DataError, EventFailed
 from workbench.events import parse_payload
-from workbench.serve.ledger import DynamoDBLedger
 from workbench.loop import Agent
-from workbench.registry import register
+from workbench.serve.delivery import Delivery, Outcome, Pending
+from workbench.serve.ledger import DynamoDBLedger
 
-# (family, evaluated kind) -> the cloud backend with the same contract.
-CLOUD_BACKENDS = {
-    ("index", "chroma"): "workbench.indexes.pinecone:build",
-    ("state", "sqlite"): "workbench.state.dynamodb:build",
-    ("embedder", "minilm"): "workbench.embedders.onnx_minilm:build",
-    ("actuator", "outbox"): "workbench.actuators.log:build",
-    ("log", "jsonl"): "workbench.decisionlog:build_none",  # the decision table, the delivery core's ledger, keeps them
-}
 STAGE_METRICS = {"embed": "embedding_latency_ms", "retrieve": "vector_search_latency_ms", "reason": "reasoning_latency_ms",
                  "total": "decision_latency_ms"}
 # Step Functions mode: each step is its own function (WORKBENCH_STEP) and builds only the backends it calls, so its
@@ -79,11 +71,9 @@ def config() -> AgentConfig:
 
 @lru_cache(maxsize=1)
 def agent() -> Agent:
-    for (family, kind), target in CLOUD_BACKENDS.items():
-        register(family, kind, target)
     step = os.environ.get("WORKBENCH_STEP")
     absent = {f: _Absent(f, step) for f in FAMILIES if f not in STEP_BACKENDS[step]} if step else {}
-    built = Agent.from_config(config(), workspace=None, cache_embeddings=False, **absent)
+    built = Agent.from_config(config(), workspace=None, cache_embeddings=False, profile="aws", **absent)
     for family, name in TRACED.items():
         if family not in absent:
             setattr(built, family, _Traced(getattr(built, family), name))
@@ -179,7 +169,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
             continue
         decisions.append(outcome.decision)
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
-        raise RuntimeError("; ".join(failures))
+        raise EventFailed("; ".join(failures))
     return decisions
 
 
@@ -235,7 +225,7 @@ def _start(record: SQSRecord) -> None:
         if parsed.error or parsed.event is None:
             metrics.add_metric(name="records_rejected", unit=MetricUnit.Count, value=1)
             logger.error("rejected event", extra={"reason": parsed.error, "source": parsed.source})
-            raise ValueError(parsed.error)
+            raise DataError(parsed.error)
         logger.set_correlation_id(parsed.event.correlation)
         name = step_functions.start(_stepfunctions(), os.environ["STATE_MACHINE_ARN"], parsed.event)
         logger.info("execution", extra={"execution": name})
@@ -247,29 +237,18 @@ def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=_start, processor=_processor(event), context=context)
 
 
-@_entry
-def embed_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
-    from workbench.serve import step_functions
+def _step_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The entry point of one Step Functions step: Embed and Retrieve use the agent, Reason and Act the delivery core
+    (the ledger). `agent` and `delivery` are looked up at each call, as the tests replace them."""
 
-    return step_functions.run_step(step_functions.embed, agent(), state, config())
+    def handler(state: dict[str, Any], context: Any) -> dict[str, Any]:
+        from workbench.serve import step_functions
 
+        target = agent() if name in ("embed", "retrieve") else delivery()
+        return step_functions.run_step(getattr(step_functions, name), target, state, config())
 
-@_entry
-def retrieve_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
-    from workbench.serve import step_functions
-
-    return step_functions.run_step(step_functions.retrieve, agent(), state, config())
-
-
-@_entry
-def reason_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
-    from workbench.serve import step_functions
-
-    return step_functions.run_step(step_functions.reason, delivery(), state, config())
+    handler.__name__ = handler.__qualname__ = f"{name}_step"
+    return _entry(handler)
 
 
-@_entry
-def act_step(state: dict[str, Any], context: Any) -> dict[str, Any]:
-    from workbench.serve import step_functions
-
-    return step_functions.run_step(step_functions.act, delivery(), state, config())
+embed_step, retrieve_step, reason_step, act_step = (_step_handler(step) for step in ("embed", "retrieve", "reason", "act"))

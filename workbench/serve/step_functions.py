@@ -19,20 +19,17 @@ import json
 import re
 from typing import Any, Callable
 
-from workbench.serve.deadletter import redacted
+from workbench.errors import StepFailed
 from workbench.events import Event
+from workbench.redaction import redact
+from workbench.serve.deadletter import redacted
 from workbench.serve.ledger import ledger_key
 from workbench.types import Decision, Hit
-from workbench.redaction import redact
 
 STATE_LIMIT_BYTES = 256 * 1024 - 8 * 1024  # Step Functions' payload quota, less room for the error a Catch adds
 CARRIED = ("event", "dead_letter")  # what every step passes on
 CLOSED_UNSUCCESSFULLY = ("FAILED", "TIMED_OUT", "ABORTED")
 MAX_ATTEMPTS = 100  # executions per event: the name's suffix stays within 80 characters
-
-
-class StepFailed(RuntimeError):
-    """A step's failure, its message redacted: Step Functions keeps it in the execution history and the DLQ."""
 
 
 def embed(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +58,7 @@ def act(delivery: Any, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _uncommitted(event: Event) -> Decision:
-    raise RuntimeError(f"no committed decision for {ledger_key(event.tenant, event.event_id)}: the Reason step commits it")
+    raise StepFailed(f"no committed decision for {ledger_key(event.tenant, event.event_id)}: the Reason step commits it")
 
 
 def run_step(step: Callable[[Any, dict[str, Any]], dict[str, Any]], target: Any, state: dict[str, Any], config: Any) -> dict[str, Any]:
@@ -104,4 +101,4 @@ def start(client: Any, machine_arn: str, event: Event) -> str:
             arn = f"{machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
             if client.describe_execution(executionArn=arn)["status"] not in CLOSED_UNSUCCESSFULLY:
                 return name
-    raise RuntimeError(f"{ledger_key(event.tenant, event.event_id)}: {MAX_ATTEMPTS} executions failed; not starting another")
+    raise StepFailed(f"{ledger_key(event.tenant, event.event_id)}: {MAX_ATTEMPTS} executions failed; not starting another")

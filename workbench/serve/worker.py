@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from workbench.errors import ConfigError
 from workbench.serve.bus import MIN_VISIBILITY_S, Heartbeat, LocalBus, Message
 from workbench.serve.delivery import Delivery, Pending
 
@@ -44,12 +45,12 @@ class Worker:
         """`batched`: embed and retrieve for each received batch at once (`Delivery.batch`); False handles each
         message on its own, the path before batching (kept to compare with)."""
         if not 1 <= batch_size <= 10:
-            raise ValueError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
+            raise ConfigError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
         if not MIN_VISIBILITY_S <= visibility_timeout <= 43200:
-            raise ValueError(f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
+            raise ConfigError(f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
                              "a shorter one lapses before a heartbeat can extend it")
         if retry_after < 0:
-            raise ValueError(f"retry_after {retry_after}: must be 0 or more seconds")
+            raise ConfigError(f"retry_after {retry_after}: must be 0 or more seconds")
         self.delivery, self.bus = delivery, bus
         self.batch_size, self.visibility_timeout, self.retry_after, self.poll_s = batch_size, visibility_timeout, retry_after, poll_s
         self.batched = batched
@@ -95,7 +96,7 @@ class Worker:
                 continue  # another receive holds it: this worker stalled past the visibility timeout
             try:
                 self.process(message, left, records, started)
-            except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does
+            except Exception as exc:
                 log.exception("message %s: unexpected failure", message.id)
                 self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
                 self.stats.add(retried=1)

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.protocols import StaleWriteError, StateStore
+from workbench.errors import DataError, StaleWriteError
+from workbench.protocols import StateStore
 from workbench.types import Message
 
 
@@ -87,7 +88,7 @@ def from_dict(data: dict[str, Any]) -> GSet | PNCounter | LWWMap:
         return PNCounter(dict(data["p"]), dict(data["n"]))
     if kind == "lwwmap":
         return LWWMap({k: (float(v[0]), str(v[1]), v[2]) for k, v in data["entries"].items()})
-    raise ValueError(f"unknown CRDT type {kind!r}; expected gset, pncounter or lwwmap")
+    raise DataError(f"unknown CRDT type {kind!r}; expected gset, pncounter or lwwmap")
 
 
 class SharedState:

@@ -1,6 +1,6 @@
 """BM25 sparse vectors in the format of pinecone-text's `BM25Encoder`, with a tokenizer that downloads nothing.
 
-Same mathematics as pinecone-text 0.11 (checked against it in tests/test_sparse_bm25.py):
+Same mathematics as pinecone-text 0.11 (checked against it in tests/indexes/test_sparse_bm25.py):
 - a token's index is mmh3(token) as an unsigned 32-bit integer;
 - a document's value for a token is tf / (k1 * (1 - b + b * doc_len / avgdl) + tf) (saturated term frequency);
 - a query's value is idf / sum(idf) with idf = log((n_docs + 1) / (df + 0.5)), df defaulting to 1 for unseen tokens.

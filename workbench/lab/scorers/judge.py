@@ -23,6 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from workbench.errors import ConfigError
+
 JUDGE_TIMEOUT_S = 120.0  # per metric and sample, ragas's own re-asks included
 JUDGE_CONCURRENCY = 8  # judged scores in flight at once: a provider's rate limit, not the CPU, is the bound
 
@@ -71,13 +73,13 @@ def judged_factories(judge: str, embeddings: Any, cache: Any) -> dict[str, Calla
 
     provider, _, model = judge.partition(":")
     if not (provider and model):
-        raise ValueError(f"judge {judge!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
+        raise ConfigError(f"judge {judge!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
 
     def llm() -> Any:
         try:
             chat = init_chat_model(model, model_provider=provider, temperature=0, cache=cache)
-        except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
-            raise ValueError(f"judge {judge}: cannot create the chat model: {exc}. Install the provider's LangChain "
+        except Exception as exc:
+            raise ConfigError(f"judge {judge}: cannot create the chat model: {exc}. Install the provider's LangChain "
                              f"package (e.g. langchain-{provider}) and set its credentials in the environment") from exc
         return LangchainLLMWrapper(chat)
 

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from workbench.errors import UnknownMetricError
 from workbench.protocols import Embedder
 
 OFFLINE = ("id_based_context_precision", "id_based_context_recall", "non_llm_context_precision_with_reference",
@@ -28,26 +29,14 @@ JUDGED = ("faithfulness", "answer_relevancy", "llm_context_precision_with_refere
 
 # What each metric reads from a sample; a sample missing any of these is not scored by it.
 _NEEDS = {
-    "id_based_context_precision": ("retrieved_context_ids", "reference_context_ids"),
-    "id_based_context_recall": ("retrieved_context_ids", "reference_context_ids"),
-    "non_llm_context_precision_with_reference": ("retrieved_contexts", "reference_contexts"),
-    "non_llm_context_recall": ("retrieved_contexts", "reference_contexts"),
-    "non_llm_string_similarity": ("response", "reference"),
-    "bleu_score": ("response", "reference"),
-    "rouge_score": ("response", "reference"),
-    "exact_match": ("response", "reference"),
-    "semantic_similarity": ("response", "reference"),
-    "answer_contains_reference": ("response", "references"),
-    "token_f1": ("response", "references"),
-    "faithfulness": ("response", "retrieved_contexts"),
-    "answer_relevancy": ("response",),
-    "llm_context_precision_with_reference": ("retrieved_contexts", "reference"),
-    "factual_correctness": ("response", "reference"),
+    **dict.fromkeys(("id_based_context_precision", "id_based_context_recall"), ("retrieved_context_ids", "reference_context_ids")),
+    **dict.fromkeys(("non_llm_context_precision_with_reference", "non_llm_context_recall"), ("retrieved_contexts", "reference_contexts")),
+    **dict.fromkeys(("non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match", "semantic_similarity", "factual_correctness"), ("response", "reference")),
+    **dict.fromkeys(("answer_contains_reference", "token_f1"), ("response", "references")),
+    **dict.fromkeys(("faithfulness",), ("response", "retrieved_contexts")),
+    **dict.fromkeys(("answer_relevancy",), ("response",)),
+    **dict.fromkeys(("llm_context_precision_with_reference",), ("retrieved_contexts", "reference")),
 }
-
-
-class UnknownMetricError(ValueError):
-    pass
 
 
 def check_metrics(names: Sequence[str]) -> None:
