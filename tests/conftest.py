@@ -151,16 +151,34 @@ def build_counting_embedder(ctx):
 MODEL_MS_PER_CALL, MODEL_MS_PER_CHAR = 2.0, 0.03
 
 
+class VirtualClock:
+    """A perf_counter that only the `timed` model moves (by its model time): with it in the loop and the cache,
+    every step but the model takes no time, so latency accounting is checked exactly, whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def perf_counter(self) -> float:
+        return self.seconds
+
+
+VIRTUAL_CLOCK: VirtualClock | None = None  # set by the `virtual_clock` fixture
+
+
 def build_timed_embedder(ctx):
-    """Registry factory for tests: the hashing embedder with a model time that is a sleep (MODEL_MS_PER_CALL plus
-    MODEL_MS_PER_CHAR a character), so a latency assertion tests the accounting, not the load of a shared machine."""
+    """Registry factory for tests: the hashing embedder with a model time (MODEL_MS_PER_CALL plus MODEL_MS_PER_CHAR
+    a character) that is a sleep, or a step of the virtual clock when a test runs on one."""
     import time
 
     from workbench.embedders.hashing import HashingEmbedder
 
     class Timed(HashingEmbedder):
         def embed(self, texts):
-            time.sleep((MODEL_MS_PER_CALL + MODEL_MS_PER_CHAR * sum(len(t) for t in texts)) / 1000)
+            seconds = (MODEL_MS_PER_CALL + MODEL_MS_PER_CHAR * sum(len(t) for t in texts)) / 1000
+            if VIRTUAL_CLOCK is None:
+                time.sleep(seconds)
+            else:
+                VIRTUAL_CLOCK.seconds += seconds
             return super().embed(texts)
 
     return Timed(ctx.config.embedder.dimension)

@@ -65,6 +65,13 @@ class IndexConfig(Section):
     host: str | None = Field(None, pattern=r"^[^\s/@]+$", description="Chroma server (TLS, auth: README); None: embedded")
     port: int = Field(8000, ge=1, le=65535)
 
+    @model_validator(mode="after")
+    def _port_needs_a_host(self) -> "IndexConfig":
+        if self.host is None and self.port != type(self).model_fields["port"].default:  # a dumped default config loads
+            raise ValueError(f"port {self.port} is set without host: set index.host to the Chroma server's name "
+                             "(the embedded client has no port)")
+        return self
+
 
 class ChunkingConfig(Section):
     splitter: Literal["recursive", "character", "markdown"] = "recursive"

@@ -37,6 +37,7 @@ def test_overrides_by_dotted_path_are_validated() -> None:
     ({"embedder": {"kind": "word2vec"}}, "embedder.kind", "unknown embedder kind 'word2vec'; choose one of:"),
     ({"index": {"distance": "manhattan"}}, "index.distance", "'manhattan'"),
     ({"index": {"collection": "x"}}, "index.collection", "'x'"),
+    ({"index": {"port": 9000}}, "index", "port 9000 is set without host"),
     ({"retrieval": {"filter": {"year": {"$gt": "2010"}}}}, "retrieval.filter", "expected a number"),
     ({"retrieval": {"chunking": {"size": 100, "overlap": 100}}}, "retrieval.chunking", "overlap (100) must be smaller"),
     ({"reasoner": {"prompt_template": "Answer: {question}"}}, "reasoner.prompt_template", "context"),

@@ -2,8 +2,9 @@
 
 During an evaluation this recorder stands in for the loop's tracer (`start_as_current_span`), so it sees each
 stage start and end. It notes the stage's wall-clock span and the model time the embedding cache replaced
-inside it (`CachedEmbedder.saved_ms`), which `charged` adds back to the loop's own timings: the question's
-vector and the extractive reasoner's sentence vectors cost the same whether or not an earlier run embedded them.
+inside it (`CachedEmbedder.saved_ms`) less the cache's own work (`overhead_ms`), which `charged` adds to the loop's
+own timings: the question's vector and the extractive reasoner's sentence vectors cost the same whether or not an
+earlier run embedded them, and a first run does not pay for filling the cache.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class StageSpan:
     stage: str
     start_ns: int
     end_ns: int
-    replayed_ms: float  # model time of the cache hits inside this stage
+    replayed_ms: float  # model time of the cache hits inside this stage, less the cache's own work
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
 
@@ -50,7 +51,7 @@ class StageRecorder:
         return spans
 
     def _saved(self) -> float:
-        return getattr(self.embedder, "saved_ms", 0.0)
+        return getattr(self.embedder, "saved_ms", 0.0) - getattr(self.embedder, "overhead_ms", 0.0)
 
 
 def charged(latency_ms: dict[str, float], spans: list[StageSpan]) -> dict[str, float]:
