@@ -69,8 +69,8 @@ def test_a_planted_regression_fails_the_gate_and_the_same_config_passes(lab) -> 
     assert "gate pass" in passed.stdout and "hit_rate_at_k" in passed.stdout
 
     mlflow.set_tracking_uri(tracking.tracking_uri(Workspace(home)))
-    assert mlflow.get_run(runs["top1"]).data.tags["workbench.lab.gate.production"] == "fail"
-    assert mlflow.get_run(runs["reversed"]).data.tags["workbench.lab.gate.production"] == "pass"
+    assert mlflow.get_run(runs["top1"]).data.tags["workbench.gate.production"] == "fail"
+    assert mlflow.get_run(runs["reversed"]).data.tags["workbench.gate.production"] == "pass"
     gates = mlflow.search_runs([lab["experiment_id"]], filter_string="tags.`workbench.kind` = 'gate'", output_format="list")
     assert sorted(r.data.tags["verdict"] for r in gates) == ["fail", "pass"]
 

@@ -93,5 +93,5 @@ def log_gate(report: GateReport, experiment_id: str, baseline_ref: str) -> str:
         client.log_metric(run.info.run_id, f"{c.metric}_passed", float(c.passed))
     client.log_table(run.info.run_id, report.frame(), "gate.json")
     client.set_terminated(run.info.run_id, "FINISHED")
-    client.set_tag(report.candidate, f"workbench.lab.gate.{baseline_ref}", verdict)
+    client.set_tag(report.candidate, f"workbench.gate.{baseline_ref}", verdict)
     return run.info.run_id

@@ -18,7 +18,7 @@ from typing import Any
 from workbench.lab.summary import quality_columns
 
 ROOT = "question"
-SOURCE = "workbench.lab"
+SOURCE = "workbench.evaluation"
 _SPAN_TYPES = {"embed": "EMBEDDING", "retrieve": "RETRIEVER", "reason": "LLM", "build_prompt": "PARSER", "act": "TOOL"}
 
 

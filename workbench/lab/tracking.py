@@ -17,7 +17,7 @@ from workbench.config import AgentConfig
 from workbench.errors import TrackingError
 from workbench.workspace import Workspace
 
-log = logging.getLogger("workbench.lab.tracking")
+log = logging.getLogger("workbench.tracking")
 
 EXPERIMENT = "agent-workbench"
 PROMOTED_TAG = "workbench.promoted"

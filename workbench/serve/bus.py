@@ -23,7 +23,7 @@ from workbench.redaction import redact
 from workbench.serve.deadletter import redacted
 from workbench.sqlite_connections import ThreadLocalSQLite
 
-log = logging.getLogger("workbench.serve.bus")
+log = logging.getLogger("workbench.bus")
 MIN_VISIBILITY_S = 1.0  # below this, a heartbeat cannot keep up with the clock and every handling would lapse
 
 

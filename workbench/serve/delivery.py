@@ -30,7 +30,7 @@ from workbench.serve.idempotency import AlreadyInProgress, Deadline, idempotent
 from workbench.serve.ledger import Entry, Ledger, ledger_key
 from workbench.types import Decision
 
-log = logging.getLogger("workbench.serve.delivery")
+log = logging.getLogger("workbench.delivery")
 
 Status = Literal["handled", "duplicate", "rejected", "in_progress", "failed"]
 Pending = list[tuple[Parsed, Retrieved | None]]  # one payload's records, each event with what its batch retrieved

@@ -19,7 +19,7 @@ from workbench.errors import ConfigError
 from workbench.serve.bus import MIN_VISIBILITY_S, Heartbeat, LocalBus, Message
 from workbench.serve.delivery import Delivery, Pending
 
-log = logging.getLogger("workbench.serve.worker")
+log = logging.getLogger("workbench.worker")
 
 
 @dataclass

@@ -26,7 +26,8 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 K1, B = 1.2, 0.75
-TOKENIZER = "workbench.indexes.sparse.bm25: regex \\w+, lower case, NLTK English stop words, Snowball English stemmer"
+# An identifier stored with every fitted parameter set (it names the module as it was first written).
+TOKENIZER = "workbench.sparse.bm25: regex \\w+, lower case, NLTK English stop words, Snowball English stemmer"
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
