@@ -29,10 +29,10 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ann_data import AnnData, load
+from ann_data import AnnData, load  # noqa: E402
 
-from workbench.config import IndexConfig
-from workbench.indexes.chroma import ChromaIndex
+from workbench.config import IndexConfig  # noqa: E402
+from workbench.indexes.chroma import ChromaIndex  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json"

@@ -180,16 +180,19 @@ def _batch(event_id: str, question: str) -> dict[str, Any]:
 
 
 def _load_paragraphs(bundle: Path, double: Any) -> None:
-    """40 SQuAD paragraphs in the double, embedded by the bundle's ONNX model."""
+    """40 SQuAD paragraphs in the double, embedded by the bundle's ONNX model, with their sentence vectors as
+    `pinecone-load` copies them from an ingested index (so the extractive reasoner embeds only the question)."""
     from workbench.embedders.onnx_minilm import OnnxMiniLMEmbedder
     from workbench.indexes.pinecone import PineconeIndex, connect
+    from workbench.reasoners.sentences import with_sentence_vectors
 
     data = json.loads((Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json").read_text())
     paragraphs = [(a["title"], p["context"]) for a in data["data"] for p in a["paragraphs"]][:40]
-    vectors = OnnxMiniLMEmbedder(bundle / "model").embed([text for _, text in paragraphs])
+    model = OnnxMiniLMEmbedder(bundle / "model")
+    texts = [text for _, text in paragraphs]
+    metadatas = with_sentence_vectors(texts, [{"tenant": "acme", "article": title} for title, _ in paragraphs], model)
     PineconeIndex(connect(double.host, double.api_key)).upsert(
-        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], vectors, [text for _, text in paragraphs],
-        [{"tenant": "acme", "article": title} for title, _ in paragraphs])
+        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], model.embed(texts), texts, metadatas)
 
 
 def main() -> None:

@@ -278,7 +278,7 @@ def http_sink():
     received: list[tuple[str, dict, dict]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
+        def do_POST(self):  # noqa: N802
             received.append((self.path, dict(self.headers), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
             if self.path == "/slow":
                 time.sleep(1.0)

@@ -3,8 +3,9 @@
 The real API is unreachable here. The double speaks the wire format the openai SDK (under langchain-openai)
 sends and parses: POST /v1/chat/completions (`n` choices, `usage` token counts) and POST /v1/embeddings (float
 or base64). It answers deterministically:
-- a prompt that carries a JSON Schema (ragas's judge prompts do) gets an instance of that schema: verdicts 1,
-  `noncommittal` 0, strings taken from the prompt's input;
+- a prompt that carries a JSON Schema (ragas's judge and test set prompts do) gets an instance of that schema:
+  verdicts 1, `noncommittal` 0, strings taken from the prompt's input; lists of names (entities, themes) get the
+  input's capitalised phrases, and a mapping gets a key for each `name` in the input (ragas's persona matching);
 - any other prompt (the reasoner's) gets the first context passage's first sentence, cited as `[id]`.
 Faults on demand: `fail_next(status, times)` answers the next requests with that HTTP status (429 carries a
 short retry-after), `malformed = True` makes every chat answer unparseable, `delay_s` stalls chat answers.
@@ -26,6 +27,12 @@ import numpy as np
 _SCHEMA_MARK = "as specified in JSON Schema:\n"
 _CONTEXT = re.compile(r"^\[([^\]\n]+)\] (?:[^:\n]*: )?(.+?)(?:(?<=[.!?])\s|$)", re.MULTILINE)
 ZERO_FIELDS = {"noncommittal"}  # integer fields whose 1 would mean "the answer is evasive"
+NAME_LISTS = {"entities", "themes", "keyphrases"}  # lists the test set generator matches across chunks and personas
+_PHRASE = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*")
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # ragas sends up to 16 requests at once; the default backlog of 5 drops connections
 
 
 class OpenAIDouble:
@@ -38,7 +45,7 @@ class OpenAIDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, headers, payload = double._answer(self.path, body)
                 data = json.dumps(payload).encode()
@@ -54,7 +61,7 @@ class OpenAIDouble:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}/v1"
 
     def __enter__(self) -> "OpenAIDouble":
@@ -114,24 +121,29 @@ def _reply(prompt: str) -> str:
         schema, _ = json.JSONDecoder().raw_decode(prompt[start:])
         given = prompt.rsplit("input: ", 1)[-1]
         strings = [s for s in re.findall(r'"(?:[^"\\]|\\.)*"\s*:\s*"((?:[^"\\]|\\.)+)"', given)] or ["the input"]
-        return json.dumps(_instance(schema, schema, strings[0].replace('\\"', '"'), ""))
+        return json.dumps(_instance(schema, schema, strings[0].replace('\\"', '"'), "", given))
     passage = _CONTEXT.search(prompt)
     return f"{passage.group(2).strip()} [{passage.group(1)}]" if passage else "I don't know."
 
 
-def _instance(node: dict[str, Any], root: dict[str, Any], text: str, name: str) -> Any:
+def _instance(node: dict[str, Any], root: dict[str, Any], text: str, name: str, given: str) -> Any:
     """A value that satisfies `node` of a JSON Schema (pydantic's: $defs/$ref, anyOf, objects, arrays, scalars)."""
     if "$ref" in node:
-        return _instance(root["$defs"][node["$ref"].rsplit("/", 1)[-1]], root, text, name)
+        return _instance(root["$defs"][node["$ref"].rsplit("/", 1)[-1]], root, text, name, given)
     if "anyOf" in node:
-        return _instance(next(o for o in node["anyOf"] if o.get("type") != "null"), root, text, name)
+        return _instance(next(o for o in node["anyOf"] if o.get("type") != "null"), root, text, name, given)
     if "enum" in node:
         return node["enum"][0]
     kind = node.get("type")
+    if kind == "object" and "properties" not in node and isinstance(node.get("additionalProperties"), dict):
+        names = dict.fromkeys(re.findall(r'"name"\s*:\s*"([^"\\]+)"', given)) or {text: None}
+        return {key: _instance(node["additionalProperties"], root, text, "themes", given) for key in names}
     if kind == "object":
-        return {key: _instance(sub, root, text, key) for key, sub in node.get("properties", {}).items()}
+        return {key: _instance(sub, root, text, key, given) for key, sub in node.get("properties", {}).items()}
+    if kind == "array" and name in NAME_LISTS and node.get("items", {}).get("type", "string") == "string":
+        return list(dict.fromkeys(_PHRASE.findall(given)))[:8] or [text]
     if kind == "array":
-        return [_instance(node.get("items", {"type": "string"}), root, text, name)]
+        return [_instance(node.get("items", {"type": "string"}), root, text, name, given)]
     if kind == "integer":
         return 0 if name in ZERO_FIELDS else 1
     if kind == "number":

@@ -49,7 +49,7 @@ class PineconeDouble:
                 self._reply({"code": 16, "message": "Invalid API Key", "details": []}, 401)
                 return False
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 route = urlparse(self.path).path
                 double.requests.append(route)
@@ -64,7 +64,7 @@ class PineconeDouble:
                 except ValueError as exc:
                     self._reply({"error": {"code": "INVALID_ARGUMENT", "message": str(exc)}}, 400)
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802
                 url = urlparse(self.path)
                 double.requests.append(url.path)
                 if not self._authorised():

@@ -96,6 +96,10 @@ class SearchError(RunError):
     """A search that cannot run; the message names what and how to fix it."""
 
 
+class TiktokenFilesError(RunError):
+    """tiktoken's encoding files cannot be provided offline (missing, or not the published bytes)."""
+
+
 class EventFailed(WorkbenchError, RuntimeError):
     """An event that could not be handled in the Lambda; raising it has SQS redeliver the message."""
 

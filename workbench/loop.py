@@ -124,7 +124,7 @@ class Agent:
                 try:
                     with _stage(self.tracer, None, latency, "prefetch"):
                         held.enter_context(prefetch([(e.text, found) for e, found in zip(events, hits)], known=vectors))
-                except Exception:
+                except Exception:  # noqa: BLE001 - the reasoner then embeds for itself, event by event
                     log.warning("batch embedding for the reasoner failed; it embeds event by event", exc_info=True)
             share = {stage: round(ms / max(1, len(events)), 3) for stage, ms in latency.items()}  # each event's part
             yield [Retrieved(found, share) for found in hits] if hits is not None else [None] * len(events)
@@ -137,7 +137,7 @@ class Agent:
                 vectors = dict(zip(texts, self.embedder.embed(texts) if texts else []))
             with _stage(self.tracer, None, latency, "retrieve"):
                 return self.retrieve_many(events, [vectors[e.text] for e in events]), vectors
-        except Exception:
+        except Exception:  # noqa: BLE001 - each event runs its stages on its own instead
             log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
             return None, {}
 

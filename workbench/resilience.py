@@ -2,8 +2,13 @@
 
 `guard(part, ...)` wraps any part object: its protocol methods gain the policy, everything else passes
 through. Retries use tenacity; only transient errors are retried: timeouts, connection and OS errors, and a
-provider's HTTP 429 or 5xx (any exception with such a `status_code`, as the openai and anthropic SDKs raise),
-after the provider SDK's own retries gave up.
+provider's HTTP 408, 409, 429 or 5xx (any exception with such a `status_code`, as the openai and anthropic SDKs
+raise, or an HTTP error with such a `code`), after the provider SDK's own retries gave up. Another HTTP status (a
+400, a 403) is the request's own fault: sending it again cannot help.
+
+Calls with side effects (`act`, `save`) are never abandoned at the timeout: a call the guard gave up on would keep
+running, and a retry beside it would act twice. They run to the end of their own client's timeout (for example
+`actuator.timeout_s`), and are retried only once their failure is known.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
+from urllib.error import HTTPError
 
 METHODS = ("embed", "query", "query_many", "upsert", "load", "save", "reason", "act")
+SIDE_EFFECTS = frozenset({"act", "save"})  # run to their own end: abandoning one would let a retry repeat it
 TRANSIENT = (TimeoutError, ConnectionError, OSError)
 RETRIED_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
 def transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT) or getattr(exc, "status_code", None) in RETRIED_STATUS
+    status = getattr(exc, "status_code", None) or (exc.code if isinstance(exc, HTTPError) else None)
+    if status is not None:  # urllib's HTTPError is an OSError too: its status decides
+        return status in RETRIED_STATUS
+    return isinstance(exc, TRANSIENT)
 
 
 class TokenBucket:
@@ -62,16 +72,18 @@ class Guarded:
         value = getattr(self._part, attr)
         if attr not in METHODS:
             return value
-        return lambda *args, **kwargs: self._retrying(self._call, value, args, kwargs)
+        return lambda *args, **kwargs: self._retrying(self._call, attr, value, args, kwargs)
 
-    def _call(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    def _call(self, method: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if self._limiter:
             self._limiter.acquire()
+        if method in SIDE_EFFECTS:
+            return fn(*args, **kwargs)
         future = self._pool.submit(fn, *args, **kwargs)
         try:
             return future.result(timeout=self._timeout)
         except FutureTimeout:
-            raise TimeoutError(f"{self._name}.{fn.__name__} took longer than {self._timeout}s") from None
+            raise TimeoutError(f"{self._name}.{method} took longer than {self._timeout}s") from None
 
 
 def unwrap(part: Any) -> Any:

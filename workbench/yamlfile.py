@@ -22,7 +22,7 @@ def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
         raise error(f"{path}: not UTF-8 text: byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}; "
                     "save the file as UTF-8") from None
     try:
-        data = yaml.load(text, Loader=_unique_key_loader())
+        data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
         raise error(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:

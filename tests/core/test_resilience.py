@@ -54,6 +54,43 @@ def test_every_call_has_a_timeout() -> None:
     assert guard(down, "reasoner", policy()).model_id == "passes-through"  # attributes pass through
 
 
+class SlowAction:
+    """An actuator whose action takes longer than the guard's timeout, counting how many ran at once."""
+
+    def __init__(self, seconds: float, error: Exception | None = None) -> None:
+        self.seconds, self.error, self.started, self.running, self.most = seconds, error, 0, 0, 0
+
+    def act(self, decision):
+        self.started += 1
+        self.running += 1
+        self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        self.running -= 1
+        if self.error is not None:
+            raise self.error
+
+
+def test_an_action_is_never_abandoned_and_sent_again_beside_itself() -> None:
+    """The reviewer's case: a 1 s guard timeout on a 4 s webhook sent the action three times, all delivered."""
+    slow = SlowAction(0.3)
+    guard(slow, "actuator", policy(max_attempts=3, timeout_s=0.05)).act({})
+    assert (slow.started, slow.most) == (1, 1)
+    failing = SlowAction(0.01, ConnectionResetError("reset"))  # a failure known to be one is retried, one at a time
+    with pytest.raises(ConnectionResetError):
+        guard(failing, "actuator", policy(max_attempts=3, timeout_s=0.05)).act({})
+    assert (failing.started, failing.most) == (3, 1)
+
+
+def test_a_permanent_http_status_is_not_retried() -> None:
+    from urllib.error import HTTPError
+
+    for code, calls in ((400, 1), (403, 1), (503, 3)):
+        down = SlowAction(0, HTTPError("http://hook", code, "status", {}, None))
+        with pytest.raises(HTTPError):
+            guard(down, "actuator", policy(max_attempts=3)).act({})
+        assert down.started == calls, code
+
+
 def test_token_bucket_limits_the_rate() -> None:
     bucket = TokenBucket(rate=50, burst=5)
     start = time.perf_counter()

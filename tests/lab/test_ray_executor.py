@@ -26,7 +26,7 @@ def ray_cluster():
         try:
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
             break
-        except Exception:
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for a start-up timeout
             ray.shutdown()
             if attempt == 2:
                 raise

@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -145,6 +146,27 @@ def test_handling_longer_than_the_visibility_timeout_acts_once_and_skips_nothing
     stats = Worker(delivery, LocalBus(tmp_path / "bus.db", max_receives=2), visibility_timeout=1).run(concurrency=2)
     assert sorted(slow.keys) == [f"acme#s{i}" for i in range(4)]
     assert (stats.processed, stats.duplicates, stats.dead_lettered) == (4, 0, 0)
+    assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
+
+
+def test_a_copy_delivered_while_a_slow_event_is_handled_waits_instead_of_acting_again(hashing_config, workspace, tmp_path) -> None:
+    """SQS may deliver an event twice. The first copy's action takes 3 s against a 1 s visibility timeout; the second
+    copy arrives after the in-progress expiry first set would have passed. The live worker's lease keeps the record
+    in progress, so the copy is answered from it once the first is done: one action."""
+    agent, bus, delivery = setup(hashing_config, workspace, tmp_path)
+    agent.actuator = slow = Slow(agent.actuator, 3.0)
+    body = json.dumps(event("slow", event_id="dup1"))
+    bus.publish(body)
+    worker = Worker(delivery, LocalBus(tmp_path / "bus.db", max_receives=10), visibility_timeout=1)
+
+    def publish_later():
+        time.sleep(1.8)
+        bus.publish(body)
+
+    threading.Thread(target=publish_later).start()
+    stats = worker.run(concurrency=2)
+    assert slow.keys == ["acme#dup1"]
+    assert (stats.processed, stats.duplicates, stats.dead_lettered) == (1, 1, 0)
     assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
 

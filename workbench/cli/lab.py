@@ -206,7 +206,10 @@ def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .jso
                   seed: int = typer.Option(0, help="--from-corpus: the same seed gives the same eval set."),
                   style: str = typer.Option("mixed", help="--from-corpus: terms (tf-idf sampled), sentence (perturbed) or mixed."),
                   noise: float = typer.Option(0.2, min=0.0, max=0.99, help="--from-corpus: share of query words not taken from the item."),
-                  config: Optional[Path] = ConfigOpt,
+                  llm: Optional[str] = typer.Option(None, "--llm", help="--from-corpus: have this chat model (provider:model, "
+                                                    "e.g. openai:gpt-4o-mini) write questions and answers with ragas (docs/llm.md)."),
+                  multi_hop: float = typer.Option(0.5, min=0.0, max=1.0, help="--llm: share of multi-hop questions."),
+                  config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
                   tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
                   limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
                   split: str = typer.Option("test", help="BEIR qrels split.")) -> None:
@@ -215,7 +218,15 @@ def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .jso
 
     if (source is None) == (from_corpus is None):
         raise UsageError("give either SOURCE (SQuAD or BEIR, with questions) or --from-corpus PATH (a corpus alone)")
-    if from_corpus is not None:
+    if llm is not None and from_corpus is None:
+        raise UsageError("--llm writes questions about a corpus alone: give --from-corpus PATH")
+    if llm is not None:
+        from workbench.lab.llm_testset import build_llm_evalset
+        from workbench.lab.scorers.judge import judge_cache
+
+        evalset = build_llm_evalset(from_corpus, n, llm, seed=seed, tenant=tenant, chunking=load_config(config).retrieval.chunking,
+                                    multi_hop=multi_hop, cache=judge_cache(open_workspace(home).judge_cache))
+    elif from_corpus is not None:
         from workbench.lab.known_item import STYLES, build_known_item_set
 
         if style not in STYLES:

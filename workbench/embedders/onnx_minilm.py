@@ -64,7 +64,7 @@ def export_onnx(folder: Path) -> Path:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(source))
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN202
             return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
     model = Encoder().eval()

@@ -37,7 +37,7 @@ def build(ctx: BuildContext) -> LangChainReasoner:
     cfg = ctx.own("reasoner")
     try:
         model = init_chat_model(cfg.model, model_provider=cfg.provider, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
         raise ConfigError(f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
                          f"langchain package (e.g. langchain-{cfg.provider}) and set its API key in the environment.") from exc
     return LangChainReasoner(model)

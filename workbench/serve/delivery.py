@@ -52,7 +52,7 @@ class Outcome:
 class Delivery:
     def __init__(self, agent: Any, persistence: Any, ledger: Ledger, *, ttl_s: int = 86400, context: Any = None) -> None:
         """`context` gives Powertools the time left for an attempt (a Lambda context, or a `Deadline`)."""
-        self.agent, self.ledger = agent, ledger
+        self.agent, self.ledger, self.persistence = agent, ledger, persistence
         self.context = context if context is not None else Deadline()
         self._once, self.idempotency_config = idempotent(self._handle, persistence, ttl_s, self.context)
 
@@ -80,7 +80,7 @@ class Delivery:
         except AlreadyInProgress:
             return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
                            "is being handled by another attempt")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one event's failure is its outcome, never the caller's crash
             log.warning("event failed", exc_info=True, extra={"correlation_id": event.correlation, "event_id": event.event_id})
             return Outcome("failed", source, raw, event, reason=f"{type(exc).__name__}: {exc}")
         duplicate = bool(result.pop("duplicate", False))

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from workbench.serve.deadletter import DeadLetterFile
 from workbench.serve.delivery import Delivery, Outcome
+from workbench.serve.idempotency import renewing
 from workbench.types import Decision
 
 
@@ -32,18 +33,19 @@ def run_payloads(delivery: Delivery, payloads: Iterable[tuple[str, Any]], deadle
     from tqdm.auto import tqdm
 
     summary, waiting = RunSummary(), []
-    for source, payload in tqdm(payloads, desc="events", unit="payload", total=total, disable=not progress):
-        delivery.context.set(budget_s)
-        for outcome in delivery.deliver(payload, source):
-            if outcome.status == "in_progress":
-                waiting.append(outcome)
-            else:
-                _count(summary, deadletter, outcome)
-    if waiting:  # left in progress by a run that died: theirs expires at most `budget_s` after it started
-        time.sleep(budget_s)
-    for outcome in waiting:
-        delivery.context.set(budget_s)
-        _count(summary, deadletter, delivery.deliver_event(outcome.event, outcome.source, outcome.raw))
+    with renewing(delivery.persistence, budget_s):  # a slow event stays this run's: another process's copy waits
+        for source, payload in tqdm(payloads, desc="events", unit="payload", total=total, disable=not progress):
+            delivery.context.set(budget_s)
+            for outcome in delivery.deliver(payload, source):
+                if outcome.status == "in_progress":
+                    waiting.append(outcome)
+                else:
+                    _count(summary, deadletter, outcome)
+        if waiting:  # left in progress by a run that died: theirs expires at most `budget_s` after it started
+            time.sleep(budget_s)
+        for outcome in waiting:
+            delivery.context.set(budget_s)
+            _count(summary, deadletter, delivery.deliver_event(outcome.event, outcome.source, outcome.raw))
     return summary
 
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from workbench.errors import ConfigError
 from workbench.serve.bus import MIN_VISIBILITY_S, Heartbeat, LocalBus, Message
 from workbench.serve.delivery import Delivery, Pending
+from workbench.serve.idempotency import renewing
 
-log = logging.getLogger("workbench.worker")
+log = logging.getLogger("workbench.serve.worker")
 
 
 @dataclass
@@ -59,15 +60,17 @@ class Worker:
     def run(self, concurrency: int = 1, until_empty: bool = True, stop: threading.Event | None = None) -> WorkerStats:
         stop = stop or threading.Event()
         threads = [threading.Thread(target=self._loop, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)]
-        for t in threads:
-            t.start()
-        try:
+        # the events in hand stay this process's while it lives, however slow: a redelivered copy waits
+        with renewing(self.delivery.persistence, self.visibility_timeout):
             for t in threads:
-                t.join()
-        except KeyboardInterrupt:
-            stop.set()  # in-flight messages return to the queue after their visibility timeout
-            for t in threads:
-                t.join()
+                t.start()
+            try:
+                for t in threads:
+                    t.join()
+            except KeyboardInterrupt:
+                stop.set()  # in-flight messages return to the queue after their visibility timeout
+                for t in threads:
+                    t.join()
         return self.stats
 
     def _loop(self, until_empty: bool, stop: threading.Event) -> None:
@@ -96,7 +99,7 @@ class Worker:
                 continue  # another receive holds it: this worker stalled past the visibility timeout
             try:
                 self.process(message, left, records, started)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a worker thread outlives anything one message does
                 log.exception("message %s: unexpected failure", message.id)
                 self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
                 self.stats.add(retried=1)

@@ -67,26 +67,33 @@ def judge_cache(path: Path) -> Any:
 def judged_factories(judge: str, embeddings: Any, cache: Any) -> dict[str, Callable[[], Any]]:
     """ragas's LLM-judged metrics on `judge` ("provider:model"). Each metric gets its own chat model object:
     ragas sets `n` and `temperature` on the model before each call, and metrics sharing one would race."""
-    from langchain.chat_models import init_chat_model
-    from ragas.llms import LangchainLLMWrapper
     from ragas.metrics import FactualCorrectness, Faithfulness, LLMContextPrecisionWithReference, ResponseRelevancy
 
-    provider, _, model = judge.partition(":")
-    if not (provider and model):
-        raise ConfigError(f"judge {judge!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
+    chat_model(judge, cache)  # a bad spec or a missing provider package fails here, before any question is asked
 
     def llm() -> Any:
-        try:
-            chat = init_chat_model(model, model_provider=provider, temperature=0, cache=cache)
-        except Exception as exc:
-            raise ConfigError(f"judge {judge}: cannot create the chat model: {exc}. Install the provider's LangChain "
-                             f"package (e.g. langchain-{provider}) and set its credentials in the environment") from exc
-        return LangchainLLMWrapper(chat)
+        return chat_model(judge, cache)
 
     return {"faithfulness": lambda: Faithfulness(llm=llm()),
             "answer_relevancy": lambda: ResponseRelevancy(llm=llm(), embeddings=embeddings),
             "llm_context_precision_with_reference": lambda: LLMContextPrecisionWithReference(llm=llm()),
             "factual_correctness": lambda: FactualCorrectness(llm=llm())}
+
+
+def chat_model(spec: str, cache: Any = None, role: str = "judge") -> Any:
+    """A ragas-wrapped LangChain chat model for `spec` ("provider:model"), at temperature 0, cached in `cache`."""
+    from langchain.chat_models import init_chat_model
+    from ragas.llms import LangchainLLMWrapper
+
+    provider, _, model = spec.partition(":")
+    if not (provider and model):
+        raise ConfigError(f"{role} {spec!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
+    try:
+        chat = init_chat_model(model, model_provider=provider, temperature=0, cache=cache)
+    except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
+        raise ConfigError(f"{role} {spec}: cannot create the chat model: {exc}. Install the provider's LangChain "
+                          f"package (e.g. langchain-{provider}) and set its credentials in the environment") from exc
+    return LangchainLLMWrapper(chat)
 
 
 async def judged_score(metric: Any, sample: Any, gate: asyncio.Semaphore) -> tuple[float, str | None]:
