@@ -1,21 +1,24 @@
 # Two commands on a fresh machine: `make demo` (set up + run the main job) and `make test` (set up + pass the tests).
+# Each target installs the extras it needs (pyproject.toml), once: `make demo` the local prototype, `make test` all.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 SAM    := $(VENV)/tools/sam
 
 .PHONY: install sam demo test lab schedule bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU build; constraints.txt pins the versions this project was tested with.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# .venv/.installed-EXTRA: the package installed (editable) with that extra, e.g. .venv/.installed-local.
+$(VENV)/.installed-%: pyproject.toml constraints.txt | $(BIN)/pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[$*]'
+	touch $@
+
+install: $(VENV)/.installed-dev
 
 # aws-sam-cli pins boto3, click and pydantic exactly: its own virtualenv keeps the workbench's versions intact.
 $(SAM)/bin/sam: tools/sam-requirements.txt
@@ -24,21 +27,22 @@ $(SAM)/bin/sam: tools/sam-requirements.txt
 
 sam: $(SAM)/bin/sam
 
-demo: $(STAMP)
+demo: $(VENV)/.installed-local
 	$(BIN)/workbench demo
 
-test: $(STAMP) $(SAM)/bin/sam
+test: $(VENV)/.installed-dev $(SAM)/bin/sam
+	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2
 
-lab: $(STAMP)
+lab: $(VENV)/.installed-notebooks
 	$(BIN)/python -m ipykernel install --user --name agent-workbench --display-name "Agent Workbench"
 	$(BIN)/jupyter lab notebooks/
 
 # The nightly evaluation: notebooks/02_evaluate.ipynb through papermill, attached to its MLflow run.
-schedule: $(STAMP)
+schedule: $(VENV)/.installed-notebooks
 	$(BIN)/workbench schedule
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/ingest_throughput.py
 	$(BIN)/python benchmarks/sweep_vs_single.py
 

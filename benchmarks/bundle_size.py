@@ -19,7 +19,7 @@ from pathlib import Path
 
 def installed(lock_text: str, architecture: str) -> dict[str, float]:
     """MB per installed distribution (from its RECORD), plus what no RECORD names (byte-compiled files)."""
-    from workbench.export.lock import platform_args
+    from workbench.deploy.lock import platform_args
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.lock").write_text(lock_text)
@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--architecture", choices=["x86_64", "arm64"], default="x86_64")
     args = parser.parse_args()
     from workbench.config import AgentConfig
-    from workbench.export.bundle import requirements
-    from workbench.export.lock import lock_text, resolve
+    from workbench.deploy.bundle import requirements
+    from workbench.deploy.lock import lock_text, resolve
 
     pins = requirements(AgentConfig(deploy={"architecture": args.architecture}))
     report = resolve(pins, args.architecture)

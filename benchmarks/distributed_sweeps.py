@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import tracking
-from workbench.search_optuna import run_search
-from workbench.sweep import SweepSpec, run_sweep
+from workbench.lab import tracking
+from workbench.lab.search_optuna import run_search
+from workbench.lab.sweep import SweepSpec, run_sweep
 from workbench.workspace import Workspace
 
 SPEC = "experiments/search_sweep.yaml"
@@ -83,7 +83,7 @@ def replay(spec: SweepSpec, home: Path, trials: int, seeds: int) -> None:
     import mlflow
     import optuna
 
-    from workbench.search_optuna import sampler, suggest
+    from workbench.lab.search_optuna import sampler, suggest
 
     experiment_id = tracking.connect(Workspace(home))
     runs = mlflow.search_runs([experiment_id], filter_string="tags.`workbench.kind` = 'evaluation'").set_index("tags.config_id")

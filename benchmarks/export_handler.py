@@ -30,14 +30,14 @@ from typing import Any
 
 # A handler lifted from a notebook imports its tools eagerly: the workbench's own modules are lazy, so name them.
 NAIVE = ("import langchain, langchain_community.chat_models, chromadb, sentence_transformers, mlflow, pandas, "
-         "workbench.cli, workbench.evaluation.runner, workbench.lambda_runtime")
+         "workbench.cli, workbench.lab.evaluate, workbench.serve.lambda_handler")
 
 OVERHEAD = """
 import json, time
 from workbench.config import AgentConfig
 from workbench.events import parse_payload
 from workbench.loop import Agent
-from workbench.records import Answer, ConversationState, Hit
+from workbench.types import Answer, ConversationState, Hit
 
 class Stub:  # every backend answers at once: what remains is the handler's own overhead
     model_id, dimension = "stub", 4
@@ -76,7 +76,7 @@ COLD = """
 import json, os, sys, time
 from types import SimpleNamespace
 marks = [(time.perf_counter(), time.process_time())]
-import workbench.lambda_runtime as runtime
+import workbench.serve.lambda_handler as runtime
 marks.append((time.perf_counter(), time.process_time()))
 if os.environ.get("BENCH_PROFILE"):  # where the build's time goes, to stderr
     import cProfile, pstats
@@ -205,14 +205,14 @@ def main() -> None:
     bundle = Path(args.bundle)
     if not (bundle / "handler.py").exists():
         from workbench.config import AgentConfig
-        from workbench.export.bundle import export_bundle
+        from workbench.deploy.bundle import export_bundle
 
         export_bundle(AgentConfig(name="bench"), bundle, force=True)
     report: dict[str, Any] = {"cold_path_ms": cold_path(bundle.resolve(), args.runs, args.profile), "load_average": round(os.getloadavg()[0], 1)}
     if not args.cold_only:
         libs = site.getsitepackages()
         repo = str(Path(__file__).resolve().parent.parent)
-        lean = cold_import([str(bundle.resolve()), *libs], "import workbench.lambda_runtime", bundle)
+        lean = cold_import([str(bundle.resolve()), *libs], "import workbench.serve.lambda_handler", bundle)
         naive = cold_import([repo, *libs], NAIVE, Path(repo))
         report["cold_import_ms"] = {"bundle": round(lean), "naive": round(naive), "ratio": round(naive / lean, 1)}
         report["per_event_overhead_ms"] = {"bundle": round(run([str(bundle.resolve()), *libs], OVERHEAD, bundle), 3),

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from workbench.config import AgentConfig
-from workbench.evaluation.dataset import DatasetSpec
-from workbench.evaluation.runner import evaluate
-from workbench.evaluation.span_metrics import answer_tokens, contains_reference, token_f1
+from workbench.lab.evalsets import DatasetSpec
+from workbench.lab.evaluate import evaluate
+from workbench.lab.scorers.span_metrics import answer_tokens, contains_reference, token_f1
 from workbench.workspace import Workspace
 
 SHOWN = ("exact_match", "rouge_score", "semantic_similarity", "hit_rate_at_k", "decline_rate")

@@ -15,10 +15,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from workbench.evaluation.runner import evaluate
+from workbench.lab.evaluate import evaluate
+from workbench.lab.sweep import SweepSpec
 from workbench.loop import build_embedder
 from workbench.registry import BuildContext
-from workbench.sweep import SweepSpec
 from workbench.workspace import Workspace
 
 

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import tracking
-from workbench.evaluation.runner import evaluate
-from workbench.sweep import SweepSpec, run_sweep
+from workbench.lab import tracking
+from workbench.lab.evaluate import evaluate
+from workbench.lab.sweep import SweepSpec, run_sweep
 from workbench.workspace import Workspace
 
 

@@ -35,20 +35,20 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.bus import LocalBus
 from workbench.cli import _fill_log_fields
 from workbench.config import AgentConfig
 from workbench.decisionlog.jsonl import read_log
-from workbench.delivery import Delivery
 from workbench.embedders.minilm import MiniLMEmbedder
-from workbench.evaluation.dataset import from_squad
 from workbench.events import Event
-from workbench.idempotency import SQLitePersistenceLayer
 from workbench.ingest.pipeline import ingest
-from workbench.ledger import SQLiteLedger
+from workbench.lab.evalsets import from_squad
 from workbench.loop import Agent
 from workbench.resilience import guard
-from workbench.worker import Worker
+from workbench.serve.bus import LocalBus
+from workbench.serve.delivery import Delivery
+from workbench.serve.idempotency import SQLitePersistenceLayer
+from workbench.serve.ledger import SQLiteLedger
+from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 CORPUS = Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json"

@@ -161,7 +161,7 @@ print("METERED " + json.dumps({"calls": calls, "units": units, "invocations": in
 def run_metered(bundle: Path, aws: str, tables: dict, pinecone_host: str, queue_url: str, queue_arn: str, expected: int,
                 batch: int) -> dict:
     """Drain `expected` messages from the queue through the bundle's handler; what every AWS call cost (see METERED)."""
-    usage_module = Path(__file__).resolve().parent.parent / "workbench" / "evaluation" / "aws_usage.py"
+    usage_module = Path(__file__).resolve().parent.parent / "workbench" / "lab" / "aws_usage.py"
     proc = run_in_bundle(bundle, METERED, [str(usage_module), queue_url, queue_arn, str(expected), str(batch)],
                          bundle_env(bundle, aws, tables, pinecone_host))
     return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("METERED "))[8:])

@@ -52,6 +52,16 @@ def squad_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Three documents of two tenants, shared by the tests of the loop, escalation, replay and Step Functions.
+CORPUS = [
+    {"id": "ox", "title": "Oxygen", "text": "Oxygen is a chemical element with symbol O and atomic number 8. It is a highly reactive nonmetal.",
+     "metadata": {"tenant": "acme", "topic": "chemistry"}},
+    {"id": "sb", "title": "Super Bowl", "text": "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. The game was played in Santa Clara.",
+     "metadata": {"tenant": "acme", "topic": "sport"}},
+    {"id": "secret", "title": "Beta plan", "text": "Oxygen atomic number 8 is the answer the beta tenant keeps secret.",
+     "metadata": {"tenant": "beta", "topic": "chemistry"}},
+]
+
 HYBRID = {"top_k": 3, "hybrid": {"enabled": True, "method": "sparse_dense", "weight": 0.6, "candidates": 5}}
 
 
@@ -59,11 +69,11 @@ def _evaluated_export(root: Path, squad_subset: Path, minilm, cfg: AgentConfig, 
     """An evaluated run of `cfg` and its exported bundle: (result, run_id, report, workspace, embedder)."""
     import mlflow
 
-    from workbench import tracking
+    from workbench.deploy.bundle import export_bundle
     from workbench.embedders.cache import CachedEmbedder
-    from workbench.evaluation.dataset import DatasetSpec
-    from workbench.evaluation.runner import evaluate
-    from workbench.export.bundle import export_bundle
+    from workbench.lab import tracking
+    from workbench.lab.evalsets import DatasetSpec
+    from workbench.lab.evaluate import evaluate
 
     ws = Workspace(root / "ws")
     embedder = CachedEmbedder(minilm, ws.embedding_cache)
@@ -99,9 +109,9 @@ def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | Non
 
 def make_delivery(agent, root):
     """The delivery core over SQLite idempotency records and ledger in `root`, as run-events and the worker use it."""
-    from workbench.delivery import Delivery
-    from workbench.idempotency import SQLitePersistenceLayer
-    from workbench.ledger import SQLiteLedger
+    from workbench.serve.delivery import Delivery
+    from workbench.serve.idempotency import SQLitePersistenceLayer
+    from workbench.serve.ledger import SQLiteLedger
 
     return Delivery(agent, SQLitePersistenceLayer(Path(root) / "idem.db"), SQLiteLedger(Path(root) / "ledger.db"))
 
@@ -232,7 +242,7 @@ def moto_endpoint():
     import sys
 
     port = _free_port()
-    # MOTO_PORT: the state machines moto executes (tests/test_step_functions.py) call this server, not port 5000.
+    # MOTO_PORT: the state machines moto executes (tests/serve/test_step_functions.py) call this server, not port 5000.
     with serving("moto_server", [sys.executable, "-c", MOTO_SERIAL, str(port)], port, timeout=30, env={"MOTO_PORT": str(port)}):
         yield f"http://127.0.0.1:{port}"
 

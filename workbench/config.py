@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from workbench.deploy import DeployConfig, PricingConfig
+from workbench.deploy.options import DeployConfig, PricingConfig
+from workbench.errors import ConfigError
 from workbench.filters import checked_filter
 from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
@@ -36,10 +37,6 @@ Conversation history:
 
 User: {question}
 Assistant:"""
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the field and the bad value."""
 
 
 class EmbedderConfig(Section):
@@ -120,7 +117,7 @@ class RetrievalConfig(Section):
 
 class StateConfig(Section):
     kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
-    history_cap: int = Field(20, gt=0)
+    history_cap: int = Field(20, gt=0, description="messages kept per conversation (a turn is two: the question and the answer)")
     ttl_days: float = Field(30, gt=0)
     table: str = "agent-state"
 
@@ -132,7 +129,7 @@ class ReasonerConfig(Section):
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(512, gt=0)
     prompt_template: str = DEFAULT_PROMPT
-    history_turns: int = Field(5, ge=0)
+    history_turns: int = Field(5, ge=0, description="turns (question and answer) of the kept history shown in the prompt")
     max_sentences: int = Field(1, gt=0, description="extractive: how many best sentences answer, each with its window")
     max_answer_words: int = Field(50, gt=0, description="extractive: a sentence brings a neighbour only within this many words")
     min_score: float = Field(0.2, ge=-1, le=1)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.errors import FilterError
+
 COMPARISONS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"}
 LOGICAL = {"$and", "$or"}
 Scalar = (str, int, float, bool)
 MAX_DEPTH = 16  # $and/$or levels; deeper is no real filter, and past ~250 pydantic cannot even serialise it
-
-
-class FilterError(ValueError):
-    """A filter that is not valid Pinecone filter syntax; the message gives the path to the fault."""
 
 
 def validate_filter(flt: Any, path: str = "filter", depth: int = 0) -> None:

@@ -15,17 +15,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Iterator, Sequence
 
+from workbench.catalogue import Profile
 from workbench.config import AgentConfig
+from workbench.errors import StaleWriteError
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.indexes import query_many
-from workbench.ledger import ledger_key
 from workbench.prompt import build_prompt
-from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StaleWriteError, StateStore, VectorIndex
-from workbench.records import Answer, ConversationState, Decision, Hit, Message
+from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StateStore, VectorIndex
 from workbench.redaction import redact
 from workbench.registry import BuildContext, build
+from workbench.serve.ledger import ledger_key
 from workbench.state import user_item
+from workbench.types import Answer, ConversationState, Decision, Hit, Message
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.agent")
@@ -50,31 +52,32 @@ class Agent:
 
     @classmethod
     def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
-                    **parts: Any) -> "Agent":
-        """Build every stage from the registry; pass a stage in `parts` to use it instead."""
+                    profile: Profile = "local", **parts: Any) -> "Agent":
+        """Build every part from the catalogue, for `profile` (aws: the cloud twins, as the exported Lambda runs);
+        pass a part in `parts` to use it instead."""
         from workbench.resilience import guard
 
-        ctx = BuildContext(config, workspace or Workspace.default())
+        ctx = BuildContext(config, workspace or Workspace.default(), profile=profile)
         ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
-        stages = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
-                  for family in ("index", "state", "reasoner", "actuator")}
-        stages["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
+        built = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
+                 for family in ("index", "state", "reasoner", "actuator")}
+        built["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
         if config.retrieval.hybrid.enabled:
             from workbench.indexes.hybrid import with_hybrid
 
-            stages["index"] = with_hybrid(stages["index"], config.retrieval.hybrid)
+            built["index"] = with_hybrid(built["index"], config.retrieval.hybrid)
         embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
         if "escalator" in parts:
-            stages["escalator"] = parts["escalator"]
+            built["escalator"] = parts["escalator"]
         elif config.escalation.after:  # an actuator of its own, built from the escalation section
-            escalation_ctx = BuildContext(config.model_copy(update={"actuator": config.escalation.actuator}), ctx.workspace)
-            stages["escalator"] = guard(build("actuator", config.escalation.actuator.kind, escalation_ctx), "actuator", config.resilience)
+            escalator = build("actuator", config.escalation.actuator.kind, ctx, section=config.escalation.actuator)
+            built["escalator"] = guard(escalator, "actuator", config.resilience)
         tracer = parts.get("tracer")
         if tracer is None and config.observability.tracing != "none":
             from workbench.tracing import make_tracer
 
             tracer = make_tracer(config.observability)
-        return cls(config, embedder, **stages, tracer=tracer)
+        return cls(config, embedder, **built, tracer=tracer)
 
     def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
         """Run one event through the loop; `filter` narrows retrieval further for this event only."""
@@ -138,7 +141,7 @@ class Agent:
             log.warning("batch embedding or retrieval failed; each event runs its own", exc_info=True)
             return None, {}
 
-    # The stages below are also the steps of the exported Step Functions workflow (workbench/stages.py).
+    # The stages below are also the steps of the exported Step Functions workflow (workbench/serve/step_functions.py).
 
     def retrieve(self, event: Event, vector: Any, filter: dict[str, Any] | None = None) -> list[Hit]:
         return self._query([event], [vector], combine(self.config.retrieval.filter, event.filter, filter))[0]
@@ -192,8 +195,9 @@ class Agent:
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
         """The main action on a decision, with its idempotency key; its `latency_ms` gains `act` and `total`."""
+        data = {**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)}
         with _stage(self.tracer, span_attrs, decision.latency_ms, "act"):
-            self.actuator.act({**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)})
+            self.actuator.act(data)
         decision.latency_ms["total"] = _total(decision.latency_ms)
 
     def escalates(self, decision: Decision) -> bool:

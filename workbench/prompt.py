@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from workbench.records import Hit, Message
+from workbench.types import Hit, Message
 
 
 def build_prompt(template: str, question: str, hits: Sequence[Hit], history: Sequence[Message], history_turns: int) -> str:

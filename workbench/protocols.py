@@ -1,14 +1,10 @@
-"""The five stage contracts. The loop depends on these only, never on a backend."""
+"""The contracts of the parts. The loop depends on these only, never on a backend."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from workbench.records import Answer, ConversationState, Hit, Message
-
-
-class StaleWriteError(RuntimeError):
-    """A conditional write lost a race: the item changed since it was read (DynamoDB's ConditionalCheckFailed)."""
+from workbench.types import Answer, ConversationState, Hit, Message
 
 
 @runtime_checkable
@@ -25,14 +21,29 @@ class VectorIndex(Protocol):
     def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str],
                metadatas: Sequence[dict[str, Any]]) -> None: ...
 
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None,
-              filter: dict[str, Any] | None = None) -> list[Hit]:
-        """Best `top_k` hits within `tenant` (None: all tenants, for admin tools only) matching `filter`."""
+    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
+              text: str = "", keyword: str | None = None) -> list[Hit]:
+        """Best `top_k` hits within `tenant` (None: all tenants, for admin tools only) matching `filter`. `text` is the
+        question, which an index that also scores keywords ranks by; `keyword` keeps only hits whose text contains it."""
 
     def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         """The stored `content_hash` of each of the tenant's ids present, so ingestion rewrites only what changed."""
 
-    def count(self) -> int: ...
+    def count(self, tenant: str | None = None) -> int:
+        """Chunks stored for `tenant`, or in all tenants for None."""
+
+
+@runtime_checkable
+class DocumentIndex(VectorIndex, Protocol):
+    """A vector index that can also hand back what it stores: what the hybrid indexes read from the index they wrap."""
+
+    def tenants(self) -> list[str]: ...
+
+    def documents(self, tenant: str | None) -> list[Hit]:
+        """Every chunk of a tenant (None: of all tenants), with its text and metadata, score 0."""
+
+    def vectors(self, ids: Sequence[str], tenant: str) -> dict[str, Any]:
+        """The tenant's stored embeddings by id."""
 
 
 @runtime_checkable

@@ -1,77 +1,64 @@
-"""Backends by kind, imported only when chosen.
+"""Build a part of the loop from the catalogue: the backend of the chosen kind (or, on aws, its cloud twin), imported
+only then.
 
-Each family maps a kind to "module:factory". A factory takes a `BuildContext` and returns the
-stage. The core never imports a backend; adding one is a module plus one line here (or a call
-to `register` from a plugin).
+A factory takes a `BuildContext` and returns the part; it reads its own config section with `ctx.own(family)`,
+which is the section the part was built from (the escalator is an actuator built from `escalation.actuator`,
+no copy of the config with a field swapped). The core never imports a backend; declare one in `catalogue`.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
+
+from workbench.catalogue import Profile, kinds, lookup, register, resolve
+from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
     from workbench.config import AgentConfig
     from workbench.workspace import Workspace
 
-_BACKENDS: dict[str, dict[str, str]] = {
-    "embedder": {
-        "minilm": "workbench.embedders.minilm:build",
-        "hashing": "workbench.embedders.hashing:build",
-    },
-    "index": {
-        "chroma": "workbench.indexes.chroma:build",
-        "pinecone": "workbench.indexes.pinecone:build",
-    },
-    "state": {
-        "sqlite": "workbench.state.sqlite:build",
-        "dynamodb": "workbench.state.dynamodb:build",
-    },
-    "reasoner": {
-        "extractive": "workbench.reasoners.extractive:build",
-        "langchain": "workbench.reasoners.langchain_chat:build",
-    },
-    "actuator": {
-        "outbox": "workbench.actuators.outbox:build",
-        "http": "workbench.actuators.http:build_http",
-        "slack": "workbench.actuators.http:build_slack",
-    },
-    "log": {
-        "jsonl": "workbench.decisionlog.jsonl:build",
-        "none": "workbench.decisionlog:build_none",
-    },
-}
-
-
-def kinds(family: str) -> list[str]:
-    return sorted(_BACKENDS[family])
-
-
-def check_kind(family: str, kind: str) -> str:
-    if kind not in _BACKENDS[family]:
-        raise ValueError(f"unknown {family} kind {kind!r}; choose one of: {', '.join(kinds(family))}")
-    return kind
-
-
-def register(family: str, kind: str, target: str) -> None:
-    """Add a backend, e.g. register("index", "qdrant", "my_pkg.qdrant:build")."""
-    _BACKENDS.setdefault(family, {})[kind] = target
-
-
-def factory(family: str, kind: str) -> Callable[..., Any]:
-    module_name, _, attr = _BACKENDS[family][check_kind(family, kind)].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+__all__ = ["BuildContext", "build", "check_kind", "factory", "kinds", "register"]
 
 
 @dataclass
 class BuildContext:
-    """What a factory may use: the whole config, where to keep files, and the embedder already built."""
+    """What a factory may use: the config (for the retrieval settings an index serves), where to keep files, the
+    embedder already built (a reasoner may embed), the part's own section, and the profile it is built for."""
 
     config: "AgentConfig"
     workspace: "Workspace"
     embedder: Any = None
+    section: Any = None
+    profile: Profile = "local"
+
+    def own(self, family: str) -> Any:
+        """The section this part is built from: the one `build` was given, else the config's section of `family`."""
+        return self.section if self.section is not None else getattr(self.config, family)
 
 
-def build(family: str, kind: str, ctx: BuildContext) -> Any:
-    return factory(family, kind)(ctx)
+def check_kind(family: str, kind: str) -> str:
+    """For config fields: `kind` must be a declared backend of `family`."""
+    lookup(family, kind)
+    return kind
+
+
+def factory(family: str, kind: str, profile: Profile = "local") -> Callable[..., Any]:
+    """The factory of `kind` in `profile`, imported now."""
+    module_name, _, attr = resolve(family, kind, profile).factory.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def build(family: str, kind: str, ctx: BuildContext, section: Any = None) -> Any:
+    """The part of `family` and `kind`, built for `ctx.profile` from `section` (default: the config's own). A library
+    the backend needs that is not installed is a ConfigError naming the pip extra that installs it."""
+    part_ctx = ctx if section is None else replace(ctx, section=section)
+    try:
+        return factory(family, kind, ctx.profile)(part_ctx)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "workbench").split(".")[0] == "workbench":
+            raise  # a module of the workbench itself is missing: a bug, not an install
+        backend = resolve(family, kind, ctx.profile)
+        fix = f"pip install 'agent-workbench[{backend.extra}]'" if backend.extra else f"pip install {exc.name}"
+        raise ConfigError(f"{family} kind {backend.kind!r} needs {exc.name}, which is not installed: {fix}") from None

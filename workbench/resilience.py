@@ -1,6 +1,6 @@
 """Retries with exponential backoff and jitter, a timeout on every call, and a token bucket per downstream.
 
-`guard(stage, ...)` wraps any stage object: its protocol methods gain the policy, everything else passes
+`guard(part, ...)` wraps any part object: its protocol methods gain the policy, everything else passes
 through. Retries use tenacity; only transient errors are retried: timeouts, connection and OS errors, and a
 provider's HTTP 408, 409, 429 or 5xx (any exception with such a `status_code`, as the openai and anthropic SDKs
 raise, or an HTTP error with such a `code`), after the provider SDK's own retries gave up. Another HTTP status (a
@@ -58,18 +58,18 @@ class TokenBucket:
 
 
 class Guarded:
-    def __init__(self, stage: Any, name: str, attempts: int, base_delay_s: float, max_delay_s: float, timeout_s: float,
+    def __init__(self, part: Any, name: str, attempts: int, base_delay_s: float, max_delay_s: float, timeout_s: float,
                  limiter: TokenBucket | None) -> None:
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-        self._stage, self._name, self._timeout, self._limiter = stage, name, timeout_s, limiter
+        self._part, self._name, self._timeout, self._limiter = part, name, timeout_s, limiter
         self._retrying = Retrying(stop=stop_after_attempt(attempts), reraise=True,
                                   wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
                                   retry=retry_if_exception(transient))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"guard-{name}")
 
     def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._stage, attr)
+        value = getattr(self._part, attr)
         if attr not in METHODS:
             return value
         return lambda *args, **kwargs: self._retrying(self._call, attr, value, args, kwargs)
@@ -86,13 +86,13 @@ class Guarded:
             raise TimeoutError(f"{self._name}.{method} took longer than {self._timeout}s") from None
 
 
-def unwrap(stage: Any) -> Any:
-    """The stage without its guard: bulk work (ingestion) has its own progress and must not time out per call."""
-    return stage._stage if isinstance(stage, Guarded) else stage
+def unwrap(part: Any) -> Any:
+    """The part without its guard: bulk work (ingestion) has its own progress and must not time out per call."""
+    return part._part if isinstance(part, Guarded) else part
 
 
-def guard(stage: Any, name: str, policy: Any) -> Any:
-    """Wrap `stage` with the config's resilience policy (a `ResilienceConfig`)."""
+def guard(part: Any, name: str, policy: Any) -> Any:
+    """Wrap `part` with the config's resilience policy (a `ResilienceConfig`)."""
     rate = policy.rate_per_s.get(name)
-    return Guarded(stage, name, policy.max_attempts, policy.base_delay_s, policy.max_delay_s, policy.timeout_s,
+    return Guarded(part, name, policy.max_attempts, policy.base_delay_s, policy.max_delay_s, policy.timeout_s,
                    TokenBucket(rate) if rate else None)

@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any
 
 from workbench.config import ActuatorConfig
+from workbench.errors import ConfigError
 from workbench.registry import BuildContext
 
 
@@ -46,14 +47,14 @@ def _url(cfg: ActuatorConfig) -> str:
     if cfg.url_env:
         url = os.environ.get(cfg.url_env)
         if not url:
-            raise ValueError(f"actuator.url_env: environment variable {cfg.url_env} is not set")
+            raise ConfigError(f"actuator.url_env: environment variable {cfg.url_env} is not set")
         return url
     return cfg.url or ""
 
 
 def build_http(ctx: BuildContext) -> HttpActuator:
-    return HttpActuator(_url(ctx.config.actuator), ctx.config.actuator.timeout_s)
+    return HttpActuator(_url(ctx.own("actuator")), ctx.own("actuator").timeout_s)
 
 
 def build_slack(ctx: BuildContext) -> HttpActuator:
-    return HttpActuator(_url(ctx.config.actuator), ctx.config.actuator.timeout_s, shape="slack")
+    return HttpActuator(_url(ctx.own("actuator")), ctx.own("actuator").timeout_s, shape="slack")

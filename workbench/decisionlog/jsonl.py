@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from workbench.errors import DataError
 from workbench.registry import BuildContext
 
 
@@ -46,7 +47,7 @@ def read_log(path: Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path} line {n}: not a decision record ({exc.msg})") from None
+                    raise DataError(f"{path} line {n}: not a decision record ({exc.msg})") from None
 
 
 def build(ctx: BuildContext) -> JsonlDecisionLog:

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from workbench.protocols import Embedder
-from workbench.sqlite_local import connect
+from workbench.sqlite_connections import connect
 
 _LOOKUP_CHUNK = 500  # stays under SQLite's bound-parameter limit
 _MEMORY_ITEMS = 200_000  # ~300 MB of 384-d float32 vectors at most

@@ -32,4 +32,4 @@ class HashingEmbedder:
 
 
 def build(ctx: BuildContext) -> HashingEmbedder:
-    return HashingEmbedder(ctx.config.embedder.dimension)
+    return HashingEmbedder(ctx.own("embedder").dimension)

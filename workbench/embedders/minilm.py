@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from workbench.errors import ConfigError
 from workbench.registry import BuildContext
 
 SUPPORTED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -35,9 +36,9 @@ class MiniLMEmbedder:
 
 
 def build(ctx: BuildContext) -> MiniLMEmbedder:
-    cfg = ctx.config.embedder
+    cfg = ctx.own("embedder")
     if cfg.model not in SUPPORTED:
-        raise ValueError(f"embedder.model {cfg.model!r}: the minilm embedder serves only all-MiniLM-L6-v2")
+        raise ConfigError(f"embedder.model {cfg.model!r}: the minilm embedder serves only all-MiniLM-L6-v2")
     if cfg.dimension != MiniLMEmbedder.dimension:
-        raise ValueError(f"embedder.dimension {cfg.dimension}: all-MiniLM-L6-v2 produces 384-d vectors; set dimension: 384")
+        raise ConfigError(f"embedder.dimension {cfg.dimension}: all-MiniLM-L6-v2 produces 384-d vectors; set dimension: 384")
     return MiniLMEmbedder(cfg.batch_size)

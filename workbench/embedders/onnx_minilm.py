@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from workbench.errors import ExportError
 from workbench.registry import BuildContext
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
@@ -84,10 +85,10 @@ def check_parity(folder: Path, reference: "Embedder", texts: Sequence[str], tole
     want = np.asarray(reference.embed(texts), dtype=np.float32)
     worst = float(np.abs(got - want).max())
     if worst > tolerance:
-        raise ValueError(f"ONNX MiniLM differs from the workbench model by {worst:.2e} (> {tolerance:.0e}); refusing to export")
+        raise ExportError(f"ONNX MiniLM differs from the workbench model by {worst:.2e} (> {tolerance:.0e}); refusing to export")
     return worst
 
 
 def build(ctx: BuildContext) -> OnnxMiniLMEmbedder:
     folder = Path(os.environ.get("WORKBENCH_MODEL_DIR", "model"))
-    return OnnxMiniLMEmbedder(folder, ctx.config.embedder.batch_size)
+    return OnnxMiniLMEmbedder(folder, ctx.own("embedder").batch_size)

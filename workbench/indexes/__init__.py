@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from workbench.records import Hit
+from workbench.types import Hit
 
 
 def query_many(index: Any, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from workbench.config import IndexConfig
+from workbench.errors import ConfigError, DataError
 from workbench.filters import to_chroma
 from workbench.indexes.chroma_server import store_for
 from workbench.indexes.chroma_store import collection_name
-from workbench.records import Hit
 from workbench.registry import BuildContext
+from workbench.types import Hit
 
 _UPSERT_CHUNK = 1000
 _PAGE = 1000
@@ -37,7 +38,7 @@ class ChromaIndex:
         meta = {"workbench_index": self.cfg.collection, "tenant": tenant} if create else None
         handle = self._store.collection(collection_name(self.cfg.collection, tenant), self._hnsw, meta)
         if handle is not None and (handle.metadata or {}).get("tenant") != tenant:
-            raise ValueError(f"collection {handle.name!r} belongs to tenant {(handle.metadata or {}).get('tenant')!r}, "
+            raise ConfigError(f"collection {handle.name!r} belongs to tenant {(handle.metadata or {}).get('tenant')!r}, "
                              f"not {tenant!r}; use another index.collection")
         return handle
 
@@ -50,7 +51,7 @@ class ChromaIndex:
         rows: dict[str, list[int]] = {}
         for i, m in enumerate(metadatas):
             if not m.get(self.tenant_field):
-                raise ValueError(f"metadata of {ids[i]!r} lacks the tenant field {self.tenant_field!r}; "
+                raise DataError(f"metadata of {ids[i]!r} lacks the tenant field {self.tenant_field!r}; "
                                  "every chunk belongs to a tenant")
             rows.setdefault(str(m[self.tenant_field]), []).append(i)
         for tenant, idx in rows.items():
@@ -60,13 +61,16 @@ class ChromaIndex:
                 col.upsert(ids=[ids[i] for i in part], embeddings=[vectors[i] for i in part],
                            documents=[texts[i] for i in part], metadatas=[metadatas[i] for i in part])
 
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None) -> list[Hit]:
-        """Best hits in the tenant's collection; tenant None (admin tools) merges the best of every tenant."""
+    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
+              text: str = "", keyword: str | None = None) -> list[Hit]:
+        """Best hits in the tenant's collection; tenant None (admin tools) merges the best of every tenant. Ranked by the
+        vector alone (`text` is for indexes that score keywords); `keyword` keeps the hits that contain it."""
         if tenant is None:
             to_chroma(filter)
-            hits = [h for t in self.tenants() for h in self.query(vector, top_k, t, filter)]
-            return sorted(hits, key=lambda h: -h.score)[:top_k]
-        return self.query_many([vector], top_k, tenant, filter)[0]
+            hits = sorted((h for t in self.tenants() for h in self.query(vector, top_k, t, filter)), key=lambda h: -h.score)
+        else:
+            hits = self.query_many([vector], top_k, tenant, filter)[0]
+        return [h for h in hits if keyword.lower() in h.text.lower()][:top_k] if keyword else hits[:top_k]
 
     def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
                    filter: dict[str, Any] | None = None) -> list[list[Hit]]:
@@ -134,4 +138,4 @@ class ChromaIndex:
 
 
 def build(ctx: BuildContext) -> ChromaIndex:
-    return ChromaIndex(ctx.workspace.chroma_dir, ctx.config.index, ctx.config.retrieval.tenant_field)
+    return ChromaIndex(ctx.workspace.chroma_dir, ctx.own("index"), ctx.config.retrieval.tenant_field)

@@ -4,7 +4,7 @@ Each folder the embedded index would use (the agent's `chroma/`, each evaluated 
 database of its own on the server, named after the folder, so evaluated indexes never mix with the agent's.
 
 A server keeps each collection's HNSW graph loaded with the ef_search it first searched with: `modify` changes
-the stored setting only, and no client can make the server reload (tests/test_chroma_server.py shows both).
+the stored setting only, and no client can make the server reload (tests/indexes/test_chroma_server.py shows both).
 So on a server a collection's name carries its search_ef, and a changed search_ef moves the tenant's chunks,
 vectors included (nothing is embedded again), into a collection built with the new value. Run one search_ef
 per index on a shared server: clients that disagree would move it back and forth.
@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import IndexConfig
+from workbench.errors import ChromaServerError
 from workbench.indexes.chroma_store import ChromaStore, collection_name
 
 _LOGICAL = "workbench_name"  # the collection's name before its search_ef was added
 _PAGE = 1000
-
-
-class ChromaServerError(RuntimeError):
-    """The Chroma server cannot be used; the message names it and how to fix it."""
 
 
 def store_for(path: Path, cfg: IndexConfig) -> ChromaStore:

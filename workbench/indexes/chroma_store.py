@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from workbench.errors import ConfigError
+
 _DIGEST = 16
 _MAX_NAME = 63  # Chroma's rule, like S3 buckets: 3-63 characters
 
@@ -88,7 +90,7 @@ class ChromaStore:
                                                           embedding_function=None)
         built = (handle.configuration or {}).get("hnsw") or {}
         if built.get("space", hnsw["space"]) != hnsw["space"]:
-            raise ValueError(f"collection {name!r} in {self.where} was built with distance {built['space']!r}, the config "
+            raise ConfigError(f"collection {name!r} in {self.where} was built with distance {built['space']!r}, the config "
                              f"asks {hnsw['space']!r}; use another index.collection or delete the workspace")
         if built.get("ef_search") != hnsw["ef_search"]:
             self._set_ef(handle, hnsw["ef_search"])  # before the first query loads the graph: no reopen needed

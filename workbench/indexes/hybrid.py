@@ -19,7 +19,7 @@ from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
 from workbench.protocols import VectorIndex
-from workbench.records import Hit
+from workbench.types import Hit
 
 
 def with_hybrid(index: Any, cfg: HybridConfig) -> Any:
@@ -47,8 +47,8 @@ class HybridIndex:
     def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         return self.inner.fingerprints(ids, tenant)
 
-    def count(self) -> int:
-        return self.inner.count()
+    def count(self, tenant: str | None = None) -> int:
+        return self.inner.count(tenant)
 
     def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
               text: str = "", keyword: str | None = None) -> list[Hit]:

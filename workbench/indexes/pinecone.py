@@ -16,9 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from workbench.errors import ConfigError, DataError
 from workbench.filters import validate_filter
-from workbench.records import Hit
 from workbench.registry import BuildContext
+from workbench.types import Hit
 
 _BATCH = 100
 _CONCURRENT_QUERIES = 10  # an SQS batch of queries at once, within the SDK's (httpx's) connection pool
@@ -35,7 +36,7 @@ class PineconeIndex:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for i, meta in enumerate(metadatas):
             if self.tenant_field not in meta:
-                raise ValueError(f"metadata of {ids[i]!r} lacks the tenant field {self.tenant_field!r}")
+                raise DataError(f"metadata of {ids[i]!r} lacks the tenant field {self.tenant_field!r}")
             record = {"id": ids[i], "values": [float(x) for x in vectors[i]], "metadata": {**meta, "text": texts[i]}}
             if sparse is not None and sparse[i]["indices"]:
                 record["sparse_values"] = sparse[i]
@@ -54,7 +55,7 @@ class PineconeIndex:
             res = self.index.query(vector=[float(x) for x in vector], top_k=top_k, namespace=tenant, filter=filter,
                                    include_metadata=True)
             return [_hit(m, float(m.score)) for m in res.matches]
-        from workbench.sparse import bm25
+        from workbench.indexes.sparse import bm25
 
         dense, sparse = bm25.scale(vector, bm25.encode_query(_params(self.bm25_dir, tenant), text), self.hybrid.weight)
         k = max(self.hybrid.candidates, top_k) if keyword else top_k
@@ -84,8 +85,12 @@ class PineconeIndex:
     def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
         return {}  # the loader copies an evaluated index; it does not diff
 
-    def count(self) -> int:
-        return int(self.index.describe_index_stats().total_vector_count)
+    def count(self, tenant: str | None = None) -> int:
+        stats = self.index.describe_index_stats()
+        if tenant is None:
+            return int(stats.total_vector_count)
+        namespace = (stats.namespaces or {}).get(tenant)
+        return int(namespace.vector_count) if namespace is not None else 0
 
 
 def _hit(match: Any, score: float, **extra: Any) -> Hit:
@@ -95,10 +100,10 @@ def _hit(match: Any, score: float, **extra: Any) -> Hit:
 
 @lru_cache(maxsize=256)
 def _params(folder: Path | None, tenant: str) -> Any:
-    from workbench.sparse import bm25
+    from workbench.indexes.sparse import bm25
 
     if folder is None:
-        raise ValueError("a sparse_dense index needs the folder of the tenants' BM25 parameters (WORKBENCH_BM25_DIR)")
+        raise ConfigError("a sparse_dense index needs the folder of the tenants' BM25 parameters (WORKBENCH_BM25_DIR)")
     return bm25.load(bm25.params_path(folder, tenant))
 
 
@@ -111,10 +116,10 @@ def connect(host: str, key: str) -> Any:
 def build(ctx: BuildContext) -> PineconeIndex:
     host = os.environ.get("PINECONE_HOST")
     if not host:
-        raise ValueError("the pinecone index needs PINECONE_HOST (the index's data-plane URL) in the environment")
+        raise ConfigError("the pinecone index needs PINECONE_HOST (the index's data-plane URL) in the environment")
     hybrid = ctx.config.retrieval.hybrid
     if hybrid.enabled and hybrid.method != "sparse_dense":
-        raise ValueError(f"retrieval.hybrid.method {hybrid.method!r} runs locally only; Pinecone serves sparse_dense")
+        raise ConfigError(f"retrieval.hybrid.method {hybrid.method!r} runs locally only; Pinecone serves sparse_dense")
     folder = Path(os.environ.get("WORKBENCH_BM25_DIR", Path(__file__).resolve().parent.parent.parent / "bm25"))
     return PineconeIndex(connect(host, api_key()), ctx.config.retrieval.tenant_field,
                          hybrid if hybrid.enabled else None, folder if hybrid.enabled else None)
@@ -132,5 +137,5 @@ def api_key() -> str:
         return str(SecretsProvider(boto3_client=boto3.client("secretsmanager")).get(name))
     key = os.environ.get("PINECONE_API_KEY")
     if not key:
-        raise ValueError("set PINECONE_API_KEY, or PINECONE_SECRET_NAME to read it from Secrets Manager")
+        raise ConfigError("set PINECONE_API_KEY, or PINECONE_SECRET_NAME to read it from Secrets Manager")
     return key

@@ -1,7 +1,7 @@
 """Pinecone's sparse-dense score, computed exactly on the local Chroma index: the exportable hybrid mode.
 
 score = alpha * (query . vector) + (1 - alpha) * (BM25 query . BM25 document), the score a Pinecone `dotproduct`
-index returns for the convexly scaled query (`workbench.sparse.bm25.scale`). `alpha` is `retrieval.hybrid.weight`.
+index returns for the convexly scaled query (`workbench.indexes.sparse.bm25.scale`). `alpha` is `retrieval.hybrid.weight`.
 
 Candidates: the dense top-n from Chroma (n = `hybrid.candidates`, at least top_k) and the sparse top-n from the
 tenant's BM25 postings, re-scored exactly. No document outside both lists can score above
@@ -26,8 +26,8 @@ import numpy as np
 from workbench import indexes
 from workbench.config import HybridConfig
 from workbench.filters import matches
-from workbench.records import Hit
-from workbench.sparse import bm25
+from workbench.indexes.sparse import bm25
+from workbench.types import Hit
 
 
 @dataclass

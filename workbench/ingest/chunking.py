@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from workbench.config import ChunkingConfig
-from workbench.ingest.loaders import CorpusError, Document
+from workbench.errors import CorpusError
+from workbench.ingest.loaders import Document
 
 _SCALAR = (str, int, float, bool)
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-
-class CorpusError(ValueError):
-    """A corpus that cannot be read; the message names the file and the line or record."""
+from workbench.errors import CorpusError
 
 
 @dataclass(frozen=True)

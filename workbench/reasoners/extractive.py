@@ -21,8 +21,8 @@ import numpy as np
 from workbench.protocols import Embedder
 from workbench.reasoners.extractive_scoring import score_sentences
 from workbench.reasoners.sentences import SENTENCE_VECTORS, decode_vectors, split_sentences
-from workbench.records import Answer, Hit
 from workbench.registry import BuildContext
+from workbench.types import Answer, Hit
 
 DECLINE = "I don't know: nothing in the knowledge base matches this question closely enough."
 
@@ -141,5 +141,5 @@ class ExtractiveReasoner:
 
 
 def build(ctx: BuildContext) -> ExtractiveReasoner:
-    cfg = ctx.config.reasoner
+    cfg = ctx.own("reasoner")
     return ExtractiveReasoner(ctx.embedder, cfg.max_sentences, cfg.min_score, cfg.max_answer_words)

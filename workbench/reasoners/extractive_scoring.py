@@ -50,7 +50,7 @@ def score_sentences(question: str, sentences: Sequence[str], cosines: Sequence[f
 
     Overlap is the share of the question's stemmed terms, weighted by their rarity among these candidates,
     that the sentence contains: the rare words of a question are the ones its answer sentence repeats."""
-    from workbench.sparse.bm25 import tokenize
+    from workbench.indexes.sparse.bm25 import tokenize
 
     terms = [set(tokenize(s)) for s in sentences]
     asked = set(tokenize(question))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from workbench.records import Answer, Hit
+from workbench.errors import ConfigError
 from workbench.registry import BuildContext
+from workbench.types import Answer, Hit
 
 _CITATION = re.compile(r"\[([^\[\]]+)\]")
 
@@ -33,10 +34,10 @@ class LangChainReasoner:
 def build(ctx: BuildContext) -> LangChainReasoner:
     from langchain.chat_models import init_chat_model
 
-    cfg = ctx.config.reasoner
+    cfg = ctx.own("reasoner")
     try:
         model = init_chat_model(cfg.model, model_provider=cfg.provider, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
     except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
-        raise ValueError(f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
+        raise ConfigError(f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
                          f"langchain package (e.g. langchain-{cfg.provider}) and set its API key in the environment.") from exc
     return LangChainReasoner(model)

@@ -10,10 +10,10 @@ import time
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from workbench.protocols import StaleWriteError
-from workbench.records import ConversationState, Message
+from workbench.errors import StaleWriteError
 from workbench.registry import BuildContext
 from workbench.state import pk
+from workbench.types import ConversationState, Message
 
 
 class DynamoDBStateStore:
@@ -59,5 +59,5 @@ def build(ctx: BuildContext) -> DynamoDBStateStore:
 
     import boto3
 
-    table = os.environ.get("STATE_TABLE", ctx.config.state.table)
-    return DynamoDBStateStore(boto3.resource("dynamodb").Table(table), ctx.config.state.ttl_days)
+    table = os.environ.get("STATE_TABLE", ctx.own("state").table)
+    return DynamoDBStateStore(boto3.resource("dynamodb").Table(table), ctx.own("state").ttl_days)

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from workbench.protocols import StaleWriteError
-from workbench.records import ConversationState, Message
+from workbench.errors import StaleWriteError
 from workbench.registry import BuildContext
-from workbench.sqlite_local import ThreadLocalSQLite
+from workbench.sqlite_connections import ThreadLocalSQLite
 from workbench.state import pk
+from workbench.types import ConversationState, Message
 
 
 class SQLiteStateStore:
@@ -53,4 +53,4 @@ class SQLiteStateStore:
 
 
 def build(ctx: BuildContext) -> SQLiteStateStore:
-    return SQLiteStateStore(ctx.workspace.state_db, ctx.config.state.ttl_days)
+    return SQLiteStateStore(ctx.workspace.state_db, ctx.own("state").ttl_days)

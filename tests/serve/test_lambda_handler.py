@@ -1,0 +1,154 @@
+"""The Lambda runtime in process, on a moto server, around the hashing agent: FIFO batches keep each user's order
+when a record fails, every failed record is logged under its own correlation id, and a Step Functions step builds
+only the backends it uses."""
+
+import io
+import json
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from conftest import event, make_table
+
+from workbench.config import AgentConfig
+from workbench.events import Event, fifo_ids
+
+CTX = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+                      aws_request_id="req-1", get_remaining_time_in_millis=lambda: 20000)
+
+
+def record(message_id: str, body: str, group: str | None = None) -> dict:
+    queue = "arn:aws:sqs:us-east-1:1:events.fifo" if group else "arn:aws:sqs:us-east-1:1:events"
+    return {"messageId": message_id, "receiptHandle": "r", "body": body, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": queue, "awsRegion": "us-east-1", "messageAttributes": {},
+            "attributes": {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group else {}}
+
+
+@pytest.fixture
+def runtime(aws, tmp_path, monkeypatch):
+    """lambda_handler with the hashing agent, DynamoDB state, idempotency and ledger on moto; the outbox in tmp_path."""
+    import boto3
+
+    from workbench.loop import Agent
+    from workbench.serve import lambda_handler
+    from workbench.state.dynamodb import DynamoDBStateStore
+    from workbench.workspace import Workspace
+
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration").name)
+    monkeypatch.setenv("DECISION_TABLE", make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused").name)
+    state = DynamoDBStateStore(boto3.resource("dynamodb").Table(make_table(f"st-{uuid.uuid4().hex[:8]}", "pk", "expires_at").name), 1)
+    agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp_path / "ws"), state=state)
+    monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
+    lambda_handler.delivery.cache_clear()
+    yield lambda_handler, tmp_path / "ws" / "outbox.jsonl"
+    lambda_handler.delivery.cache_clear()
+
+
+def _acted(outbox) -> list[str]:
+    return [json.loads(line)["event_id"] for line in outbox.read_text().splitlines()] if outbox.exists() else []
+
+
+def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> None:
+    lambda_handler, outbox = runtime
+
+    def ok(eid: str, user: str) -> str:
+        return json.dumps(event(f"question {eid}", user=user, event_id=eid))
+
+    batch = {"Records": [record("a1", ok("a1", "alice"), "acme#alice"), record("b1", ok("b1", "bob"), "acme#bob"),
+                         record("a2", "{broken", "acme#alice"), record("a3", ok("a3", "alice"), "acme#alice"),
+                         record("b2", ok("b2", "bob"), "acme#bob")]}
+    result = lambda_handler.handler(batch, CTX)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "a2"}, {"itemIdentifier": "a3"}]}  # a3 must not overtake a2
+    assert _acted(outbox) == ["a1", "b1", "b2"]
+    # The same records from a standard queue: no order to keep, only the broken one fails.
+    plain = {"Records": [record(r["messageId"] + "-std", r["body"]) for r in batch["Records"]]}
+    assert lambda_handler.handler(plain, CTX) == {"batchItemFailures": [{"itemIdentifier": "a2-std"}]}
+
+
+def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, capsys, monkeypatch) -> None:
+    lambda_handler, _ = runtime
+    logged = io.StringIO()  # the Logger's handler holds the stream it was made with, not pytest's capture
+    monkeypatch.setattr(lambda_handler.logger.registered_handler, "stream", logged)
+    good = json.dumps(event("first question", user="u1", event_id="good-1", correlation_id="corr-good"))
+    invalid = json.dumps({"event_id": "no-text-7", "tenant": "acme", "user_id": "u2"})  # readable, but no text
+    mixed = json.dumps([event("fine", user="u3", event_id="mixed-ok"), {"event_id": "mixed-bad", "tenant": "acme"}])
+    batch = {"Records": [record("m-good", good), record("m-poison", "{nope"), record("m-invalid", invalid), record("m-mixed", mixed),
+                         record("m-dup", good)]}
+    capsys.readouterr()
+    result = lambda_handler.handler(batch, CTX)
+    assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("m-poison", "m-invalid", "m-mixed")]}
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    logs = [json.loads(line) for line in logged.getvalue().splitlines()]
+    failed = [(e["correlation_id"], e["message_id"], e["status"]) for e in logs if e["message"] == "record failed"]
+    assert failed == [("m-poison", "m-poison", "rejected"), ("no-text-7", "m-invalid", "rejected"), ("mixed-bad", "m-mixed", "rejected")]
+    assert [e["correlation_id"] for e in logs if e["message"].startswith("duplicate")] == ["corr-good"]
+    assert all(e["function_request_id"] == "req-1" for e in logs)  # inject_lambda_context
+    counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
+    assert counts == {"records_handled": 2, "records_rejected": 3, "records_duplicate": 1}
+
+
+def test_a_handler_exception_quoting_pii_is_logged_redacted(runtime, monkeypatch, caplog) -> None:
+    """The Lambda logged the failed record's reason, a handler's exception text, unredacted; so did the delivery core."""
+    lambda_runtime, _ = runtime
+    logged = io.StringIO()
+    monkeypatch.setattr(lambda_runtime.logger.registered_handler, "stream", logged)
+    card, email = "4111 1111 1111 1111", "jörg@bücher.de"
+
+    def refuse(decision):
+        raise ValueError(f"receiver refused 'card {card}, mail {email}'")
+
+    act = lambda_runtime.agent().act
+    monkeypatch.setattr(lambda_runtime.agent(), "act", lambda d: refuse(d) if d.event_id == "pii-1" else act(d))
+    batch = [record("m-1", json.dumps(event("a question", event_id="pii-1"))), record("m-2", json.dumps(event("fine")))]
+    assert lambda_runtime.handler({"Records": batch}, CTX) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    [failed] = [json.loads(line) for line in logged.getvalue().splitlines() if '"record failed"' in line]
+    assert failed["reason"] == "ValueError: receiver refused 'card [CARD], mail [EMAIL]'"
+    everything = logged.getvalue() + caplog.text
+    assert "receiver refused" in caplog.text and card not in everything and email not in everything
+
+
+def test_fifo_ids_group_by_user_and_dedup_by_event() -> None:
+    a, b = Event(**event("q", user="alice", event_id="e1")), Event(**event("other q", user="alice", event_id="e2"))
+    assert fifo_ids(a)["MessageGroupId"] == fifo_ids(b)["MessageGroupId"] == "acme#alice"
+    assert fifo_ids(a)["MessageDeduplicationId"] != fifo_ids(b)["MessageDeduplicationId"]
+    assert fifo_ids(a) == fifo_ids(Event(**event("a republish, other text", user="alice", event_id="e1")))
+    for user in ("ü ser with spaces", "x" * 200):  # SNS takes 128 printable ASCII characters at most
+        group = fifo_ids(Event(**event("q", user=user)))["MessageGroupId"]
+        assert group.startswith("acme#") and len(group) <= 128 and all(33 <= ord(c) <= 126 for c in group)
+    assert fifo_ids(Event(**event("q", user="ü"))) != fifo_ids(Event(**event("q", user="ö")))
+
+
+def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_still_decides(aws, tmp_path, monkeypatch, capfd) -> None:
+    from pinecone_double import PineconeDouble
+
+    from workbench.embedders.hashing import HashingEmbedder
+    from workbench.indexes.pinecone import PineconeIndex, connect
+    from workbench.serve import lambda_handler
+
+    (tmp_path / "config.json").write_text(json.dumps({"config": AgentConfig(embedder={"kind": "hashing"}).model_dump(mode="json")}))
+    for name, key, ttl in (("STATE_TABLE", "pk", "expires_at"), ("IDEMPOTENCY_TABLE", "id", "expiration"), ("DECISION_TABLE", "pk", "unused")):
+        monkeypatch.setenv(name, make_table(f"{key}-{uuid.uuid4().hex[:8]}", key, ttl).name)
+    double = PineconeDouble(384)
+    texts = ["Who won Super Bowl 50? The Denver Broncos won Super Bowl 50.", "Oxygen is a chemical element."]
+    PineconeIndex(connect(double.host, double.api_key)).upsert(["sb-0", "ox-0"], HashingEmbedder(384).embed(texts), texts,
+                                                               [{"tenant": "acme"}, {"tenant": "acme"}])
+    monkeypatch.setenv("WORKBENCH_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("PINECONE_HOST", double.host)
+    monkeypatch.setenv("PINECONE_API_KEY", double.api_key)
+    state = {"event": json.loads(Event(**event("Who won Super Bowl 50?", user="sfn", event_id="sfn-1")).model_dump_json())}
+    absent = {"embed": "index", "retrieve": "embedder", "reason": "index", "act": "state"}
+    try:
+        for step in ("embed", "retrieve", "reason", "act"):
+            monkeypatch.setenv("WORKBENCH_STEP", step)  # as the template sets it, one function per step
+            for cached in (lambda_handler.config, lambda_handler.agent, lambda_handler.delivery):
+                cached.cache_clear()
+            lambda_handler.init()
+            with pytest.raises(AttributeError, match=f"the {step} step builds no {absent[step]}"):
+                getattr(lambda_handler.agent(), absent[step]).anything  # noqa: B018 - the attribute access is what raises
+            state = getattr(lambda_handler, f"{step}_step")(state, CTX)
+    finally:
+        double.close()
+        for cached in (lambda_handler.config, lambda_handler.agent, lambda_handler.delivery):
+            cached.cache_clear()
+    assert state["event_id"] == "sfn-1" and state["answer"] in texts[0]  # reasoned on the retrieved passage, not declined
+    assert '"event_id": "sfn-1"' in capfd.readouterr().out  # the Act step's outbox line

@@ -1,1 +1,0 @@
-"""Export: the chosen configuration as a deployable Lambda + DynamoDB + Pinecone bundle (AWS SAM)."""

@@ -1,0 +1,1 @@
+"""The lab: measuring. Eval sets, scorers, evaluation, sweeps and searches, tracking, comparisons, plots, replay, schedule."""
