@@ -88,7 +88,7 @@ def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None
     finally:
         state.clean()
     report = compare_with_run(run_id, exported.metrics, result)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"  # two checks within a second keep both reports
     client = mlflow.MlflowClient()
     client.log_dict(run_id, report, f"live/{stamp}/report.json")
     client.log_table(run_id, tracking.redacted(result.table.astype({c: str for c in ("retrieved", "relevant", "citations")}),
