@@ -86,6 +86,15 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
     assert counts == {"records_handled": 2, "records_rejected": 3, "records_duplicate": 1}
 
+    # A rejected record's own id is the sender's text, never validated: logged redacted, and a lone surrogate escaped
+    logged.seek(0)
+    logged.truncate()
+    raw = '{"event_id": "e\\ud800", "tenant": "acme", "user_id": "u", "correlation_id": "4111 1111 1111 1111 bob@example.com"}'
+    ok = record("m-ok", json.dumps(event("fine", user="u4", event_id="ok-2")))  # Powertools raises when every record fails
+    lambda_handler.handler({"Records": [ok, record("m-pii", raw), record("m-sur", '{"event_id": "e\\ud800", "tenant": "acme"}')]}, CTX)
+    failed = [e["correlation_id"] for e in map(json.loads, logged.getvalue().splitlines()) if e["message"] == "record failed"]
+    assert failed == ["[CARD] [EMAIL]", "e\\ud800"]
+
 
 def test_a_handler_exception_quoting_pii_is_logged_redacted(runtime, monkeypatch, caplog) -> None:
     """The Lambda logged the failed record's reason, a handler's exception text, unredacted; so did the delivery core."""

@@ -38,6 +38,7 @@ from workbench.config import AgentConfig
 from workbench.errors import DataError, EventFailed
 from workbench.events import parse_payload
 from workbench.loop import Agent
+from workbench.redaction import redact
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.ledger import DynamoDBLedger
 
@@ -179,7 +180,11 @@ def _correlation(outcome: Outcome, message_id: str) -> str:
         return outcome.event.correlation
     raw = outcome.raw if isinstance(outcome.raw, dict) else {}
     named = raw.get("correlation_id") or raw.get("event_id")
-    return named if isinstance(named, str) and named else message_id
+    if not (isinstance(named, str) and named):
+        return message_id
+    # A rejected record was never validated, so its id is the sender's text as sent: redacted, capped, and with any
+    # lone surrogate escaped, or the JSON log line would carry the PII, or be lost to an encoding error.
+    return redact(named[:200]).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _processor(event: dict[str, Any]) -> BatchProcessor:
