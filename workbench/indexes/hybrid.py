@@ -12,7 +12,6 @@ The exportable hybrid mode is `sparse_dense` (workbench/indexes/sparse_dense.py)
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Sequence
 
 from workbench import indexes
@@ -33,26 +32,10 @@ def with_hybrid(index: Any, cfg: HybridConfig) -> Any:
     return HybridIndex(index, cfg)
 
 
-class HybridIndex:
+class HybridIndex(indexes.PerTenantWrapper):
     def __init__(self, inner: VectorIndex, cfg: HybridConfig) -> None:
-        self.inner, self.cfg = inner, cfg
-        self._bm25: dict[str, tuple[Any, list[Hit]]] = {}
-        self._lock = threading.Lock()
-
-    def upsert(self, ids: Sequence[str], vectors: Any, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
-        self.inner.upsert(ids, vectors, texts, metadatas)
-        with self._lock:
-            self._bm25.clear()
-
-    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
-        return self.inner.fingerprints(ids, tenant)
-
-    def count(self, tenant: str | None = None) -> int:
-        return self.inner.count(tenant)
-
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
-              text: str = "", keyword: str | None = None) -> list[Hit]:
-        return self.query_many([vector], top_k, tenant, filter, [text], [keyword])[0]
+        super().__init__(inner)
+        self.cfg = cfg
 
     def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
                    filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
@@ -79,17 +62,7 @@ class HybridIndex:
         return [h for h in hits if matches(flt, h.metadata)][:n]
 
     def _index_for(self, tenant: str | None) -> tuple[Any, list[Hit]]:
-        import bm25s
-
-        key = tenant or ""
-        with self._lock:
-            if key not in self._bm25:
-                chunks = self.inner.documents(tenant)
-                model = bm25s.BM25()
-                if chunks:
-                    model.index(bm25s.tokenize([c.text for c in chunks], stopwords="en", show_progress=False), show_progress=False)
-                self._bm25[key] = (model, chunks)
-            return self._bm25[key]
+        return self.built(tenant, _bm25_of)
 
     def _fuse(self, dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
         by_id = {h.id: h for h in [*sparse, *dense]}
@@ -107,3 +80,12 @@ class HybridIndex:
         order = sorted(score, key=lambda i: (-score[i], i))
         return [Hit(i, cosine.get(i, 0.0), by_id[i].text, {**by_id[i].metadata, "fusion_score": round(float(score[i]), 6)})
                 for i in order]
+
+
+def _bm25_of(chunks: list[Hit]) -> tuple[Any, list[Hit]]:
+    import bm25s
+
+    model = bm25s.BM25()
+    if chunks:
+        model.index(bm25s.tokenize([c.text for c in chunks], stopwords="en", show_progress=False), show_progress=False)
+    return model, chunks

@@ -16,7 +16,6 @@ to the Chroma index (`<index>/bm25/<collection>/<tenant>.json`), refitted when t
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,30 +36,14 @@ class _Tenant:
     postings: dict[int, list[tuple[int, float]]]
 
 
-class SparseDenseIndex:
+class SparseDenseIndex(indexes.PerTenantWrapper):
     def __init__(self, inner: Any, cfg: HybridConfig) -> None:
-        self.inner, self.cfg = inner, cfg
+        super().__init__(inner)
+        self.cfg = cfg
         self.folder = params_folder(inner)
-        self._tenants: dict[str, _Tenant] = {}
-        self._lock = threading.Lock()
-
-    def upsert(self, ids: Sequence[str], vectors: Any, texts: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
-        self.inner.upsert(ids, vectors, texts, metadatas)
-        with self._lock:
-            self._tenants.clear()
-
-    def fingerprints(self, ids: Sequence[str], tenant: str) -> dict[str, str]:
-        return self.inner.fingerprints(ids, tenant)
-
-    def count(self, tenant: str | None = None) -> int:
-        return self.inner.count(tenant)
 
     def params(self, tenant: str | None) -> bm25.BM25Params:
         return self._tenant(tenant).params
-
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
-              text: str = "", keyword: str | None = None) -> list[Hit]:
-        return self.query_many([vector], top_k, tenant, filter, [text], [keyword])[0]
 
     def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
                    filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
@@ -111,18 +94,16 @@ class SparseDenseIndex:
                 for score, cid, cosine, hit in scored[:k]]
 
     def _tenant(self, tenant: str | None) -> _Tenant:
-        key = tenant or ""
-        with self._lock:
-            if key not in self._tenants:
-                docs = self.inner.documents(tenant)
-                params = fitted(docs, bm25.params_path(self.folder, tenant))
-                postings: dict[int, list[tuple[int, float]]] = {}
-                for i, doc in enumerate(docs):
-                    vec = bm25.encode_document(params, doc.text)
-                    for index, value in zip(vec["indices"], vec["values"]):
-                        postings.setdefault(index, []).append((i, value))
-                self._tenants[key] = _Tenant(docs, params, postings)
-            return self._tenants[key]
+        def build(docs: list[Hit]) -> _Tenant:
+            params = fitted(docs, bm25.params_path(self.folder, tenant))
+            postings: dict[int, list[tuple[int, float]]] = {}
+            for i, doc in enumerate(docs):
+                vec = bm25.encode_document(params, doc.text)
+                for index, value in zip(vec["indices"], vec["values"]):
+                    postings.setdefault(index, []).append((i, value))
+            return _Tenant(docs, params, postings)
+
+        return self.built(tenant, build)
 
 
 def params_folder(index: Any) -> Path:
