@@ -26,7 +26,7 @@ def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
     except _DuplicateKey as exc:
         raise error(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML: {exc}") from None
+        raise error(f"{path}: not valid YAML: {_where(exc)}") from None
     except RecursionError:
         raise error(f"{path}: nested too deeply to be read") from None
     if data is None:
@@ -62,3 +62,14 @@ def _unique_key_loader() -> type:
             return super().construct_mapping(node, deep)
 
     return UniqueKeyLoader
+
+
+def _where(exc: Exception) -> str:
+    """What PyYAML found wrong and where, without its snippets of the file: they quote the line as written, and a
+    cut-off quote can hold a secret that no masking recognises any more."""
+    found = []
+    for what, mark in ((getattr(exc, "context", None), getattr(exc, "context_mark", None)),
+                       (getattr(exc, "problem", None), getattr(exc, "problem_mark", None))):
+        if what:
+            found.append(f"{what} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else what)
+    return "; ".join(found) or type(exc).__name__

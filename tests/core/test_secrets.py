@@ -74,6 +74,16 @@ def test_a_validation_error_masks_the_secret_it_quotes() -> None:
     assert "'https://u:***@h.example.com/x'" in str(caught.value)
 
 
+def test_a_file_that_is_not_yaml_is_not_quoted_back(tmp_path) -> None:
+    """PyYAML's message quotes the line it choked on, cut short: the secret on it was shown where no mask saw a URL."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('actuator:\n  kind: http\n  url: "https://u:SECRET1@hooks.example.com/x?token=abc\\s"\n')
+    with pytest.raises(ConfigError) as err:
+        AgentConfig.from_yaml(bad)
+    assert "not valid YAML" in str(err.value) and "line 3, column 57" in str(err.value)
+    assert "SECRET1" not in str(err.value) and "abc" not in str(err.value) and "hooks" not in str(err.value)
+
+
 def test_export_refuses_a_webhook_written_with_a_port() -> None:
     cfg = AgentConfig(actuator={"kind": "slack", "url": f"https://hooks.slack.com:443/services/T/B/{SECRET}"})
     assert SECRET not in json.dumps(cfg.shown())
