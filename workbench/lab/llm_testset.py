@@ -6,7 +6,7 @@ the IR metrics score it like a labelled question. The LLM extracts each chunk's 
 entities are linked. Single-hop questions are written from one chunk, multi-hop questions from a linked group.
 Personas are given, not generated (ragas would summarise every document first, at an LLM call each).
 
-Unlike known-item simulation (known_item.py) this costs LLM calls, about two per chunk and two per question, and
+Unlike known-item simulation (known_item.py) this costs LLM calls, about one per chunk and two per question, and
 the questions read like a user's; the relevance labels are as good as the generator's grounding, so check a sample.
 """
 
