@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 from workbench.errors import ConfigError
 from workbench.redaction import redact
 from workbench.serve.deadletter import redacted
+from workbench.serve.periodic import every
 from workbench.sqlite_connections import ThreadLocalSQLite
 
 log = logging.getLogger("workbench.bus")
@@ -53,7 +53,6 @@ class LocalBus:
         db.execute("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at)")
         db.execute("CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, "
                    "receive_count INTEGER NOT NULL, failed_at REAL NOT NULL)")
-
 
     def publish(self, body: bytes | str, message_id: str | None = None) -> str:
         mid = message_id or uuid.uuid4().hex
@@ -95,13 +94,8 @@ class LocalBus:
         """Keep received messages invisible while a worker holds them: a message handled for longer than the
         visibility timeout, or waiting behind others of its batch, is neither redelivered nor skipped."""
         beat = Heartbeat(self, [m.receipt for m in messages], timeout, since)
-        thread = threading.Thread(target=beat.run, name="bus-heartbeat", daemon=True)
-        thread.start()
-        try:
+        with every(timeout / 3, beat.extend, "bus-heartbeat"):
             yield beat
-        finally:
-            beat.stop.set()
-            thread.join()
 
     def delete(self, receipt: str) -> bool:
         return self._sqlite.conn().execute("DELETE FROM messages WHERE receipt = ?", (receipt,)).rowcount == 1
@@ -157,23 +151,19 @@ class LocalBus:
 
 
 class Heartbeat:
-    """Extends the visibility of a worker's received messages every third of the timeout (their receipts go stale
+    """Extends the visibility of a worker's received messages, every third of the timeout (their receipts go stale
     as each is settled). `time_left` is how long a message is certainly still this worker's."""
 
     def __init__(self, bus: LocalBus, receipts: list[str], timeout: float, since: float) -> None:
         self.bus, self.receipts, self.timeout = bus, receipts, timeout
         self.live = set(receipts)  # the receipts the last extension reached (set before `since`, read after it)
         self.since = since  # a time taken before the bus's clock at the last extension: never later than the bus's
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.wait(self.timeout / 3):
-            started = time.time()
-            try:
-                self.live = self.bus.extend_visibility(self.receipts, self.timeout)
-                self.since = started
-            except Exception:  # noqa: BLE001 - a busy store: the next beat tries again; time_left renews itself
-                log.warning("heartbeat: could not extend visibility", exc_info=True)
+    def extend(self) -> None:
+        """One beat (a failed one is retried at the next; `time_left` renews a message itself meanwhile)."""
+        started = time.time()
+        self.live = self.bus.extend_visibility(self.receipts, self.timeout)
+        self.since = started
 
     def time_left(self, message: Message) -> float:
         """Seconds before `message` can become visible again; 0 if another receive already holds it (this

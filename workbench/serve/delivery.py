@@ -9,8 +9,9 @@ The order makes every step safe to repeat. A crash before the commit leaves noth
 finds and keeps; a crash after it leaves a committed decision that the retry records (unless the log holds it)
 and acts on without deciding again;
 a redelivery long after the idempotency record expired finds the decision acted and does nothing; a failed
-escalation is retried alone. Only a crash between an action and its mark can repeat that action, and then with
-the same idempotency key (`<tenant>#<event_id>`, `escalation:<tenant>#<event_id>` for an escalation) for the
+escalation is retried alone. Only a crash between an action and its mark, or an action whose outcome its client
+could not learn (a read timeout after the receiver got it), can repeat that action, and then with the same
+idempotency key (`<tenant>#<event_id>`, `escalation:<tenant>#<event_id>` for an escalation) for the
 receiver to drop.
 
 A batch (`Delivery.batch`: the worker's receive, the Lambda's SQS batch) embeds and retrieves for all its events at

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -28,12 +27,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+from workbench.serve.periodic import every
 from workbench.sqlite_connections import ThreadLocalSQLite
 
 KEY_PREFIX = "workbench.handle"
 EVENT_KEY = "[tenant, event_id]"
 AlreadyInProgress = IdempotencyAlreadyInProgressError
-log = logging.getLogger(__name__)
 
 
 def idempotency_key(tenant: str, event_id: str) -> str:
@@ -139,22 +138,8 @@ def renewing(persistence: Any, seconds: float) -> Iterator[None]:
     if renew is None:
         yield
         return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(seconds / 3):
-            try:
-                renew(seconds)
-            except Exception:  # noqa: BLE001 - a busy store: the next beat tries again, well within the expiry
-                log.warning("idempotency: could not renew in-progress records", exc_info=True)
-
-    thread = threading.Thread(target=beat, name="idempotency-lease", daemon=True)
-    thread.start()
-    try:
+    with every(seconds / 3, lambda: renew(seconds), "idempotency-lease"):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _record(key: str, row: tuple[Any, ...]) -> DataRecord:

@@ -2,10 +2,11 @@
 
 Each received batch is embedded and retrieved for at once, then settled message by message, in order. Success
 deletes the message. Bad input goes straight to the DLQ with its reason (retrying cannot fix it). A failure leaves
-the message to come back after `retry_after`; an event in progress elsewhere, after the visibility timeout. While a thread holds a batch, a heartbeat extends its messages' visibility, so a slow event
-is not redelivered and the messages behind it are not skipped. A worker killed mid-event frees it exactly when
-its message becomes visible again: the in-progress expiry of its idempotency record is never later than the
-message's visibility deadline.
+the message to come back after `retry_after`; an event in progress elsewhere, after the visibility timeout. While
+a thread holds a batch, a heartbeat extends its messages' visibility, so a slow event is not redelivered and the
+messages behind it are not skipped; while the worker lives, it renews the in-progress expiry of the idempotency
+records it holds (`renewing`), so a copy of a slow event delivered meanwhile waits. A worker killed mid-event
+frees it when its message becomes visible again: both stop being renewed, with the same timeout.
 """
 
 from __future__ import annotations
