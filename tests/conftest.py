@@ -107,6 +107,21 @@ def event(text: str, user: str = "u1", tenant: str = "acme", event_id: str | Non
     return {"event_id": event_id or f"e-{digest}", "tenant": tenant, "user_id": user, "text": text, **extra}
 
 
+def sweep_spec(tmp_path: Path, corpus: Path, *, name: str, limit: int, embedder: str = "hashing", **fields) -> Path:
+    """A sweep spec YAML over `corpus` (its first `limit` questions), on the base config with `embedder`; `fields`
+    are the spec's other keys (grid, search, repeats, ...)."""
+    import yaml
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "base": {"embedder": {"kind": embedder}},
+                                    "dataset": {"corpus": str(corpus), "limit": limit}, **fields}))
+    return path
+
+
+class Interrupt(Exception):
+    """Raised by a test's hook as Ctrl-C would stop a sweep or a search, to test resuming."""
+
+
 def make_delivery(agent, root):
     """The delivery core over SQLite idempotency records and ledger in `root`, as run-events and the worker use it."""
     from workbench.serve.delivery import Delivery

@@ -6,8 +6,7 @@ import sqlite3
 import sys
 
 import pytest
-import yaml
-from conftest import _free_port, serving
+from conftest import _free_port, serving, sweep_spec
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -41,9 +40,7 @@ def test_eval_sweep_compare_promote_export_against_a_tracking_server(mlflow_serv
     evaluated = json.loads(cli("eval", "--json", *data))  # stdout is the JSON alone: no MLflow run links, notes on stderr
     run_id = evaluated["run_id"]
 
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({"name": "shared", "base": {"embedder": {"kind": "hashing"}},
-                                    "dataset": {"corpus": str(squad_subset), "limit": 4}, "grid": {"retrieval.top_k": [3, 5]}}))
+    spec = sweep_spec(tmp_path, squad_subset, name="shared", limit=4, grid={"retrieval.top_k": [3, 5]})
     assert "ran 2, skipped 0" in cli("sweep", str(spec), "-j", "2")  # two worker processes, each logging to the server
     assert "ran 0, skipped 2" in cli("sweep", str(spec))  # resume reads the server's runs
     table = cli("compare", "--sweep", "shared", "--out", str(tmp_path / "compare.png"))

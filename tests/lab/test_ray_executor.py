@@ -5,7 +5,7 @@ import sqlite3
 
 import mlflow
 import pytest
-import yaml
+from conftest import sweep_spec
 
 from workbench.errors import ExecutorError
 from workbench.lab import tracking
@@ -35,12 +35,8 @@ def ray_cluster():
 
 
 def spec_file(tmp_path, corpus):
-    spec = {"name": "onray", "base": {"embedder": {"kind": "hashing"}}, "dataset": {"corpus": str(corpus), "limit": 6},
-            "grid": {"retrieval.top_k": [2, 5], "reasoner.max_sentences": [1, 2]},
-            "search": {"space": {"retrieval.top_k": [2, 3]}}}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+    return sweep_spec(tmp_path, corpus, name="onray", limit=6, grid={"retrieval.top_k": [2, 5], "reasoner.max_sentences": [1, 2]},
+                      search={"space": {"retrieval.top_k": [2, 3]}})
 
 
 def evaluations(workspace):

@@ -4,7 +4,7 @@ study's RDB storage, the Pareto front of compare equal to the study's best trial
 import mlflow
 import optuna
 import pytest
-import yaml
+from conftest import Interrupt, sweep_spec
 from typer.testing import CliRunner
 
 from workbench.cli import app
@@ -18,15 +18,7 @@ OBJECTIVES = ["ndcg_at_10:max", "cost_per_1m_events:min"]
 
 
 def spec_file(tmp_path, corpus, search, **extra):
-    spec = {"name": "opt", "base": {"embedder": {"kind": "hashing"}}, "dataset": {"corpus": str(corpus), "limit": 6},
-            "search": search, **extra}
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-class Interrupt(Exception):
-    pass
+    return sweep_spec(tmp_path, corpus, name="opt", limit=6, search=search, **extra)
 
 
 def test_trials_are_runs_under_one_parent_resumed_from_the_study(tmp_path, workspace, squad_subset) -> None:

@@ -7,6 +7,7 @@ import conftest
 import mlflow
 import pytest
 import yaml
+from conftest import Interrupt, sweep_spec
 
 from workbench.errors import SweepSpecError
 from workbench.lab import tracking
@@ -18,15 +19,7 @@ register("embedder", "counting", "conftest:build_counting_embedder")
 
 
 def spec_file(tmp_path, corpus, embedder="counting", **extra):
-    spec = {"name": "two", "base": {"embedder": {"kind": embedder}}, "dataset": {"corpus": str(corpus), "limit": 10},
-            "grid": {"retrieval.top_k": [3, 5]}, **extra}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-class Interrupt(Exception):
-    pass
+    return sweep_spec(tmp_path, corpus, name="two", limit=10, embedder=embedder, grid={"retrieval.top_k": [3, 5]}, **extra)
 
 
 def test_interrupted_sweep_resumes_without_rerunning_or_reembedding(tmp_path, workspace, squad_subset) -> None:
