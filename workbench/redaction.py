@@ -71,6 +71,12 @@ def redact(text: str, kinds: Iterable[str] = KINDS) -> str:
     return text
 
 
+def storable(text: str) -> str:
+    """Redacted, with any lone surrogate kept as the text \\udXXX: what SQLite, a JSON log line or a terminal can
+    take from text the sender wrote, which may not be encodable."""
+    return redact(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _cards(text: str) -> str:
     """A card is 13-19 digits in whole groups of a run: "ref 12 4111.1111.1111.1111" still finds the card."""
     return DIGIT_RUN.sub(lambda m: _card_in_run(m.group()), text)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from workbench.errors import ConfigError
-from workbench.redaction import redact
+from workbench.redaction import storable
 from workbench.serve.deadletter import redacted
 from workbench.serve.periodic import every
 from workbench.sqlite_connections import ThreadLocalSQLite
@@ -189,10 +189,9 @@ def _redacted_body(body: bytes) -> bytes:
 
 
 def _reason(text: str) -> str:
-    """Redacted, and storable: SQLite cannot encode a lone surrogate, so it is kept as the text \\udXXX. A reason
-    that cannot be redacted is not kept (it may hold the text), but the failure is, so a fail or DLQ never raises."""
+    """Redacted and storable (`redaction.storable`). A reason that cannot be redacted is not kept (it may hold the
+    text), but the failure is, so a fail or DLQ never raises."""
     try:
-        kept = redact(text)
+        return storable(text)
     except Exception as exc:  # noqa: BLE001 - one message must not stop the bus
-        kept = f"reason not kept: redaction failed ({type(exc).__name__})"
-    return kept.encode("utf-8", "backslashreplace").decode("utf-8")
+        return f"reason not kept: redaction failed ({type(exc).__name__})"

@@ -38,7 +38,7 @@ from workbench.config import AgentConfig
 from workbench.errors import DataError, EventFailed
 from workbench.events import parse_payload
 from workbench.loop import Agent
-from workbench.redaction import redact
+from workbench.redaction import storable
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.ledger import DynamoDBLedger
 
@@ -184,7 +184,7 @@ def _correlation(outcome: Outcome, message_id: str) -> str:
         return message_id
     # A rejected record was never validated, so its id is the sender's text as sent: redacted, capped, and with any
     # lone surrogate escaped, or the JSON log line would carry the PII, or be lost to an encoding error.
-    return redact(named[:200]).encode("utf-8", "backslashreplace").decode("utf-8")
+    return storable(named[:200])
 
 
 def _processor(event: dict[str, Any]) -> BatchProcessor:
