@@ -145,7 +145,7 @@ def _batched(event: dict[str, Any]) -> Iterator[dict[tuple[str, str], Pending]]:
     (messageId, body) for `record_handler`; the processor still settles them record by record."""
     records = [(r["messageId"], r["body"]) for r in event.get("Records") or []
                if isinstance(r, dict) and isinstance(r.get("messageId"), str) and isinstance(r.get("body"), str)]
-    with delivery().batch([(body, f"sqs message {mid}") for mid, body in records]) as pending:
+    with delivery().batch([(body, _source(mid)) for mid, body in records]) as pending:
         yield dict(zip(records, pending))
 
 
@@ -153,8 +153,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     """One record's events, with what its batch embedded and retrieved for them when it is in `batch`."""
     logger.set_correlation_id(record.message_id)  # until an event of the message names its own
     pending = (batch or {}).get((record.message_id, record.body))
-    source = f"sqs message {record.message_id}"
-    outcomes = delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, source)
+    outcomes = delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
     decisions, failures = [], []
     for outcome in outcomes:
         logger.set_correlation_id(_correlation(outcome, record.message_id))
@@ -172,6 +171,11 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
         raise EventFailed("; ".join(failures))
     return decisions
+
+
+def _source(message_id: str) -> str:
+    """How a record's events name where they came from, in dead letters and reasons."""
+    return f"sqs message {message_id}"
 
 
 def _correlation(outcome: Outcome, message_id: str) -> str:
@@ -226,7 +230,7 @@ def _start(record: SQSRecord) -> None:
     from workbench.serve import step_functions
 
     logger.set_correlation_id(record.message_id)
-    for parsed in parse_payload(record.body, source=f"sqs message {record.message_id}"):
+    for parsed in parse_payload(record.body, source=_source(record.message_id)):
         if parsed.error or parsed.event is None:
             metrics.add_metric(name="records_rejected", unit=MetricUnit.Count, value=1)
             logger.error("rejected event", extra={"reason": parsed.error, "source": parsed.source})
