@@ -32,6 +32,7 @@ demo: $(VENV)/.installed-local
 
 test: $(VENV)/.installed-dev $(SAM)/bin/sam
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n 2
 
 lab: $(VENV)/.installed-notebooks

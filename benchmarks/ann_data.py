@@ -63,7 +63,7 @@ def embed_cached(texts: list[str], cache_dir: Path, batch_size: int = 64) -> np.
     out = np.zeros((len(texts), model.dimension), dtype=np.float32)
     step = batch_size * 16
     for i in tqdm(range(0, len(order), step), desc="embed (cached after)", unit="batch"):
-        idx = order[i:i + step]
+        idx = order[i : i + step]
         out[idx] = model.embed([texts[j] for j in idx])
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, out)
@@ -73,4 +73,4 @@ def embed_cached(texts: list[str], cache_dir: Path, batch_size: int = 64) -> np.
 def load(paths: list[Path], queries: int, cache_dir: Path) -> AnnData:
     texts, tenants, qtexts, qtenants = load_texts(paths, queries)
     vectors = embed_cached(texts + qtexts, cache_dir)
-    return AnnData(texts, vectors[:len(texts)], tenants, vectors[len(texts):], qtenants)
+    return AnnData(texts, vectors[: len(texts)], tenants, vectors[len(texts) :], qtenants)

@@ -56,13 +56,19 @@ def measure(searchers: dict[str, Callable], queries: np.ndarray, truths: dict[st
     latency: dict[str, list[float]] = {n: [] for n in names}
     recall: dict[str, list[float]] = {n: [] for n in names}
     for i, q in enumerate(queries):
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             start = time.perf_counter()
             ids = searchers[name](i, q)
             latency[name].append((time.perf_counter() - start) * 1000)
             recall[name].append(len(set(ids) & truths[name][i]) / K)
-    return {n: {"recall@10": round(float(np.mean(recall[n])), 4), "p50_ms": round(float(np.percentile(latency[n], 50)), 2),
-                "p95_ms": round(float(np.percentile(latency[n], 95)), 2)} for n in names}
+    return {
+        n: {
+            "recall@10": round(float(np.mean(recall[n])), 4),
+            "p50_ms": round(float(np.percentile(latency[n], 50)), 2),
+            "p95_ms": round(float(np.percentile(latency[n], 95)), 2),
+        }
+        for n in names
+    }
 
 
 def _built(path: Path, cfg: IndexConfig, data: AnnData, metas: list[dict]) -> tuple[ChromaIndex, float]:
@@ -83,9 +89,14 @@ def grid(data: AnnData, folder: Path) -> list[dict]:
     rows = []
     for ef in SEARCH_EF:  # the graphs are searched side by side; the index reloads each when search_ef changes
         indexes = {g: ChromaIndex(folder / f"grid-{g[0]}-{g[1]}", _config(*g, ef)) for g in GRAPHS}
-        got = measure({g: (lambda i, q, ix=ix: [h.id for h in ix.query(q, K, "all")]) for g, ix in indexes.items()},
-                      data.queries, {g: truth for g in GRAPHS})
-        rows += [{"max_neighbors": g[0], "construction_ef": g[1], "search_ef": ef, **got[g], "build_s": build_s[g]} for g in GRAPHS]
+        got = measure(
+            {g: (lambda i, q, ix=ix: [h.id for h in ix.query(q, K, "all")]) for g, ix in indexes.items()},
+            data.queries,
+            {g: truth for g in GRAPHS},
+        )
+        rows += [
+            {"max_neighbors": g[0], "construction_ef": g[1], "search_ef": ef, **got[g], "build_s": build_s[g]} for g in GRAPHS
+        ]
         print(rows[-3:], file=sys.stderr)
     return sorted(rows, key=lambda r: (r["max_neighbors"], r["construction_ef"], r["search_ef"]))
 
@@ -102,21 +113,34 @@ def tenants(data: AnnData, folder: Path, cfg: IndexConfig) -> list[dict]:
     # The earlier layout: both tenants in one collection (the unscoped one), the tenant as a metadata filter.
     whole, _ = _built(folder / "shared", cfg, data, [{"tenant": "all", "owner": t} for t in data.tenants])
     shared = whole.collection("all")
-    got = measure({
-        "unscoped (one collection, 20k)": lambda i, q: [h.id for h in whole.query(q, K, "all")],
-        "tenant-scoped: collection per tenant (10k each)": lambda i, q: [h.id for h in per_tenant.query(q, K, data.query_tenants[i])],
-        "tenant-scoped: metadata filter on one shared collection (earlier layout)": lambda i, q: shared.query(
-            query_embeddings=[q.tolist()], n_results=K, where={"owner": data.query_tenants[i]},
-            include=["documents", "metadatas", "distances"])["ids"][0],
-    }, data.queries, {"unscoped (one collection, 20k)": [{str(j) for j in row} for row in exact_top(data.vectors, data.queries)],
-                      "tenant-scoped: collection per tenant (10k each)": scoped_truth,
-                      "tenant-scoped: metadata filter on one shared collection (earlier layout)": scoped_truth})
+    got = measure(
+        {
+            "unscoped (one collection, 20k)": lambda i, q: [h.id for h in whole.query(q, K, "all")],
+            "tenant-scoped: collection per tenant (10k each)": lambda i, q: [
+                h.id for h in per_tenant.query(q, K, data.query_tenants[i])
+            ],
+            "tenant-scoped: metadata filter on one shared collection (earlier layout)": lambda i, q: shared.query(
+                query_embeddings=[q.tolist()],
+                n_results=K,
+                where={"owner": data.query_tenants[i]},
+                include=["documents", "metadatas", "distances"],
+            )["ids"][0],
+        },
+        data.queries,
+        {
+            "unscoped (one collection, 20k)": [{str(j) for j in row} for row in exact_top(data.vectors, data.queries)],
+            "tenant-scoped: collection per tenant (10k each)": scoped_truth,
+            "tenant-scoped: metadata filter on one shared collection (earlier layout)": scoped_truth,
+        },
+    )
     return [{"query": name, **row} for name, row in got.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--squad", type=Path, action="append", help="SQuAD JSON files (default: the bundled half and ../shared's other half)")
+    parser.add_argument(
+        "--squad", type=Path, action="append", help="SQuAD JSON files (default: the bundled half and ../shared's other half)"
+    )
     parser.add_argument("--queries", type=int, default=500, help="held-out questions used as queries")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON")
     args = parser.parse_args()
@@ -124,8 +148,11 @@ def main() -> None:
 
     paths = args.squad or [p for p in (BUNDLED, SHARED) if p.exists()]
     data = load(paths, args.queries, ROOT / ".workbench" / "benchmarks")
-    print(f"{len(data.texts)} indexed texts, {len(data.queries)} queries, 384-d MiniLM; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+    print(
+        f"{len(data.texts)} indexed texts, {len(data.queries)} queries, 384-d MiniLM; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     defaults = IndexConfig()
     with tempfile.TemporaryDirectory() as tmp:
         table = grid(data, Path(tmp))
@@ -137,8 +164,10 @@ def main() -> None:
     print(pd.DataFrame(table).to_markdown(index=False))
     print(f"\ntenants, defaults {defaults.hnsw.model_dump()}:")
     print(pd.DataFrame(scoped).to_markdown(index=False))
-    print(f"\nscoped / unscoped p50: {scoped[1]['p50_ms'] / scoped[0]['p50_ms']:.2f} (target <= 2); "
-          f"earlier layout / unscoped: {scoped[2]['p50_ms'] / scoped[0]['p50_ms']:.1f}")
+    print(
+        f"\nscoped / unscoped p50: {scoped[1]['p50_ms'] / scoped[0]['p50_ms']:.2f} (target <= 2); "
+        f"earlier layout / unscoped: {scoped[2]['p50_ms'] / scoped[0]['p50_ms']:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,24 @@ def installed(lock_text: str, architecture: str) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.lock").write_text(lock_text)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", *platform_args(architecture),
-                        "--target", f"{tmp}/t", "-r", f"{tmp}/requirements.lock"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                *platform_args(architecture),
+                "--target",
+                f"{tmp}/t",
+                "-r",
+                f"{tmp}/requirements.lock",
+            ],
+            check=True,
+            capture_output=True,
+        )
         root = Path(tmp, "t")
         files = {p.resolve(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
         sizes: dict[str, float] = {}
@@ -50,9 +66,19 @@ def main() -> None:
     everything = installed(lock_text(report, pins, args.architecture, left_out=set()), args.architecture)
     shipped = installed(lock_text(report, pins, args.architecture), args.architecture)
     dropped = {k: round(v, 1) for k, v in everything.items() if k not in shipped}
-    print(json.dumps({"installed_mb": {"everything_resolved": round(sum(everything.values()), 1), "lock_as_shipped": round(sum(shipped.values()), 1)},
-                      "left_out_mb": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
-                      "largest_shipped_mb": dict(sorted(((k, round(v, 1)) for k, v in shipped.items()), key=lambda kv: -kv[1])[:10])}, indent=2))
+    print(
+        json.dumps(
+            {
+                "installed_mb": {
+                    "everything_resolved": round(sum(everything.values()), 1),
+                    "lock_as_shipped": round(sum(shipped.values()), 1),
+                },
+                "left_out_mb": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
+                "largest_shipped_mb": dict(sorted(((k, round(v, 1)) for k, v in shipped.items()), key=lambda kv: -kv[1])[:10]),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -50,10 +50,14 @@ def ray_against_processes(spec: SweepSpec, rounds: int) -> None:
             times[executor].append(seconds)
     differ = max(abs(ndcg["ray"][c] - ndcg["process"][c]) for c in ndcg["process"])
     best = {k: min(v) for k, v in times.items()}
-    print(f"16 points, -j 2: processes {', '.join(f'{t:.1f}' for t in times['process'])} s; "
-          f"ray {', '.join(f'{t:.1f}' for t in times['ray'])} s")
-    print(f"best of {rounds}: ray / processes = {best['ray']:.1f} / {best['process']:.1f} = {best['ray'] / best['process']:.2f} "
-          f"(target <= 1.2); largest nDCG@10 difference between the two for one point: {differ}")
+    print(
+        f"16 points, -j 2: processes {', '.join(f'{t:.1f}' for t in times['process'])} s; "
+        f"ray {', '.join(f'{t:.1f}' for t in times['ray'])} s"
+    )
+    print(
+        f"best of {rounds}: ray / processes = {best['ray']:.1f} / {best['process']:.1f} = {best['ray'] / best['process']:.2f} "
+        f"(target <= 1.2); largest nDCG@10 difference between the two for one point: {differ}"
+    )
 
 
 def optuna_against_grid(spec: SweepSpec, trials: int, grid_home: Path | None) -> None:
@@ -63,8 +67,10 @@ def optuna_against_grid(spec: SweepSpec, trials: int, grid_home: Path | None) ->
         start = time.perf_counter()
         found = run_search(spec, Workspace(Path(searched_in)), trials=trials, jobs=2, progress=False)
         searched = time.perf_counter() - start
-        trial_runs = mlflow.search_runs([tracking.connect(Workspace(Path(searched_in)))], filter_string=(
-            f"tags.`mlflow.parentRunId` = '{found.parent_run_id}'"))
+        trial_runs = mlflow.search_runs(
+            [tracking.connect(Workspace(Path(searched_in)))],
+            filter_string=(f"tags.`mlflow.parentRunId` = '{found.parent_run_id}'"),
+        )
         start = time.perf_counter()
         grid_ws = Workspace(grid_home or Path(swept_in))  # a grid swept before is found finished, not run again
         grid = run_sweep(spec, grid_ws, jobs=2, progress=False)
@@ -73,9 +79,11 @@ def optuna_against_grid(spec: SweepSpec, trials: int, grid_home: Path | None) ->
         grid_runs = grid_runs[grid_runs["tags.config_id"].isin(set(grid.run_ids))]
     best_grid, best_search = grid_runs["metrics.ndcg_at_10"].max(), trial_runs["metrics.ndcg_at_10"].max()
     print(f"grid: {len(grid_runs)} points ({len(grid.ran)} run now, in {swept:.0f} s), best nDCG@10 {best_grid:.4f}")
-    print(f"optuna ({spec.search.sampler}, objectives {', '.join(spec.search.objectives)}): {found.trials} trials "
-          f"({len(trial_runs)} distinct configurations) in {searched:.0f} s, best nDCG@10 {best_search:.4f}; "
-          f"gap {best_grid - best_search:.4f} (target <= 0.01); Pareto front of {len(set(found.pareto))}")
+    print(
+        f"optuna ({spec.search.sampler}, objectives {', '.join(spec.search.objectives)}): {found.trials} trials "
+        f"({len(trial_runs)} distinct configurations) in {searched:.0f} s, best nDCG@10 {best_search:.4f}; "
+        f"gap {best_grid - best_search:.4f} (target <= 0.01); Pareto front of {len(set(found.pareto))}"
+    )
 
 
 def replay(spec: SweepSpec, home: Path, trials: int, seeds: int) -> None:
@@ -93,12 +101,21 @@ def replay(spec: SweepSpec, home: Path, trials: int, seeds: int) -> None:
     gaps = []
     for seed in range(seeds):
         study = optuna.create_study(directions=spec.search.directions(), sampler=sampler(spec.search, seed))
-        study.optimize(lambda t: [runs.loc[spec.point_config(base, {k: suggest(t, k, d) for k, d in spec.search.space.items()}).config_id,
-                                           f"metrics.{m}"] for m in names], n_trials=trials)
+        study.optimize(
+            lambda t: [
+                runs.loc[
+                    spec.point_config(base, {k: suggest(t, k, d) for k, d in spec.search.space.items()}).config_id, f"metrics.{m}"
+                ]
+                for m in names
+            ],
+            n_trials=trials,
+        )
         gaps.append(best - max(t.values[0] for t in study.trials))
     gaps.sort()
-    print(f"{spec.search.sampler}, objectives {', '.join(names)}, {trials} trials, {seeds} seeds: gap to the grid's best nDCG@10 {best:.4f}: median "
-          f"{gaps[len(gaps) // 2]:.4f}, worst {gaps[-1]:.4f}, within 0.01 in {sum(g <= 0.01 for g in gaps)} of {seeds}")
+    print(
+        f"{spec.search.sampler}, objectives {', '.join(names)}, {trials} trials, {seeds} seeds: gap to the grid's best nDCG@10 {best:.4f}: median "
+        f"{gaps[len(gaps) // 2]:.4f}, worst {gaps[-1]:.4f}, within 0.01 in {sum(g <= 0.01 for g in gaps)} of {seeds}"
+    )
 
 
 def main() -> None:

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 # A handler lifted from a notebook imports its tools eagerly: the workbench's own modules are lazy, so name them.
-NAIVE = ("import langchain, langchain_community.chat_models, chromadb, sentence_transformers, mlflow, pandas, "
-         "workbench.cli, workbench.lab.evaluate, workbench.serve.lambda_handler")
+NAIVE = (
+    "import langchain, langchain_community.chat_models, chromadb, sentence_transformers, mlflow, pandas, "
+    "workbench.cli, workbench.lab.evaluate, workbench.serve.lambda_handler"
+)
 
 OVERHEAD = """
 import json, time
@@ -62,8 +64,14 @@ print((time.perf_counter() - start) / n * 1000)
 
 
 def run(paths: list[str], code: str, cwd: Path) -> float:
-    out = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{code}"], cwd=cwd,
-                         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"})
+    out = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{code}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -105,7 +113,9 @@ def image_site(bundle: Path) -> Path:
     import hashlib
     from importlib import metadata
 
-    pins = [line.split()[0] for line in (bundle / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")]
+    pins = [
+        line.split()[0] for line in (bundle / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")
+    ]
     runtime = f"boto3=={metadata.version('boto3')}"
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "image-sites"
     target = cache / hashlib.sha256(" ".join([*pins, runtime]).encode()).hexdigest()[:12]
@@ -133,11 +143,19 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     double = PineconeDouble(384)
-    aws = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    aws = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
     try:
         os.environ.update(aws)
         for _ in range(100):
@@ -149,18 +167,37 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         tables = {}
         for env, key in (("STATE_TABLE", "pk"), ("IDEMPOTENCY_TABLE", "id"), ("DECISION_TABLE", "pk")):
             tables[env] = f"bench-{key}-{uuid.uuid4().hex[:6]}"
-            boto3.client("dynamodb").create_table(TableName=tables[env], BillingMode="PAY_PER_REQUEST", KeySchema=[
-                {"AttributeName": key, "KeyType": "HASH"}], AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
+            boto3.client("dynamodb").create_table(
+                TableName=tables[env],
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            )
         boto3.client("secretsmanager").create_secret(Name="bench/pinecone", SecretString=double.api_key)
         _load_paragraphs(bundle, double)
         site_dir = image_site(bundle)
-        env = {**aws, **tables, "PATH": "/usr/bin:/bin", "PINECONE_HOST": double.host, "PINECONE_SECRET_NAME": "bench/pinecone",
-               "WORKBENCH_MODEL_DIR": str(bundle / "model"), "WORKBENCH_CONFIG": str(bundle / "config.json")}
+        env = {
+            **aws,
+            **tables,
+            "PATH": "/usr/bin:/bin",
+            "PINECONE_HOST": double.host,
+            "PINECONE_SECRET_NAME": "bench/pinecone",
+            "WORKBENCH_MODEL_DIR": str(bundle / "model"),
+            "WORKBENCH_CONFIG": str(bundle / "config.json"),
+        }
         phases = []
         for i in range(runs):
-            batches = [_batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q) for q in ("Which team won Super Bowl 50?", "Who is the Broncos' quarterback?")]
-            out = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(bundle)!r}, {str(site_dir)!r}]\n{COLD}"],
-                                 cwd=bundle, env={**env, "BENCH_BATCHES": json.dumps(batches), **({"BENCH_PROFILE": "1"} if profile else {})}, capture_output=True, text=True)
+            batches = [
+                _batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q)
+                for q in ("Which team won Super Bowl 50?", "Who is the Broncos' quarterback?")
+            ]
+            out = subprocess.run(
+                [sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(bundle)!r}, {str(site_dir)!r}]\n{COLD}"],
+                cwd=bundle,
+                env={**env, "BENCH_BATCHES": json.dumps(batches), **({"BENCH_PROFILE": "1"} if profile else {})},
+                capture_output=True,
+                text=True,
+            )
             if out.returncode != 0:
                 raise SystemExit(f"cold run failed:\n{out.stderr[-3000:]}")
             if profile:
@@ -175,8 +212,21 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
 
 def _batch(event_id: str, question: str) -> dict[str, Any]:
     body = json.dumps({"event_id": event_id, "tenant": "acme", "user_id": event_id, "text": question})
-    return {"Records": [{"messageId": event_id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
-                         "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}]}
+    return {
+        "Records": [
+            {
+                "messageId": event_id,
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
 
 
 def _load_paragraphs(bundle: Path, double: Any) -> None:
@@ -186,13 +236,16 @@ def _load_paragraphs(bundle: Path, double: Any) -> None:
     from workbench.indexes.pinecone import PineconeIndex, connect
     from workbench.reasoners.sentences import with_sentence_vectors
 
-    data = json.loads((Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json").read_text())
+    data = json.loads(
+        (Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json").read_text()
+    )
     paragraphs = [(a["title"], p["context"]) for a in data["data"] for p in a["paragraphs"]][:40]
     model = OnnxMiniLMEmbedder(bundle / "model")
     texts = [text for _, text in paragraphs]
     metadatas = with_sentence_vectors(texts, [{"tenant": "acme", "article": title} for title, _ in paragraphs], model)
     PineconeIndex(connect(double.host, double.api_key)).upsert(
-        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], model.embed(texts), texts, metadatas)
+        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], model.embed(texts), texts, metadatas
+    )
 
 
 def main() -> None:
@@ -208,15 +261,20 @@ def main() -> None:
         from workbench.deploy.bundle import export_bundle
 
         export_bundle(AgentConfig(name="bench"), bundle, force=True)
-    report: dict[str, Any] = {"cold_path_ms": cold_path(bundle.resolve(), args.runs, args.profile), "load_average": round(os.getloadavg()[0], 1)}
+    report: dict[str, Any] = {
+        "cold_path_ms": cold_path(bundle.resolve(), args.runs, args.profile),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
     if not args.cold_only:
         libs = site.getsitepackages()
         repo = str(Path(__file__).resolve().parent.parent)
         lean = cold_import([str(bundle.resolve()), *libs], "import workbench.serve.lambda_handler", bundle)
         naive = cold_import([repo, *libs], NAIVE, Path(repo))
         report["cold_import_ms"] = {"bundle": round(lean), "naive": round(naive), "ratio": round(naive / lean, 1)}
-        report["per_event_overhead_ms"] = {"bundle": round(run([str(bundle.resolve()), *libs], OVERHEAD, bundle), 3),
-                                           "naive": round(run([repo, *libs], NAIVE + "\n" + OVERHEAD, Path(repo)), 3)}
+        report["per_event_overhead_ms"] = {
+            "bundle": round(run([str(bundle.resolve()), *libs], OVERHEAD, bundle), 3),
+            "naive": round(run([repo, *libs], NAIVE + "\n" + OVERHEAD, Path(repo)), 3),
+        }
     print(json.dumps(report, indent=2))
 
 

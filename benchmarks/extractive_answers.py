@@ -46,10 +46,15 @@ def main() -> None:
     contained = [contains_reference(a, references[c]) for a, c in zip(table["answer"], table["case_id"])]
     f1 = [token_f1(a, references[c]) for a, c in zip(table["answer"], table["case_id"])]
     lengths = [len(answer_tokens(a)) for a in table["answer"]]
-    report = {"questions": len(table), "top_k": args.top_k, "contains_gold_span": round(sum(contained) / len(table), 4),
-              "token_f1": round(sum(f1) / len(table), 4), "mean_answer_tokens": round(sum(lengths) / len(table), 1),
-              **{k: round(result.metrics[k], 4) for k in SHOWN if k in result.metrics},
-              "seconds": round(time.perf_counter() - start, 1)}
+    report = {
+        "questions": len(table),
+        "top_k": args.top_k,
+        "contains_gold_span": round(sum(contained) / len(table), 4),
+        "token_f1": round(sum(f1) / len(table), 4),
+        "mean_answer_tokens": round(sum(lengths) / len(table), 1),
+        **{k: round(result.metrics[k], 4) for k in SHOWN if k in result.metrics},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     print(json.dumps(report, indent=2))
 
 

@@ -46,11 +46,15 @@ def main() -> None:
         t, m = result.table, result.metrics
         clock = t["latency_total_ms"] - t["replayed_ms"]
         lam = first.deploy.memory_mb / 1024 * first.pricing.lambda_gb_second * 1000  # USD per 1M events per ms
-        print(f"{label:26} {m['latency_total_p50_ms']:8.1f} {m['latency_total_p95_ms']:8.1f} {m['cost_per_1m_events']:8.3f}   "
-              f"{'':11} {clock.quantile(0.5):7.1f} {clock.quantile(0.95):7.1f} "
-              f"{m['cost_per_1m_events'] - lam * t['replayed_ms'].mean():8.3f}")
-    reported = [r.metrics[k] for k in ("latency_total_p50_ms", "latency_total_p95_ms", "cost_per_1m_events") for r in seen.values()]
-    spread = max(max(reported[i:i + 3]) / min(reported[i:i + 3]) for i in (0, 3, 6))
+        print(
+            f"{label:26} {m['latency_total_p50_ms']:8.1f} {m['latency_total_p95_ms']:8.1f} {m['cost_per_1m_events']:8.3f}   "
+            f"{'':11} {clock.quantile(0.5):7.1f} {clock.quantile(0.95):7.1f} "
+            f"{m['cost_per_1m_events'] - lam * t['replayed_ms'].mean():8.3f}"
+        )
+    reported = [
+        r.metrics[k] for k in ("latency_total_p50_ms", "latency_total_p95_ms", "cost_per_1m_events") for r in seen.values()
+    ]
+    spread = max(max(reported[i : i + 3]) / min(reported[i : i + 3]) for i in (0, 3, 6))
     print(f"largest ratio between evaluations of the same figure: {spread:.2f} (target <= 1.2)")
 
 

@@ -18,12 +18,19 @@ from typing import Callable
 
 from workbench.redaction import KINDS, luhn_valid, redact
 
-PLAIN = ("Which team won the championship game that was played in the stadium near the bay, and how many points "
-         "did the winning side score in the final quarter of that game? ") * 4
-PII = ("I am jörg.müller@bücher.de, card 4111.1111.1111.1111, IBAN DE89 3704 0044 0532 0130 00, phone +44 20 7946 0958, "
-       "key AKIAIOSFODNN7EXAMPLE. ")
-TEXTS = {"500 chars, no PII": PLAIN[:500], "500 chars, every kind": (PII + PLAIN)[:500],
-         "4000-char prompt": ("Super Bowl 50 was an American football game played on February 7, 2016. " * 54)[:4000]}
+PLAIN = (
+    "Which team won the championship game that was played in the stadium near the bay, and how many points "
+    "did the winning side score in the final quarter of that game? "
+) * 4
+PII = (
+    "I am jörg.müller@bücher.de, card 4111.1111.1111.1111, IBAN DE89 3704 0044 0532 0130 00, phone +44 20 7946 0958, "
+    "key AKIAIOSFODNN7EXAMPLE. "
+)
+TEXTS = {
+    "500 chars, no PII": PLAIN[:500],
+    "500 chars, every kind": (PII + PLAIN)[:500],
+    "4000-char prompt": ("Super Bowl 50 was an American football game played on February 7, 2016. " * 54)[:4000],
+}
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")

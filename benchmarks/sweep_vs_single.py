@@ -25,25 +25,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="experiments/topk_sweep.yaml")
     parser.add_argument("--no-traces", action="store_true", help="log no MLflow trace per question, on every side")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds, each side once per round in a rotated order; "
-                        "ratios are the median of the rounds' (a shared machine's load moves between sides)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds, each side once per round in a rotated order; "
+        "ratios are the median of the rounds' (a shared machine's load moves between sides)",
+    )
     args = parser.parse_args()
     spec = SweepSpec.from_yaml(args.spec).model_copy(update={"traces": not args.no_traces})
     _warm_imports()
 
-    sides = [("one evaluation", lambda: _evaluate(spec, 1)), ("--repeats 3", lambda: _evaluate(spec, 3)),
-             ("sweep of 8", lambda: _sweep(spec))]
+    sides = [
+        ("one evaluation", lambda: _evaluate(spec, 1)),
+        ("--repeats 3", lambda: _evaluate(spec, 3)),
+        ("sweep of 8", lambda: _sweep(spec)),
+    ]
     rounds = []
     for r in range(args.rounds):
         seconds = {}
-        for name, side in sides[r % 3:] + sides[: r % 3]:
+        for name, side in sides[r % 3 :] + sides[: r % 3]:
             seconds[name] = side()
         rounds.append(seconds)
         print(f"round {r + 1}: " + "  ".join(f"{k} {v:.1f}s" for k, v in seconds.items()), flush=True)
     repeats = statistics.median(s["--repeats 3"] / s["one evaluation"] for s in rounds)
     swept = statistics.median(s["sweep of 8"] / s["one evaluation"] for s in rounds)
-    print(f"traces: {spec.traces}  rounds: {args.rounds}  median ratios: --repeats 3 / one evaluation {repeats:.2f} (target <= 2.2), "
-          f"sweep of 8 / one evaluation {swept:.2f} (target <= 1.5)")
+    print(
+        f"traces: {spec.traces}  rounds: {args.rounds}  median ratios: --repeats 3 / one evaluation {repeats:.2f} (target <= 2.2), "
+        f"sweep of 8 / one evaluation {swept:.2f} (target <= 1.5)"
+    )
 
 
 def _evaluate(spec: SweepSpec, repeats: int) -> float:

@@ -95,7 +95,9 @@ def commit_ms(folder: Path, synchronous: str, n: int = 200) -> float:
 def verbose(on: bool) -> None:
     root = logging.getLogger()
     root.handlers = [logging.StreamHandler(io.StringIO())]  # formatted in full, kept off the terminal
-    root.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(config_id)s %(correlation_id)s"))
+    root.handlers[0].setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s %(config_id)s %(correlation_id)s")
+    )
     root.handlers[0].addFilter(_fill_log_fields)
     root.setLevel(logging.INFO if on else logging.WARNING)
 
@@ -103,7 +105,9 @@ def verbose(on: bool) -> None:
 class Run:
     """One path at one log level, on its own workspace: state, ledger, outbox and bus persist across rounds."""
 
-    def __init__(self, path: str, loud: bool, root: Path, cfg: AgentConfig, model: CountingModel, index, concurrency: int) -> None:
+    def __init__(
+        self, path: str, loud: bool, root: Path, cfg: AgentConfig, model: CountingModel, index, concurrency: int
+    ) -> None:
         self.path, self.loud, self.model, self.concurrency = path, loud, model, concurrency
         self.name = f"{path}{' -v' if loud else ''}"
         self.ws = ws = Workspace(root)
@@ -133,9 +137,15 @@ class Run:
         logged = [d["latency_ms"] for d in read_log(self.ws.decisions)]  # written before acting: no `act` stage
         stages = {s: round(float(np.mean([d.get(s, 0.0) for d in logged])), 1) for s in STAGES}
         stages["rest"] = round(self.elapsed * 1000 / n - sum(stages.values()), 1)  # the delivery core, the bus, acting
-        return {"events": n, "events_per_s": round(n / self.elapsed, 2), "p50_ms": round(float(np.percentile(self.latencies, 50)), 1),
-                "p99_ms": round(float(np.percentile(self.latencies, 99)), 1), "model_calls_per_event": round(self.calls / n, 2),
-                "texts_embedded_per_event": round(self.texts / n, 1), "ms_per_event": stages}
+        return {
+            "events": n,
+            "events_per_s": round(n / self.elapsed, 2),
+            "p50_ms": round(float(np.percentile(self.latencies, 50)), 1),
+            "p99_ms": round(float(np.percentile(self.latencies, 99)), 1),
+            "model_calls_per_event": round(self.calls / n, 2),
+            "texts_embedded_per_event": round(self.texts / n, 1),
+            "ms_per_event": stages,
+        }
 
 
 def main() -> None:
@@ -152,21 +162,34 @@ def main() -> None:
         parser.error(f"--paths takes some of {', '.join(PATHS)}; --events must be at least --rounds (>= 1)")
     cfg = AgentConfig(name="load")
     cases = from_squad(CORPUS, "acme", per_paragraph=5, articles=ARTICLES).cases[: args.events]
-    bodies = [json.dumps({"event_id": f"load-{i}", "tenant": "acme", "user_id": f"u{i % 50}", "text": c.turns[0].question})
-              for i, c in enumerate(cases)]
+    bodies = [
+        json.dumps({"event_id": f"load-{i}", "tenant": "acme", "user_id": f"u{i % 50}", "text": c.turns[0].question})
+        for i, c in enumerate(cases)
+    ]
     if args.order == "shuffled":
         random.Random(17).shuffle(bodies)
     with tempfile.TemporaryDirectory() as tmp:
         model = CountingModel(MiniLMEmbedder())
         indexer = Agent.from_config(cfg, Workspace(Path(tmp) / "corpus"), cache_embeddings=False, embedder=model)
-        ingest(CORPUS, cfg, Workspace(Path(tmp) / "corpus"), tenant="acme", embedder=model, index=indexer.index,
-               progress=False, keep=lambda d: d.metadata.get("article") in ARTICLES)
-        runs = [Run(p, loud, Path(tmp) / f"{p}-{loud}", cfg, model, indexer.index, args.concurrency)
-                for loud in ([False, True] if args.verbose_too else [False]) for p in paths]
+        ingest(
+            CORPUS,
+            cfg,
+            Workspace(Path(tmp) / "corpus"),
+            tenant="acme",
+            embedder=model,
+            index=indexer.index,
+            progress=False,
+            keep=lambda d: d.metadata.get("article") in ARTICLES,
+        )
+        runs = [
+            Run(p, loud, Path(tmp) / f"{p}-{loud}", cfg, model, indexer.index, args.concurrency)
+            for loud in ([False, True] if args.verbose_too else [False])
+            for p in paths
+        ]
         share = -(-len(bodies) // args.rounds)
         for r in range(args.rounds):
             for run in runs if r % 2 == 0 else runs[::-1]:
-                run.drain(bodies[r * share:(r + 1) * share])
+                run.drain(bodies[r * share : (r + 1) * share])
         rows = {run.name: run.row() for run in runs}
         rows["sqlite_commit_ms"] = {mode: commit_ms(Path(tmp), mode) for mode in ("FULL", "NORMAL")}
     rate = {run.name: len(run.latencies) / run.elapsed for run in runs}
@@ -174,7 +197,11 @@ def main() -> None:
         for path, base in (("batched", "per-event"), ("per-event", "bare"), ("batched", "bare")):
             if f"{path}{suffix}" in rate and f"{base}{suffix}" in rate:
                 rows[f"{path}/{base}{suffix}"] = round(rate[f"{path}{suffix}"] / rate[f"{base}{suffix}"], 3)
-    print(json.dumps({"events": len(bodies), "concurrency": args.concurrency, "rounds": args.rounds, "order": args.order, **rows}, indent=2))
+    print(
+        json.dumps(
+            {"events": len(bodies), "concurrency": args.concurrency, "rounds": args.rounds, "order": args.order, **rows}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

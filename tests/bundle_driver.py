@@ -64,28 +64,49 @@ def xray_daemon():
 def aws_tables() -> dict:
     """Fresh state, idempotency and decision tables, and the Pinecone key in Secrets Manager (on moto)."""
     suffix = uuid.uuid4().hex[:8]
-    tables = {"state": make_table(f"state-{suffix}", "pk", "expires_at"), "idem": make_table(f"idem-{suffix}", "id", "expiration"),
-              "decisions": make_table(f"decisions-{suffix}", "pk", "unused"), "secret": f"pc-{suffix}"}
+    tables = {
+        "state": make_table(f"state-{suffix}", "pk", "expires_at"),
+        "idem": make_table(f"idem-{suffix}", "id", "expiration"),
+        "decisions": make_table(f"decisions-{suffix}", "pk", "unused"),
+        "secret": f"pc-{suffix}",
+    }
     boto3.client("secretsmanager").create_secret(Name=tables["secret"], SecretString="pc-test-key")
     return tables
 
 
 def bundle_env(bundle: Path, aws: str, tables: dict, pinecone_host: str, **extra: str) -> dict:
-    return {**AWS_ENV, "AWS_ENDPOINT_URL": aws, "PATH": "/usr/bin:/bin", "STATE_TABLE": tables["state"].name,
-            "IDEMPOTENCY_TABLE": tables["idem"].name, "DECISION_TABLE": tables["decisions"].name, "PINECONE_HOST": pinecone_host,
-            "PINECONE_SECRET_NAME": tables["secret"], "WORKBENCH_MODEL_DIR": str(bundle / "model"),
-            "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbenchTest", **extra}
+    return {
+        **AWS_ENV,
+        "AWS_ENDPOINT_URL": aws,
+        "PATH": "/usr/bin:/bin",
+        "STATE_TABLE": tables["state"].name,
+        "IDEMPOTENCY_TABLE": tables["idem"].name,
+        "DECISION_TABLE": tables["decisions"].name,
+        "PINECONE_HOST": pinecone_host,
+        "PINECONE_SECRET_NAME": tables["secret"],
+        "WORKBENCH_MODEL_DIR": str(bundle / "model"),
+        "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbenchTest",
+        **extra,
+    }
 
 
 def run_in_bundle(bundle: Path, code: str, args: list[str], env: dict) -> subprocess.CompletedProcess:
     paths = [str(bundle), *site.getsitepackages()]
-    proc = subprocess.run([sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{code}", *args],
-                          capture_output=True, text=True, env=env, cwd=bundle, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = {paths!r}\n{code}", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=bundle,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
-def run_handler(bundle: Path, batches: list, aws: str, tables: dict, pinecone_host: str, tmp: Path, **env: str) -> subprocess.CompletedProcess:
+def run_handler(
+    bundle: Path, batches: list, aws: str, tables: dict, pinecone_host: str, tmp: Path, **env: str
+) -> subprocess.CompletedProcess:
     path = tmp / f"batches-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(batches))
     return run_in_bundle(bundle, DRIVER, [str(path)], bundle_env(bundle, aws, tables, pinecone_host, **env))
@@ -158,10 +179,15 @@ print("METERED " + json.dumps({"calls": calls, "units": units, "invocations": in
 """
 
 
-def run_metered(bundle: Path, aws: str, tables: dict, pinecone_host: str, queue_url: str, queue_arn: str, expected: int,
-                batch: int) -> dict:
+def run_metered(
+    bundle: Path, aws: str, tables: dict, pinecone_host: str, queue_url: str, queue_arn: str, expected: int, batch: int
+) -> dict:
     """Drain `expected` messages from the queue through the bundle's handler; what every AWS call cost (see METERED)."""
     usage_module = Path(__file__).resolve().parent.parent / "workbench" / "lab" / "aws_usage.py"
-    proc = run_in_bundle(bundle, METERED, [str(usage_module), queue_url, queue_arn, str(expected), str(batch)],
-                         bundle_env(bundle, aws, tables, pinecone_host))
+    proc = run_in_bundle(
+        bundle,
+        METERED,
+        [str(usage_module), queue_url, queue_arn, str(expected), str(batch)],
+        bundle_env(bundle, aws, tables, pinecone_host),
+    )
     return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("METERED "))[8:])

@@ -54,12 +54,24 @@ def squad_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Three documents of two tenants, shared by the tests of the loop, escalation, replay and Step Functions.
 CORPUS = [
-    {"id": "ox", "title": "Oxygen", "text": "Oxygen is a chemical element with symbol O and atomic number 8. It is a highly reactive nonmetal.",
-     "metadata": {"tenant": "acme", "topic": "chemistry"}},
-    {"id": "sb", "title": "Super Bowl", "text": "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. The game was played in Santa Clara.",
-     "metadata": {"tenant": "acme", "topic": "sport"}},
-    {"id": "secret", "title": "Beta plan", "text": "Oxygen atomic number 8 is the answer the beta tenant keeps secret.",
-     "metadata": {"tenant": "beta", "topic": "chemistry"}},
+    {
+        "id": "ox",
+        "title": "Oxygen",
+        "text": "Oxygen is a chemical element with symbol O and atomic number 8. It is a highly reactive nonmetal.",
+        "metadata": {"tenant": "acme", "topic": "chemistry"},
+    },
+    {
+        "id": "sb",
+        "title": "Super Bowl",
+        "text": "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. The game was played in Santa Clara.",
+        "metadata": {"tenant": "acme", "topic": "sport"},
+    },
+    {
+        "id": "secret",
+        "title": "Beta plan",
+        "text": "Oxygen atomic number 8 is the answer the beta tenant keeps secret.",
+        "metadata": {"tenant": "beta", "topic": "chemistry"},
+    },
 ]
 
 HYBRID = {"top_k": 3, "hybrid": {"enabled": True, "method": "sparse_dense", "weight": 0.6, "candidates": 5}}
@@ -80,8 +92,13 @@ def _evaluated_export(root: Path, squad_subset: Path, minilm, cfg: AgentConfig, 
     tracking.connect(ws)
     result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=limit), ws, embedder=embedder, progress=False)
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
-    report = export_bundle(tracking.config_of_run(run_id), root / "bundle", run_id=run_id, metrics=mlflow.get_run(run_id).data.metrics,
-                           index_path=result.index_path if with_index else None)
+    report = export_bundle(
+        tracking.config_of_run(run_id),
+        root / "bundle",
+        run_id=run_id,
+        metrics=mlflow.get_run(run_id).data.metrics,
+        index_path=result.index_path if with_index else None,
+    )
     return result, run_id, report, ws, embedder
 
 
@@ -96,8 +113,9 @@ def exported(tmp_path_factory, squad_subset, minilm):
 @pytest.fixture(scope="session")
 def hybrid(tmp_path_factory, squad_subset, minilm):
     """A sparse-dense hybrid config, evaluated and exported with its BM25 parameters: (result, report, workspace, embedder)."""
-    result, _, report, ws, embedder = _evaluated_export(tmp_path_factory.mktemp("hybrid"), squad_subset, minilm,
-                                                        AgentConfig(name="hybrid", retrieval=HYBRID), 6, with_index=True)
+    result, _, report, ws, embedder = _evaluated_export(
+        tmp_path_factory.mktemp("hybrid"), squad_subset, minilm, AgentConfig(name="hybrid", retrieval=HYBRID), 6, with_index=True
+    )
     return result, report, ws, embedder
 
 
@@ -113,8 +131,11 @@ def sweep_spec(tmp_path: Path, corpus: Path, *, name: str, limit: int, embedder:
     import yaml
 
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"name": name, "base": {"embedder": {"kind": embedder}},
-                                    "dataset": {"corpus": str(corpus), "limit": limit}, **fields}))
+    path.write_text(
+        yaml.safe_dump(
+            {"name": name, "base": {"embedder": {"kind": embedder}}, "dataset": {"corpus": str(corpus), "limit": limit}, **fields}
+        )
+    )
     return path
 
 
@@ -136,8 +157,11 @@ def bad_payloads():
     parser's depth, integers past its digits, lone surrogates, and well-formed JSON of the wrong shape."""
     from hypothesis import strategies as st
 
-    shapes = st.dictionaries(st.text(max_size=8), st.recursive(st.none() | st.integers() | st.text(max_size=10),
-                                                               lambda c: st.lists(c, max_size=3), max_leaves=5), max_size=5)
+    shapes = st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(st.none() | st.integers() | st.text(max_size=10), lambda c: st.lists(c, max_size=3), max_leaves=5),
+        max_size=5,
+    )
     return st.one_of(
         st.binary(max_size=40),
         st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),
@@ -210,9 +234,11 @@ def _free_port() -> int:
 # moto's own `moto_server` is threaded, and its conditional writes are then not atomic (two puts conditioned on
 # the same version can both succeed), where DynamoDB's are. Serving one request at a time restores the contract
 # under test; everything else is moto_server as shipped.
-MOTO_SERIAL = ("import sys; from werkzeug.serving import run_simple; "
-               "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app; "
-               "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)")
+MOTO_SERIAL = (
+    "import sys; from werkzeug.serving import run_simple; "
+    "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app; "
+    "run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)"
+)
 
 
 @contextlib.contextmanager
@@ -277,8 +303,12 @@ def make_table(name: str, key: str, ttl: str):
     import boto3
 
     client = boto3.client("dynamodb")
-    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+    )
     client.update_time_to_live(TableName=name, TimeToLiveSpecification={"AttributeName": ttl, "Enabled": True})
     return boto3.resource("dynamodb").Table(name)
 

@@ -84,7 +84,11 @@ class OpenAIDouble:
             self.requests.append((path, body))
             fault = self._faults.pop(0) if self._faults else None
         if fault is not None:
-            return fault, {"retry-after-ms": "10"}, {"error": {"message": f"double: injected {fault}", "type": "injected", "code": None}}
+            return (
+                fault,
+                {"retry-after-ms": "10"},
+                {"error": {"message": f"double: injected {fault}", "type": "injected", "code": None}},
+            )
         if path.endswith("/chat/completions"):
             time.sleep(self.delay_s)
             return 200, {}, self._chat(body)
@@ -97,11 +101,21 @@ class OpenAIDouble:
         text = "this is not JSON {" if self.malformed else _reply(prompt)
         n = int(body.get("n") or 1)
         prompt_tokens, completion_tokens = len(prompt.split()), len(text.split())
-        return {"id": f"chatcmpl-double-{len(self.requests)}", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
-                            for i in range(n)],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens * n,
-                          "total_tokens": prompt_tokens + completion_tokens * n}}
+        return {
+            "id": f"chatcmpl-double-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": None}
+                for i in range(n)
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens * n,
+                "total_tokens": prompt_tokens + completion_tokens * n,
+            },
+        }
 
     def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
         from workbench.embedders.hashing import HashingEmbedder
@@ -109,10 +123,17 @@ class OpenAIDouble:
         texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
         vectors = np.asarray(HashingEmbedder(int(body.get("dimensions") or 384)).embed([str(t) for t in texts]), dtype="<f4")
         as_base64 = body.get("encoding_format") == "base64"
-        data = [{"object": "embedding", "index": i,
-                 "embedding": base64.b64encode(v.tobytes()).decode() if as_base64 else v.tolist()} for i, v in enumerate(vectors)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": base64.b64encode(v.tobytes()).decode() if as_base64 else v.tolist()}
+            for i, v in enumerate(vectors)
+        ]
         tokens = sum(len(str(t).split()) for t in texts)
-        return {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
 
 def _reply(prompt: str) -> str:

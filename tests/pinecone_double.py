@@ -55,8 +55,12 @@ class PineconeDouble:
                 double.requests.append(route)
                 if not self._authorised():
                     return
-                handler = {"/vectors/upsert": double.upsert, "/query": double.query, "/vectors/delete": double.delete,
-                           "/describe_index_stats": double.stats}.get(route)
+                handler = {
+                    "/vectors/upsert": double.upsert,
+                    "/query": double.query,
+                    "/vectors/delete": double.delete,
+                    "/describe_index_stats": double.stats,
+                }.get(route)
                 if handler is None:
                     return self._reply({"error": f"no route {route}"}, 404)
                 try:
@@ -93,8 +97,12 @@ class PineconeDouble:
         with self._lock:
             for v in body["vectors"]:
                 sparse = v.get("sparseValues") or v.get("sparse_values")
-                ns[v["id"]] = {"id": v["id"], "values": v["values"], "metadata": v.get("metadata", {}),
-                               **({"sparseValues": sparse} if sparse else {})}
+                ns[v["id"]] = {
+                    "id": v["id"],
+                    "values": v["values"],
+                    "metadata": v.get("metadata", {}),
+                    **({"sparseValues": sparse} if sparse else {}),
+                }
         return {"upsertedCount": len(body["vectors"])}
 
     def query(self, body: dict) -> dict:
@@ -104,8 +112,10 @@ class PineconeDouble:
         sparse_q = body.get("sparseVector") or body.get("sparse_vector")
         if sparse_q is not None:
             if self.metric != "dotproduct":
-                raise ValueError(f"Index configuration does not support sparse values: metric is {self.metric}, "
-                                 "sparse-dense queries need dotproduct")
+                raise ValueError(
+                    f"Index configuration does not support sparse values: metric is {self.metric}, "
+                    "sparse-dense queries need dotproduct"
+                )
             _check_sparse(sparse_q, "query")
         scored = []
         for rec in ns.values():
@@ -118,11 +128,20 @@ class PineconeDouble:
                 scored.append((score, rec))
         scored.sort(key=lambda sr: (-sr[0], sr[1]["id"]))
         top = scored[: body.get("topK", 10)]
-        return {"namespace": namespace, "usage": {"readUnits": 1},
-                "matches": [{"id": r["id"], "score": s, **({"metadata": r["metadata"]} if body.get("includeMetadata") else {}),
-                             **({"values": r["values"]} if body.get("includeValues") else {}),
-                             **({"sparseValues": r["sparseValues"]} if body.get("includeValues") and "sparseValues" in r else {})}
-                            for s, r in top]}
+        return {
+            "namespace": namespace,
+            "usage": {"readUnits": 1},
+            "matches": [
+                {
+                    "id": r["id"],
+                    "score": s,
+                    **({"metadata": r["metadata"]} if body.get("includeMetadata") else {}),
+                    **({"values": r["values"]} if body.get("includeValues") else {}),
+                    **({"sparseValues": r["sparseValues"]} if body.get("includeValues") and "sparseValues" in r else {}),
+                }
+                for s, r in top
+            ],
+        }
 
     def fetch(self, ids: list[str], namespace: str) -> dict:
         ns = self.namespaces.get(namespace, {})
@@ -138,8 +157,13 @@ class PineconeDouble:
 
     def stats(self, body: dict) -> dict:
         counts = {name: {"vectorCount": len(ns)} for name, ns in self.namespaces.items()}
-        return {"namespaces": counts, "dimension": self.dimension, "indexFullness": 0.0, "metric": self.metric,
-                "totalVectorCount": sum(c["vectorCount"] for c in counts.values())}
+        return {
+            "namespaces": counts,
+            "dimension": self.dimension,
+            "indexFullness": 0.0,
+            "metric": self.metric,
+            "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
+        }
 
 
 def _namespace(name: str | None) -> str:
@@ -153,8 +177,10 @@ def _check_record(v: dict, dimension: int) -> None:
         raise ValueError(f"Dense vectors must contain at least one non-zero value (record {v['id']})")
     size = len(json.dumps(v.get("metadata", {}), separators=(",", ":")).encode())
     if size > METADATA_LIMIT_BYTES:
-        raise ValueError(f"Metadata size is {size} bytes, which exceeds the limit of {METADATA_LIMIT_BYTES} bytes per vector "
-                         f"(record {v['id']})")
+        raise ValueError(
+            f"Metadata size is {size} bytes, which exceeds the limit of {METADATA_LIMIT_BYTES} bytes per vector "
+            f"(record {v['id']})"
+        )
     sparse = v.get("sparseValues") or v.get("sparse_values")
     if sparse is not None:
         _check_sparse(sparse, f"record {v['id']}")
@@ -165,5 +191,5 @@ def _check_sparse(sparse: dict, where: str) -> None:
         raise ValueError(f"Sparse vector indices and values must have the same length ({where})")
     if len(sparse["indices"]) > SPARSE_LIMIT:
         raise ValueError(f"Sparse vector size {len(sparse['indices'])} exceeds the maximum size of {SPARSE_LIMIT} ({where})")
-    if any(not 0 <= i < 2 ** 32 for i in sparse["indices"]):
+    if any(not 0 <= i < 2**32 for i in sparse["indices"]):
         raise ValueError(f"Sparse vector indices must be unsigned 32-bit integers ({where})")

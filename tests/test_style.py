@@ -18,5 +18,7 @@ def test_ruff_lint_passes() -> None:
 
 def test_no_module_is_over_300_lines() -> None:
     """Small modules with names that say what they hold (the project's style guide)."""
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "workbench").rglob("*.py") if (n := len(p.read_text().splitlines())) > 300}
+    long = {
+        str(p.relative_to(ROOT)): n for p in (ROOT / "workbench").rglob("*.py") if (n := len(p.read_text().splitlines())) > 300
+    }
     assert not long, f"split these modules: {long}"

@@ -45,16 +45,22 @@ TESTS_ONLY = "only minilm (run as ONNX in the Lambda) is served; the hashing emb
 
 BUILTIN = (
     Backend("embedder", "minilm", "workbench.embedders.minilm:build", twin="onnx_minilm", extra="local"),
-    Backend("embedder", "onnx_minilm", "workbench.embedders.onnx_minilm:build", requires=("onnxruntime", "tokenizers"),
-            extra="aws"),
+    Backend(
+        "embedder", "onnx_minilm", "workbench.embedders.onnx_minilm:build", requires=("onnxruntime", "tokenizers"), extra="aws"
+    ),
     Backend("embedder", "hashing", "workbench.embedders.hashing:build", local_only=TESTS_ONLY),
     Backend("index", "chroma", "workbench.indexes.chroma:build", twin="pinecone", extra="local"),
     Backend("index", "pinecone", "workbench.indexes.pinecone:build", requires=("pinecone",), extra="aws"),
     Backend("state", "sqlite", "workbench.state.sqlite:build", twin="dynamodb"),
     Backend("state", "dynamodb", "workbench.state.dynamodb:build", extra="aws"),  # boto3 is in the Lambda runtime
     # Its sentence ranking shares the BM25 tokenizer (and its stemmer).
-    Backend("reasoner", "extractive", "workbench.reasoners.extractive:build",
-            files=("reasoners/extractive_scoring.py", "reasoners/sentences.py", "indexes/sparse/"), requires=("snowballstemmer",)),
+    Backend(
+        "reasoner",
+        "extractive",
+        "workbench.reasoners.extractive:build",
+        files=("reasoners/extractive_scoring.py", "reasoners/sentences.py", "indexes/sparse/"),
+        requires=("snowballstemmer",),
+    ),
     Backend("reasoner", "langchain", "workbench.reasoners.langchain_chat:build", requires=("langchain",), extra="langchain"),
     Backend("actuator", "outbox", "workbench.actuators.outbox:build", twin="stdout"),
     Backend("actuator", "stdout", "workbench.actuators.stdout:build"),

@@ -21,22 +21,11 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from workbench.deploy.options import DeployConfig, PricingConfig
 from workbench.errors import ConfigError
 from workbench.filters import checked_filter
+from workbench.prompt import DEFAULT_PROMPT
 from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
 from workbench.sections import Section, Url, format_validation_error
 from workbench.yamlfile import read_yaml
-
-DEFAULT_PROMPT = """You are a helpful assistant. Answer the user's question using only the context below.
-Cite the ids of the passages you used in square brackets.
-
-Context:
-{context}
-
-Conversation history:
-{history}
-
-User: {question}
-Assistant:"""
 
 
 class EmbedderConfig(Section):
@@ -68,8 +57,10 @@ class IndexConfig(Section):
     @model_validator(mode="after")
     def _port_needs_a_host(self) -> "IndexConfig":
         if self.host is None and self.port != type(self).model_fields["port"].default:  # a dumped default config loads
-            raise ValueError(f"port {self.port} is set without host: set index.host to the Chroma server's name "
-                             "(the embedded client has no port)")
+            raise ValueError(
+                f"port {self.port} is set without host: set index.host to the Chroma server's name "
+                "(the embedded client has no port)"
+            )
         return self
 
 
@@ -77,8 +68,11 @@ class ChunkingConfig(Section):
     splitter: Literal["recursive", "character", "markdown"] = "recursive"
     size: int = Field(800, gt=0)
     overlap: int = Field(100, ge=0)
-    sentence_vectors: bool = Field(True, description="embed each chunk's sentences at ingest and store them with it, "
-                                                     "so the extractive reasoner embeds no sentence when it answers")
+    sentence_vectors: bool = Field(
+        True,
+        description="embed each chunk's sentences at ingest and store them with it, "
+        "so the extractive reasoner embeds no sentence when it answers",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> "ChunkingConfig":
@@ -102,8 +96,10 @@ class HybridConfig(Section):
     @model_validator(mode="after")
     def _alpha_above_zero(self) -> "HybridConfig":
         if self.method == "sparse_dense" and self.weight == 0:
-            raise ValueError("sparse_dense with weight (alpha) 0 sends Pinecone an all-zero dense vector, which it rejects; "
-                             "use a small alpha such as 0.05 for a keyword-led ranking")
+            raise ValueError(
+                "sparse_dense with weight (alpha) 0 sends Pinecone an all-zero dense vector, which it rejects; "
+                "use a small alpha such as 0.05 for a keyword-led ranking"
+            )
         return self
 
 
@@ -202,7 +198,8 @@ class ResilienceConfig(Section):
     max_delay_s: float = Field(2.0, gt=0, le=TIMEOUT_MAX)
     timeout_s: float = Field(30.0, gt=0, le=TIMEOUT_MAX)
     rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
-        default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}")
+        default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}"
+    )
 
     @field_validator("rate_per_s")
     @classmethod
@@ -211,19 +208,21 @@ class ResilienceConfig(Section):
         meant no limit; below 1/TIMEOUT_MAX the wait for a token overflows."""
         for name, rate in rates.items():
             if rate <= 0:
-                raise ValueError(f"{name}: {rate:g} calls per second; a rate must be more than 0. For no limit, leave "
-                                 f"{name} out of rate_per_s")
+                raise ValueError(
+                    f"{name}: {rate:g} calls per second; a rate must be more than 0. For no limit, leave {name} out of rate_per_s"
+                )
             if rate < 1 / TIMEOUT_MAX:
-                raise ValueError(f"{name}: {rate:g} calls per second is less than one call in {TIMEOUT_MAX:.0f} s, the "
-                                 "longest wait Python can make")
+                raise ValueError(
+                    f"{name}: {rate:g} calls per second; that is below one call in {TIMEOUT_MAX:.0f} s, Python's longest wait"
+                )
         return rates
 
 
 class AgentConfig(Section):
     """A complete pipeline. Example::
 
-        cfg = AgentConfig.from_yaml("experiments/default.yaml")
-        cfg.config_id  # 'c3f1a9e0b2d4'
+    cfg = AgentConfig.from_yaml("experiments/default.yaml")
+    cfg.config_id  # 'c3f1a9e0b2d4'
     """
 
     name: str = "default"

@@ -31,7 +31,7 @@ def _scrubbed(value: str | None) -> str | None:
 class Event(BaseModel):
     """One stimulus for the agent. Example::
 
-        Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?")
+    Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?")
     """
 
     # No NaN or infinity: neither is JSON, and a metadata value holding one could not be stored or sent on.
@@ -69,8 +69,10 @@ def fifo_ids(event: Event) -> dict[str, str]:
     group = f"{event.tenant}#{event.user_id}"
     if len(group) > 128 or not all(33 <= ord(c) <= 126 for c in group):
         group = f"{event.tenant}#{hashlib.sha256(event.user_id.encode()).hexdigest()[:60]}"
-    return {"MessageGroupId": group,
-            "MessageDeduplicationId": hashlib.sha256(f"{event.tenant}#{event.event_id}".encode()).hexdigest()}
+    return {
+        "MessageGroupId": group,
+        "MessageDeduplicationId": hashlib.sha256(f"{event.tenant}#{event.event_id}".encode()).hexdigest(),
+    }
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ class Parsed:
     error: str | None = None
 
 
-def parse_payload(payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS, source: str = "payload") -> list[Parsed]:
+def parse_payload(
+    payload: str | bytes | dict | list, max_text_chars: int = MAX_TEXT_CHARS, source: str = "payload"
+) -> list[Parsed]:
     """Unwrap any supported envelope and validate every record inside it.
 
     `source` says where the payload came from (a file and line, a message id); records inside an SQS or SNS
@@ -133,7 +137,12 @@ def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Pa
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
         if isinstance(record, dict) and isinstance(record.get("Sns"), dict) and "Message" in record["Sns"]:
-            out += _parse(record["Sns"]["Message"], _named(source, "sns", record["Sns"].get("MessageId"), f".Records[{i}]"), limit, depth + 1)
+            out += _parse(
+                record["Sns"]["Message"],
+                _named(source, "sns", record["Sns"].get("MessageId"), f".Records[{i}]"),
+                limit,
+                depth + 1,
+            )
         elif isinstance(record, dict) and "body" in record:
             out += _parse(record["body"], _named(source, "sqs", record.get("messageId"), f".Records[{i}]"), limit, depth + 1)
         else:
@@ -181,8 +190,14 @@ def _validate(data: dict, source: str, limit: int) -> Parsed:
 
 def _unencodable(event: Event) -> str | None:
     """The first field holding text that UTF-8 cannot encode; such text would fail at every store downstream."""
-    fields = {"event_id": event.event_id, "user_id": event.user_id, "text": event.text, "channel": event.channel,
-              "correlation_id": event.correlation_id or "", **{f"metadata.{k}": f"{k}{v}" for k, v in event.metadata.items()}}
+    fields = {
+        "event_id": event.event_id,
+        "user_id": event.user_id,
+        "text": event.text,
+        "channel": event.channel,
+        "correlation_id": event.correlation_id or "",
+        **{f"metadata.{k}": f"{k}{v}" for k, v in event.metadata.items()},
+    }
     for name, value in fields.items():
         try:
             value.encode("utf-8")
@@ -206,8 +221,8 @@ def _describe(err: Any) -> str:
 def _shown(value: Any, width: int) -> str:
     """The bad value, short and redacted: error messages reach dead letters, logs and the terminal."""
     try:
-        text = repr(value)[:width * 4]  # redact before cutting, so a cut cannot split a card number out of view
+        text = repr(value)[: width * 4]  # redact before cutting, so a cut cannot split a card number out of view
     except Exception:  # noqa: BLE001 - a long integer or a deep structure cannot be printed
         return f"<{type(value).__name__}>"
     text = redact(text)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -17,17 +16,16 @@ from typing import Any, Iterator, Sequence
 
 from workbench.catalogue import Profile
 from workbench.config import AgentConfig
-from workbench.errors import StaleWriteError
 from workbench.events import Event
 from workbench.filters import combine
 from workbench.indexes import query_many
 from workbench.prompt import build_prompt
 from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, StateStore, VectorIndex
 from workbench.redaction import redact
-from workbench.registry import BuildContext, build
 from workbench.serve.ledger import ledger_key
 from workbench.state import user_item
-from workbench.types import Answer, ConversationState, Decision, Hit, Message
+from workbench.state.turns import append_turn, completes_streak
+from workbench.types import Decision, Hit, Message
 from workbench.workspace import Workspace
 
 log = logging.getLogger("workbench.agent")
@@ -36,13 +34,24 @@ log = logging.getLogger("workbench.agent")
 class Agent:
     """Runs one pipeline configuration. Example::
 
-        agent = Agent.from_config(AgentConfig())
-        decision = agent.handle(Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?"))
+    agent = Agent.from_config(AgentConfig())
+    decision = agent.handle(Event(tenant="acme", user_id="u1", text="Who won Super Bowl 50?"))
     """
 
-    def __init__(self, config: AgentConfig, embedder: Embedder, index: VectorIndex, state: StateStore,
-                 reasoner: Reasoner, actuator: Actuator, decision_log: DecisionLog | None = None, *,
-                 tracer: Any = None, escalator: Actuator | None = None, max_write_attempts: int = 20) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        embedder: Embedder,
+        index: VectorIndex,
+        state: StateStore,
+        reasoner: Reasoner,
+        actuator: Actuator,
+        decision_log: DecisionLog | None = None,
+        *,
+        tracer: Any = None,
+        escalator: Actuator | None = None,
+        max_write_attempts: int = 20,
+    ) -> None:
         self.config = config
         self.config_id = config.config_id
         self.embedder, self.index, self.state = embedder, index, state
@@ -51,39 +60,31 @@ class Agent:
         self.max_write_attempts = max_write_attempts
 
     @classmethod
-    def from_config(cls, config: AgentConfig, workspace: Workspace | None = None, *, cache_embeddings: bool = True,
-                    profile: Profile = "local", **parts: Any) -> "Agent":
+    def from_config(
+        cls,
+        config: AgentConfig,
+        workspace: Workspace | None = None,
+        *,
+        cache_embeddings: bool = True,
+        profile: Profile = "local",
+        **parts: Any,
+    ) -> "Agent":
         """Build every part from the catalogue, for `profile` (aws: the cloud twins, as the exported Lambda runs);
         pass a part in `parts` to use it instead."""
-        from workbench.resilience import guard
+        from workbench.assembly import assemble
 
-        ctx = BuildContext(config, workspace or Workspace.default(), profile=profile)
-        ctx.embedder = parts.get("embedder") or build_embedder(ctx, cache_embeddings)
-        built = {family: parts.get(family) or guard(build(family, getattr(config, family).kind, ctx), family, config.resilience)
-                 for family in ("index", "state", "reasoner", "actuator")}
-        built["decision_log"] = parts.get("decision_log") or build("log", config.log.kind, ctx)
-        if config.retrieval.hybrid.enabled:
-            from workbench.indexes.hybrid import with_hybrid
-
-            built["index"] = with_hybrid(built["index"], config.retrieval.hybrid)
-        embedder = ctx.embedder if "embedder" in parts else guard(ctx.embedder, "embedder", config.resilience)
-        if "escalator" in parts:
-            built["escalator"] = parts["escalator"]
-        elif config.escalation.after:  # an actuator of its own, built from the escalation section
-            escalator = build("actuator", config.escalation.actuator.kind, ctx, section=config.escalation.actuator)
-            built["escalator"] = guard(escalator, "actuator", config.resilience)
-        tracer = parts.get("tracer")
-        if tracer is None and config.observability.tracing != "none":
-            from workbench.tracing import make_tracer
-
-            tracer = make_tracer(config.observability)
-        return cls(config, embedder, **built, tracer=tracer)
+        return cls(config, **assemble(config, workspace or Workspace.default(), profile, cache_embeddings, parts))
 
     def handle(self, event: Event, filter: dict[str, Any] | None = None) -> Decision:
         """Run one event through the loop; `filter` narrows retrieval further for this event only."""
         if self.tracer is None:
             return self._handle(event, filter, None)
-        attrs = {"correlation_id": event.correlation, "config_id": self.config_id, "event_id": event.event_id, "tenant": event.tenant}
+        attrs = {
+            "correlation_id": event.correlation,
+            "config_id": self.config_id,
+            "event_id": event.event_id,
+            "tenant": event.tenant,
+        }
         with self.tracer.start_as_current_span("agent.handle", attributes=attrs):
             return self._handle(event, filter, attrs)
 
@@ -94,8 +95,13 @@ class Agent:
         self.record(event, decision)
         return decision
 
-    def propose(self, event: Event, filter: dict[str, Any] | None = None, span_attrs: dict[str, str] | None = None,
-                retrieved: Retrieved | None = None) -> Decision:
+    def propose(
+        self,
+        event: Event,
+        filter: dict[str, Any] | None = None,
+        span_attrs: dict[str, str] | None = None,
+        retrieved: Retrieved | None = None,
+    ) -> Decision:
         """Embed, retrieve and decide (the turn is persisted), without acting: the delivery core commits the
         decision before it acts, so a crash between the two never acts twice. `retrieved`: the event's embed and
         retrieve stages, done by its batch (`Agent.batch`)."""
@@ -129,7 +135,9 @@ class Agent:
             share = {stage: round(ms / max(1, len(events)), 3) for stage, ms in latency.items()}  # each event's part
             yield [Retrieved(found, share) for found in hits] if hits is not None else [None] * len(events)
 
-    def _embed_and_retrieve(self, events: Sequence[Event], latency: dict[str, float]) -> tuple[list[list[Hit]] | None, dict[str, Any]]:
+    def _embed_and_retrieve(
+        self, events: Sequence[Event], latency: dict[str, float]
+    ) -> tuple[list[list[Hit]] | None, dict[str, Any]]:
         """Each event's hits (None if a batch stage failed), and the vector of each distinct text."""
         texts = list(dict.fromkeys(e.text for e in events))
         try:
@@ -166,8 +174,9 @@ class Agent:
             hybrid = {"texts": [e.text for e in events], "keywords": [e.metadata.get("keyword") for e in events]}
         return query_many(self.index, vectors, rc.top_k, events[0].tenant, flt, **hybrid)
 
-    def decide(self, event: Event, hits: list[Hit], latency: dict[str, float] | None = None,
-               span_attrs: dict[str, str] | None = None) -> Decision:
+    def decide(
+        self, event: Event, hits: list[Hit], latency: dict[str, float] | None = None, span_attrs: dict[str, str] | None = None
+    ) -> Decision:
         """Load state, build the prompt, reason, persist the turn: the decision, not yet acted on.
 
         Stage timings are added to `latency`, which becomes the decision's `latency_ms`."""
@@ -181,16 +190,31 @@ class Agent:
         with timed("reason"):
             answer = self.reasoner.reason(event.text, prompt, hits)
         with timed("persist_state"):
-            history = self._append_turn(event, answer, state)
+            turn = (
+                Message("user", self._redact(event.text), event.event_id, event.timestamp.timestamp()),
+                Message("assistant", self._redact(answer.text), event.event_id, event.timestamp.timestamp(), answer.declined),
+            )
+            history = append_turn(
+                self.state, event.tenant, event.user_id, turn, state, self.config.state.history_cap, self.max_write_attempts
+            )
         latency["total"] = _total(latency)
         scrub = self._redact
         return Decision(
-            event_id=event.event_id, correlation_id=event.correlation, config_id=self.config_id,
-            tenant=event.tenant, user_id=event.user_id, question=scrub(event.text), answer=scrub(answer.text),
-            citations=answer.citations, declined=answer.declined,
-            hits=tuple((h.id, round(h.score, 6)) for h in hits), contexts=tuple(h.text for h in hits),
-            prompt=scrub(prompt), latency_ms=latency, tokens=dict(answer.tokens),
-            escalated=self._should_escalate(history),
+            event_id=event.event_id,
+            correlation_id=event.correlation,
+            config_id=self.config_id,
+            tenant=event.tenant,
+            user_id=event.user_id,
+            question=scrub(event.text),
+            answer=scrub(answer.text),
+            citations=answer.citations,
+            declined=answer.declined,
+            hits=tuple((h.id, round(h.score, 6)) for h in hits),
+            contexts=tuple(h.text for h in hits),
+            prompt=scrub(prompt),
+            latency_ms=latency,
+            tokens=dict(answer.tokens),
+            escalated=completes_streak(history, self.config.escalation.after),
         )
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
@@ -207,50 +231,40 @@ class Agent:
         """Hand the user to a human: an action of its own, with a key of its own (no tenant holds ':', so it never
         equals a main action's key), so the delivery core can retry it alone."""
         if self.escalates(decision):
-            self.escalator.act({**decision.to_dict(), "idempotency_key": f"escalation:{ledger_key(decision.tenant, decision.event_id)}",
-                                "answer": f"Escalated to a human after {self.config.escalation.after} unanswered messages: "
-                                          f"{decision.question}"})
+            self.escalator.act(
+                {
+                    **decision.to_dict(),
+                    "idempotency_key": f"escalation:{ledger_key(decision.tenant, decision.event_id)}",
+                    "answer": f"Escalated to a human after {self.config.escalation.after} unanswered messages: "
+                    f"{decision.question}",
+                }
+            )
 
     def record(self, event: Event, decision: Decision) -> None:
         """Append the decision to the decision log and log its timings."""
         if self.decision_log is not None:
-            self.decision_log.append({**decision.to_dict(), "timestamp": event.timestamp.isoformat(), "channel": self._redact(event.channel),
-                                      "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
-                                      "embedder": self.config.embedder.model})
-        log.info("decision", extra={"config_id": self.config_id, "correlation_id": event.correlation, "tenant": event.tenant,
-                                    "event_id": event.event_id, "latency_ms": decision.latency_ms})
+            self.decision_log.append(
+                {
+                    **decision.to_dict(),
+                    "timestamp": event.timestamp.isoformat(),
+                    "channel": self._redact(event.channel),
+                    "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
+                    "embedder": self.config.embedder.model,
+                }
+            )
+        log.info(
+            "decision",
+            extra={
+                "config_id": self.config_id,
+                "correlation_id": event.correlation,
+                "tenant": event.tenant,
+                "event_id": event.event_id,
+                "latency_ms": decision.latency_ms,
+            },
+        )
 
     def recorded(self, event: Event) -> bool:
         return self.decision_log is None or self.decision_log.contains(event.tenant, event.event_id)
-
-    def _should_escalate(self, history: tuple[Message, ...]) -> bool:
-        """True when this turn completes a streak of exactly `escalation.after` declined answers."""
-        after = self.config.escalation.after
-        if not after:
-            return False
-        answers = [m for m in history if m.role == "assistant"]
-        streak = next((i for i, m in enumerate(reversed(answers)) if not m.declined), len(answers))
-        return streak == after
-
-    def _append_turn(self, event: Event, answer: Answer, state: ConversationState) -> tuple[Message, ...]:
-        """Optimistic concurrency: on a lost race, reload and re-apply; never overwrite another writer's turn.
-
-        Returns the history as written (or as found, for a redelivered event)."""
-        cap = self.config.state.history_cap
-        now = event.timestamp.timestamp()
-        for attempt in range(self.max_write_attempts):
-            if any(m.event_id == event.event_id for m in state.history):
-                return state.history  # a redelivered event: its turn is already recorded
-            turn = (Message("user", self._redact(event.text), event.event_id, now),
-                    Message("assistant", self._redact(answer.text), event.event_id, now, answer.declined))
-            history = (*state.history, *turn)[-cap:]
-            try:
-                self.state.save(event.tenant, user_item(event.user_id), history, state.version)
-                return history
-            except StaleWriteError:
-                time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))  # capped exponential backoff, full jitter
-                state = self.state.load(event.tenant, user_item(event.user_id))
-        raise StaleWriteError(f"tenant {event.tenant!r} user {event.user_id!r}: history changed under {self.max_write_attempts} attempts to write; event kept for retry")
 
     def _redact(self, text: str) -> str:
         kinds = self.config.privacy.redact
@@ -263,15 +277,6 @@ class Retrieved:
 
     hits: list[Hit]
     latency: dict[str, float]  # the event's share of the batch's embed, retrieve and prefetch time
-
-
-def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:
-    embedder = build("embedder", ctx.config.embedder.kind, ctx)
-    if cache:
-        from workbench.embedders.cache import CachedEmbedder
-
-        embedder = CachedEmbedder(embedder, ctx.workspace.embedding_cache)
-    return embedder
 
 
 def _total(latency: dict[str, float]) -> float:

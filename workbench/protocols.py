@@ -18,11 +18,19 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    def upsert(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str],
-               metadatas: Sequence[dict[str, Any]]) -> None: ...
+    def upsert(
+        self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str], metadatas: Sequence[dict[str, Any]]
+    ) -> None: ...
 
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
-              text: str = "", keyword: str | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        text: str = "",
+        keyword: str | None = None,
+    ) -> list[Hit]:
         """Best `top_k` hits within `tenant` (None: all tenants, for admin tools only) matching `filter`. `text` is the
         question, which an index that also scores keywords ranks by; `keyword` keeps only hits whose text contains it."""
 

@@ -58,14 +58,25 @@ class TokenBucket:
 
 
 class Guarded:
-    def __init__(self, part: Any, name: str, attempts: int, base_delay_s: float, max_delay_s: float, timeout_s: float,
-                 limiter: TokenBucket | None) -> None:
+    def __init__(
+        self,
+        part: Any,
+        name: str,
+        attempts: int,
+        base_delay_s: float,
+        max_delay_s: float,
+        timeout_s: float,
+        limiter: TokenBucket | None,
+    ) -> None:
         from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
         self._part, self._name, self._timeout, self._limiter = part, name, timeout_s, limiter
-        self._retrying = Retrying(stop=stop_after_attempt(attempts), reraise=True,
-                                  wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
-                                  retry=retry_if_exception(transient))
+        self._retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(initial=base_delay_s, max=max_delay_s),
+            retry=retry_if_exception(transient),
+        )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"guard-{name}")
 
     def __getattr__(self, attr: str) -> Any:
@@ -94,5 +105,12 @@ def unwrap(part: Any) -> Any:
 def guard(part: Any, name: str, policy: Any) -> Any:
     """Wrap `part` with the config's resilience policy (a `ResilienceConfig`)."""
     rate = policy.rate_per_s.get(name)
-    return Guarded(part, name, policy.max_attempts, policy.base_delay_s, policy.max_delay_s, policy.timeout_s,
-                   TokenBucket(rate) if rate else None)
+    return Guarded(
+        part,
+        name,
+        policy.max_attempts,
+        policy.base_delay_s,
+        policy.max_delay_s,
+        policy.timeout_s,
+        TokenBucket(rate) if rate else None,
+    )

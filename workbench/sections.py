@@ -12,9 +12,11 @@ from workbench.redaction import MASK, mask_secrets, mask_urls
 
 def _not_masked(url: str | None) -> str | None:
     if url and MASK in url:
-        raise ValueError(f"holds a masked secret ({MASK}): it was copied from `config show` or an MLflow run, which never "
-                         "show secrets. Put the real URL in an environment variable and name it in url_env "
-                         "(e.g. url_env: SLACK_WEBHOOK_URL)")
+        raise ValueError(
+            f"holds a masked secret ({MASK}): it was copied from `config show` or an MLflow run, which never "
+            "show secrets. Put the real URL in an environment variable and name it in url_env "
+            "(e.g. url_env: SLACK_WEBHOOK_URL)"
+        )
     return url
 
 
@@ -32,7 +34,11 @@ class Section(BaseModel):
         annotation = cls.model_fields[info.field_name].annotation
         numbers = (int, float)
         if get_origin(annotation) is dict:  # e.g. rate_per_s: {reasoner: 5}
-            if get_args(annotation)[1] in numbers and isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
+            if (
+                get_args(annotation)[1] in numbers
+                and isinstance(value, dict)
+                and any(isinstance(v, bool) for v in value.values())
+            ):
                 raise ValueError("a boolean is not a number; write numbers")
         elif annotation in numbers and isinstance(value, bool):
             raise ValueError("a boolean is not a number; write a number")

@@ -72,9 +72,12 @@ class ThreadLocalSQLite:
 
 def _named(exc: sqlite3.DatabaseError, path: str) -> Exception:
     if any(text in str(exc) for text in UNWRITABLE):
-        return StoreNotWritable(f"{path}: cannot write ({exc}); make the file and its folder writable, "
-                                "or point --home at a writable workspace")
+        return StoreNotWritable(
+            f"{path}: cannot write ({exc}); make the file and its folder writable, or point --home at a writable workspace"
+        )
     if any(text in str(exc) for text in CORRUPT):
-        return StoreCorrupt(f"{path}: not a readable SQLite store ({exc}); move it aside (e.g. mv {path} {path}.bad) "
-                            "and it is created afresh on the next run, empty, or point --home at another workspace")
+        return StoreCorrupt(
+            f"{path}: not a readable SQLite store ({exc}); move it aside (e.g. mv {path} {path}.bad) "
+            "and it is created afresh on the next run, empty, or point --home at another workspace"
+        )
     return exc

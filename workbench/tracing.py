@@ -25,5 +25,7 @@ def make_tracer(cfg: ObservabilityConfig, exporter: Any = None) -> Any:
     else:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=cfg.otlp_endpoint) if cfg.otlp_endpoint else OTLPSpanExporter()))
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=cfg.otlp_endpoint) if cfg.otlp_endpoint else OTLPSpanExporter())
+        )
     return provider.get_tracer("workbench.agent")

@@ -71,5 +71,12 @@ class Decision:
     def from_dict(cls, data: dict[str, Any]) -> "Decision":
         """The inverse of `to_dict`, from JSON (lists back to tuples); unknown keys are ignored."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**{**known, "citations": tuple(known["citations"]), "hits": tuple(tuple(h) for h in known["hits"]),
-                      "contexts": tuple(known["contexts"]), "latency_ms": dict(known["latency_ms"])})
+        return cls(
+            **{
+                **known,
+                "citations": tuple(known["citations"]),
+                "hits": tuple(tuple(h) for h in known["hits"]),
+                "contexts": tuple(known["contexts"]),
+                "latency_ms": dict(known["latency_ms"]),
+            }
+        )

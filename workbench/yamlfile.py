@@ -19,8 +19,9 @@ def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text: byte {raw[exc.start:exc.start + 1]!r} at offset {exc.start}; "
-                    "save the file as UTF-8") from None
+        raise error(
+            f"{path}: not UTF-8 text: byte {raw[exc.start : exc.start + 1]!r} at offset {exc.start}; save the file as UTF-8"
+        ) from None
     try:
         data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
@@ -68,8 +69,10 @@ def _where(exc: Exception) -> str:
     """What PyYAML found wrong and where, without its snippets of the file: they quote the line as written, and a
     cut-off quote can hold a secret that no masking recognises any more."""
     found = []
-    for what, mark in ((getattr(exc, "context", None), getattr(exc, "context_mark", None)),
-                       (getattr(exc, "problem", None), getattr(exc, "problem_mark", None))):
+    for what, mark in (
+        (getattr(exc, "context", None), getattr(exc, "context_mark", None)),
+        (getattr(exc, "problem", None), getattr(exc, "problem_mark", None)),
+    ):
         if what:
             found.append(f"{what} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else what)
     return "; ".join(found) or type(exc).__name__

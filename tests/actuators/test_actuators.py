@@ -11,8 +11,15 @@ from workbench.reasoners.langchain_chat import LangChainReasoner
 from workbench.registry import BuildContext
 from workbench.types import Hit
 
-DECISION = {"event_id": "e1", "correlation_id": "c1", "config_id": "abc", "answer": "8", "prompt": "long", "contexts": ["x"],
-            "idempotency_key": "acme#e1"}
+DECISION = {
+    "event_id": "e1",
+    "correlation_id": "c1",
+    "config_id": "abc",
+    "answer": "8",
+    "prompt": "long",
+    "contexts": ["x"],
+    "idempotency_key": "acme#e1",
+}
 
 
 def ctx(**actuator) -> BuildContext:

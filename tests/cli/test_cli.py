@@ -11,16 +11,44 @@ from workbench.config import AgentConfig
 
 
 def run(*args, home, check=True):
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
-                          env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
 
 
-COMMANDS = [[], ["ingest"], ["ask"], ["run-events"], ["demo"], ["config"], ["config", "show"], ["config", "validate"],
-            ["eval"], ["sweep"], ["compare"], ["promote"], ["ui"], ["build-evalset"], ["schedule"], ["export"],
-            ["pinecone-load"], ["publish"], ["worker"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["replay"], ["gate"], ["diff"]]
+COMMANDS = [
+    [],
+    ["ingest"],
+    ["ask"],
+    ["run-events"],
+    ["demo"],
+    ["config"],
+    ["config", "show"],
+    ["config", "validate"],
+    ["eval"],
+    ["sweep"],
+    ["compare"],
+    ["promote"],
+    ["ui"],
+    ["build-evalset"],
+    ["schedule"],
+    ["export"],
+    ["pinecone-load"],
+    ["publish"],
+    ["worker"],
+    ["dlq"],
+    ["dlq", "list"],
+    ["dlq", "redrive"],
+    ["replay"],
+    ["gate"],
+    ["diff"],
+]
 
 
 def test_the_help_lists_every_command(tmp_path) -> None:
@@ -64,7 +92,9 @@ def test_ask_rejects_bad_input_with_a_message(tmp_path) -> None:
     cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
     bad = run("ask", "  ", "--tenant", "acme", "--config", str(cfg), home=tmp_path, check=False)
     assert bad.returncode == 2 and "text is empty" in bad.stderr
-    bad = run("ask", "q", "--tenant", "acme", "--filter", '{"year": {"$gt": "x"}}', "--config", str(cfg), home=tmp_path, check=False)
+    bad = run(
+        "ask", "q", "--tenant", "acme", "--filter", '{"year": {"$gt": "x"}}', "--config", str(cfg), home=tmp_path, check=False
+    )
     assert bad.returncode == 2 and "expected a number" in bad.stderr
 
 
@@ -95,8 +125,21 @@ def test_verbose_mode_acts_once_on_every_entry_point(tmp_path, hashing_yaml) -> 
 
 def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_yaml, squad_subset) -> None:
     home = tmp_path / "ws"
-    evaluated = run("-v", "eval", "-c", str(hashing_yaml), "--corpus", str(squad_subset), "--limit", "4", "--repeats", "2",
-                    "--no-traces", "--json", home=home)
+    evaluated = run(
+        "-v",
+        "eval",
+        "-c",
+        str(hashing_yaml),
+        "--corpus",
+        str(squad_subset),
+        "--limit",
+        "4",
+        "--repeats",
+        "2",
+        "--no-traces",
+        "--json",
+        home=home,
+    )
     summary = json.loads(evaluated.stdout)  # nothing but JSON on stdout, with -v too
     assert summary["questions"] == 4 and summary["repeats"] == 2 and summary["ndcg_at_10_ci_low"] <= summary["ndcg_at_10"]
     assert "not run (no --judge): faithfulness" in evaluated.stderr and "not run" not in evaluated.stdout
@@ -104,8 +147,23 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
     assert "4 questions x 1 repeats" in shown and "latency_total_p95_ms" in shown and "[" in shown
     assert run("eval", "--repeats", "0", home=home, check=False).returncode == 2
 
-    gate = run("gate", "--baseline", summary["run_id"], "--metric", "ndcg_at_10", "--metric", "hit_rate_at_k",
-               "--margin", "0.1", "--margin", "0.1", "--margin", "0.1", home=home, check=False)
+    gate = run(
+        "gate",
+        "--baseline",
+        summary["run_id"],
+        "--metric",
+        "ndcg_at_10",
+        "--metric",
+        "hit_rate_at_k",
+        "--margin",
+        "0.1",
+        "--margin",
+        "0.1",
+        "--margin",
+        "0.1",
+        home=home,
+        check=False,
+    )
     assert gate.returncode == 2 and "give one margin for all, or one per metric" in gate.stderr and "Traceback" not in gate.stderr
     unknown = run("gate", "--baseline", "nightly", "--metric", "ndcg_at_10", "--margin", "0.01", home=home, check=False)
     assert unknown.returncode == 2 and "'nightly' is neither a run id, a promoted name nor a configuration name" in unknown.stderr
@@ -118,14 +176,21 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
 def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
     home = tmp_path / "ws"
     run("ask", "my account number is 1234", "--tenant", "tenant-a", "--user", "alice", "-c", str(hashing_yaml), home=home)
-    other = json.loads(run("ask", "hello", "--tenant", "tenant-b", "--user", "alice", "-c", str(hashing_yaml), "--json", home=home).stdout)
+    other = json.loads(
+        run("ask", "hello", "--tenant", "tenant-b", "--user", "alice", "-c", str(hashing_yaml), "--json", home=home).stdout
+    )
     assert "account number" not in other["prompt"]
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--max-receives", "0", "--max-receives"), ("--visibility-timeout", "-1", "--visibility-timeout"),
-    ("--visibility-timeout", "0.001", "--visibility-timeout"),
-    ("--concurrency", "0", "--concurrency")])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--max-receives", "0", "--max-receives"),
+        ("--visibility-timeout", "-1", "--visibility-timeout"),
+        ("--visibility-timeout", "0.001", "--visibility-timeout"),
+        ("--concurrency", "0", "--concurrency"),
+    ],
+)
 def test_worker_options_are_range_checked(flag, value, message, tmp_path) -> None:
     proc = run("worker", flag, value, home=tmp_path, check=False)
     assert proc.returncode == 2 and message in proc.stderr
@@ -148,9 +213,12 @@ def test_ask_on_a_read_only_workspace_names_the_file(tmp_path) -> None:
     for ro_dir in (False, True):
         if ro_dir:
             home.chmod(0o555)
-        proc = subprocess.run([*drop, sys.executable, "-m", "workbench.cli", "ask", "again", "--tenant", "acme",
-                               "--config", str(cfg)], capture_output=True, text=True,
-                              env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(
+            [*drop, sys.executable, "-m", "workbench.cli", "ask", "again", "--tenant", "acme", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            env={"WORKBENCH_HOME": str(home), "PATH": "/usr/bin:/bin"},
+        )
         home.chmod(0o755)
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -160,7 +228,9 @@ def test_ask_on_a_read_only_workspace_names_the_file(tmp_path) -> None:
 def test_run_events_json_marks_repeats(tmp_path) -> None:
     cfg = AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")
     events = tmp_path / "events.jsonl"
-    events.write_text("\ufeff" + json.dumps(event("Who won?", event_id="r1")) + "\n" + json.dumps(event("Who won?", event_id="r1")) + "\n")
+    events.write_text(
+        "\ufeff" + json.dumps(event("Who won?", event_id="r1")) + "\n" + json.dumps(event("Who won?", event_id="r1")) + "\n"
+    )
     proc = run("run-events", str(events), "--config", str(cfg), "--json", home=tmp_path / "ws")
     assert [json.loads(line)["duplicate"] for line in proc.stdout.splitlines()] == [False, True]  # a BOM is no bad line
     assert "processed 1, duplicates 1, rejected 0" in proc.stderr

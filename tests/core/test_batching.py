@@ -18,12 +18,26 @@ from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 CORPUS = [
-    {"id": "sb", "title": "Super Bowl", "text": "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. "
-     "The game was played in Santa Clara. Beyonce headlined the halftime show.", "metadata": {"tenant": "acme", "topic": "sport"}},
-    {"id": "ox", "title": "Oxygen", "text": "Oxygen is a chemical element with symbol O and atomic number 8. It is a highly reactive "
-     "nonmetal. Oxygen was discovered by Carl Wilhelm Scheele.", "metadata": {"tenant": "acme", "topic": "chemistry"}},
-    {"id": "wa", "title": "Warsaw", "text": "Warsaw is the capital of Poland. The Vistula river flows through Warsaw.",
-     "metadata": {"tenant": "beta", "topic": "city"}},
+    {
+        "id": "sb",
+        "title": "Super Bowl",
+        "text": "The Denver Broncos defeated the Carolina Panthers to win Super Bowl 50. "
+        "The game was played in Santa Clara. Beyonce headlined the halftime show.",
+        "metadata": {"tenant": "acme", "topic": "sport"},
+    },
+    {
+        "id": "ox",
+        "title": "Oxygen",
+        "text": "Oxygen is a chemical element with symbol O and atomic number 8. It is a highly reactive "
+        "nonmetal. Oxygen was discovered by Carl Wilhelm Scheele.",
+        "metadata": {"tenant": "acme", "topic": "chemistry"},
+    },
+    {
+        "id": "wa",
+        "title": "Warsaw",
+        "text": "Warsaw is the capital of Poland. The Vistula river flows through Warsaw.",
+        "metadata": {"tenant": "beta", "topic": "city"},
+    },
 ]
 BATCH = [  # two tenants, a filter, a user twice, a decline, a repeated text
     event("Who won Super Bowl 50?", user="carol", event_id="b1"),
@@ -150,8 +164,8 @@ def test_a_bad_and_a_failing_record_among_good_ones_are_reported_alone(index, ha
     # The bad line straight to the DLQ, the failing one twice and then to the DLQ at its receive count: both counted.
     assert (stats.processed, stats.dead_lettered, stats.retried) == (3, 2, 2)
     letters = bus.dead_letters()
-    assert sorted(letter["body"][:5] for letter in letters) == ["{\"eve", "{not "]
-    assert "poisoned question" in next(x["reason"] for x in letters if x["body"].startswith("{\"eve"))
+    assert sorted(letter["body"][:5] for letter in letters) == ['{"eve', "{not "]
+    assert "poisoned question" in next(x["reason"] for x in letters if x["body"].startswith('{"eve'))
     acted = [json.loads(line)["event_id"] for line in (tmp_path / "w" / "outbox.jsonl").read_text().splitlines()]
     assert acted == ["b1", "b3", "b4"]  # each good event once, in order, though its batch had a failure
     assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 2}
@@ -171,7 +185,11 @@ class FailsOnPoison(Counting):
 
 def test_a_failed_batch_embedding_fails_only_the_event_at_fault(index, hashing_config, tmp_path, caplog) -> None:
     single = agent_on(index, hashing_config, tmp_path / "single")
-    expected = [o.decision for i, p in enumerate(BATCH[:5]) for o in make_delivery(single, tmp_path / "single").deliver(json.dumps(p), f"{i}")]
+    expected = [
+        o.decision
+        for i, p in enumerate(BATCH[:5])
+        for o in make_delivery(single, tmp_path / "single").deliver(json.dumps(p), f"{i}")
+    ]
     agent = agent_on(index, hashing_config, tmp_path / "w", FailsOnPoison())
     outcomes = delivered_in_one_batch(make_delivery(agent, tmp_path / "w"), BATCH[:6])
     assert "batch embedding or retrieval failed" in caplog.text
@@ -184,7 +202,9 @@ def test_a_failed_batch_embedding_fails_only_the_event_at_fault(index, hashing_c
 
 def test_a_failed_reasoner_prefetch_leaves_the_reasoner_to_embed_for_itself(index, hashing_config, tmp_path, caplog) -> None:
     single = agent_on(index, hashing_config, tmp_path / "single")
-    expected = [o.decision for i, p in enumerate(BATCH) for o in make_delivery(single, tmp_path / "single").deliver(json.dumps(p), f"{i}")]
+    expected = [
+        o.decision for i, p in enumerate(BATCH) for o in make_delivery(single, tmp_path / "single").deliver(json.dumps(p), f"{i}")
+    ]
     agent = agent_on(index, hashing_config, tmp_path / "w")
 
     def broken(batch):
@@ -199,9 +219,22 @@ def test_a_failed_reasoner_prefetch_leaves_the_reasoner_to_embed_for_itself(inde
 
 
 def lambda_records(payloads: list) -> dict:
-    return {"Records": [{"messageId": f"m{i}", "receiptHandle": "r", "body": body if isinstance(body, str) else json.dumps(body),
-                         "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                         "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"} for i, body in enumerate(payloads)]}
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": "r",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(payloads)
+        ]
+    }
 
 
 def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing_config, tmp_path, monkeypatch) -> None:
@@ -217,14 +250,23 @@ def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing
     agent = Agent.from_config(hashing_config, Workspace(tmp_path / "w"), embedder=Counting(), index=index, state=state)
     monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
     lambda_handler.delivery.cache_clear()
-    ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
-                          invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000)
+    ctx = SimpleNamespace(
+        function_name="f",
+        memory_limit_in_mb=1024,
+        aws_request_id="r",
+        invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+        get_remaining_time_in_millis=lambda: 20000,
+    )
     try:
         result = lambda_handler.handler(lambda_records([*BATCH[:4], "{broken", BATCH[0]]), ctx)
         assert result == {"batchItemFailures": [{"itemIdentifier": "m4"}]}  # the bad record alone
-        assert agent.embedder.calls == [[p["text"] for p in BATCH[:4]]]  # the reasoner reuses them and the stored sentence vectors
+        assert agent.embedder.calls == [
+            [p["text"] for p in BATCH[:4]]
+        ]  # the reasoner reuses them and the stored sentence vectors
         stored = {i["pk"]: decision_of(i) for i in decisions.scan()["Items"]}
-        assert sorted(stored) == ["acme#b1", "acme#b2", "acme#b3", "beta#b4"] and all(i["acted"] for i in decisions.scan()["Items"])
+        assert sorted(stored) == ["acme#b1", "acme#b2", "acme#b3", "beta#b4"] and all(
+            i["acted"] for i in decisions.scan()["Items"]
+        )
         assert "user: Who won Super Bowl 50?" in stored["acme#b3"]["prompt"]
         item = state.table.get_item(Key={"pk": "acme#user#carol"})["Item"]
         assert [m["event_id"] for m in item["history"]] == ["b1", "b1", "b3", "b3"]
@@ -235,11 +277,25 @@ def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing
 
 
 HYBRID_DOCS = [
-    {"id": "statute", "text": "Section 230 of the Communications Decency Act shields platforms.", "metadata": {"tenant": "law", "kind": "statute"}},
-    {"id": "essay", "text": "Online platforms and speech: an essay on moderation and liability.", "metadata": {"tenant": "law", "kind": "essay"}},
+    {
+        "id": "statute",
+        "text": "Section 230 of the Communications Decency Act shields platforms.",
+        "metadata": {"tenant": "law", "kind": "statute"},
+    },
+    {
+        "id": "essay",
+        "text": "Online platforms and speech: an essay on moderation and liability.",
+        "metadata": {"tenant": "law", "kind": "essay"},
+    },
     {"id": "other", "text": "Shields and armour of medieval knights.", "metadata": {"tenant": "law", "kind": "history"}},
-    *({"id": f"filler{i}", "text": f"Filler document {i} about platforms, knights and section {i}.",
-       "metadata": {"tenant": "law", "kind": "filler"}} for i in range(8)),
+    *(
+        {
+            "id": f"filler{i}",
+            "text": f"Filler document {i} about platforms, knights and section {i}.",
+            "metadata": {"tenant": "law", "kind": "filler"},
+        }
+        for i in range(8)
+    ),
 ]
 
 
@@ -249,11 +305,16 @@ def test_hybrid_indexes_answer_a_batch_as_each_query_alone(method, hashing_confi
 
     from workbench.events import Event
 
-    cfg = hashing_config.with_overrides({"retrieval.top_k": 3, "retrieval.hybrid": {"enabled": True, "method": method, "candidates": 3}})
+    cfg = hashing_config.with_overrides(
+        {"retrieval.top_k": 3, "retrieval.hybrid": {"enabled": True, "method": method, "candidates": 3}}
+    )
     agent = ingested_agent(cfg, workspace, tmp_path, HYBRID_DOCS)
-    events = [Event(**event("Section 230", tenant="law")), Event(**event("knights and platforms", tenant="law", user="u2")),
-              Event(**event("platforms", tenant="law", user="u3", metadata={"keyword": "essay"})),
-              Event(**event("section 5 filler", tenant="law", user="u4", filter={"kind": "filler"}))]
+    events = [
+        Event(**event("Section 230", tenant="law")),
+        Event(**event("knights and platforms", tenant="law", user="u2")),
+        Event(**event("platforms", tenant="law", user="u3", metadata={"keyword": "essay"})),
+        Event(**event("section 5 filler", tenant="law", user="u4", filter={"kind": "filler"})),
+    ]
     vectors = agent.embedder.embed([e.text for e in events])
     together = agent.retrieve_many(events, vectors)
     assert together == [agent.retrieve(e, v) for e, v in zip(events, vectors)]

@@ -13,10 +13,25 @@ from workbench.registry import BuildContext, build
 
 
 def test_the_aws_profile_takes_the_cloud_twins_and_leaves_the_local_catalogue_as_it_was() -> None:
-    twins = {(f, k): resolve(f, k, "aws").kind for f, k in [("index", "chroma"), ("state", "sqlite"), ("embedder", "minilm"),
-                                                            ("actuator", "outbox"), ("log", "jsonl"), ("actuator", "http")]}
-    assert twins == {("index", "chroma"): "pinecone", ("state", "sqlite"): "dynamodb", ("embedder", "minilm"): "onnx_minilm",
-                     ("actuator", "outbox"): "stdout", ("log", "jsonl"): "none", ("actuator", "http"): "http"}
+    twins = {
+        (f, k): resolve(f, k, "aws").kind
+        for f, k in [
+            ("index", "chroma"),
+            ("state", "sqlite"),
+            ("embedder", "minilm"),
+            ("actuator", "outbox"),
+            ("log", "jsonl"),
+            ("actuator", "http"),
+        ]
+    }
+    assert twins == {
+        ("index", "chroma"): "pinecone",
+        ("state", "sqlite"): "dynamodb",
+        ("embedder", "minilm"): "onnx_minilm",
+        ("actuator", "outbox"): "stdout",
+        ("log", "jsonl"): "none",
+        ("actuator", "http"): "http",
+    }
     assert resolve("index", "chroma").kind == "chroma" and resolve("index", "pinecone", "aws").kind == "pinecone"
     with pytest.raises(ConfigError, match="profile 'gcp': choose local or aws"):
         resolve("index", "chroma", "gcp")
@@ -25,8 +40,10 @@ def test_the_aws_profile_takes_the_cloud_twins_and_leaves_the_local_catalogue_as
 def test_a_part_is_built_from_its_own_section(tmp_path) -> None:
     from workbench.workspace import Workspace
 
-    cfg = AgentConfig(embedder={"kind": "hashing", "dimension": 64},
-                      escalation={"after": 1, "actuator": {"kind": "http", "url": "http://127.0.0.1:9/tickets"}})
+    cfg = AgentConfig(
+        embedder={"kind": "hashing", "dimension": 64},
+        escalation={"after": 1, "actuator": {"kind": "http", "url": "http://127.0.0.1:9/tickets"}},
+    )
     ctx = BuildContext(cfg, Workspace(tmp_path))
     assert build("actuator", "http", ctx, section=cfg.escalation.actuator).url == "http://127.0.0.1:9/tickets"
     assert build("embedder", "hashing", ctx).dimension == 64

@@ -17,8 +17,10 @@ def test_the_answer_comes_from_the_known_document_and_cites_it(squad_subset, wor
     report = ingest(squad_subset, cfg, workspace, tenant="acme", embedder=agent.embedder, index=agent.index, progress=False)
     assert report.documents == 24 and report.written == report.chunks
 
-    for question, known, fact in (("Who proved that air is necessary for combustion?", "Oxygen#2#c0", "Robert Boyle"),
-                                  ("The atomic number of the periodic table for oxygen?", "Oxygen#0#c0", "atomic number 8")):
+    for question, known, fact in (
+        ("Who proved that air is necessary for combustion?", "Oxygen#2#c0", "Robert Boyle"),
+        ("The atomic number of the periodic table for oxygen?", "Oxygen#0#c0", "atomic number 8"),
+    ):
         d = agent.handle(Event(**event(question)))
         assert known in [hit for hit, _ in d.hits[:3]]
         assert d.citations == (known,)

@@ -36,10 +36,13 @@ def test_raw_json_string_and_bytes() -> None:
 def test_sns_sqs_and_sns_inside_sqs_unwrap_to_the_same_event() -> None:
     inner = json.dumps(event("hi", event_id="x1"))
     notification = json.dumps({"Type": "Notification", "MessageId": "n1", "Message": inner})
-    for envelope, source in ((sns(inner), "events.jsonl:7/sns:sns-1"), (sqs(inner), "events.jsonl:7/sqs:m0"),
-                             (sqs(notification), "events.jsonl:7/sqs:m0/sns:n1"),
-                             (json.loads(notification), "events.jsonl:7/sns:n1"),
-                             ({"Records": [{"body": inner}]}, "events.jsonl:7.Records[0]")):
+    for envelope, source in (
+        (sns(inner), "events.jsonl:7/sns:sns-1"),
+        (sqs(inner), "events.jsonl:7/sqs:m0"),
+        (sqs(notification), "events.jsonl:7/sqs:m0/sns:n1"),
+        (json.loads(notification), "events.jsonl:7/sns:n1"),
+        ({"Records": [{"body": inner}]}, "events.jsonl:7.Records[0]"),
+    ):
         [parsed] = parse_payload(envelope, source="events.jsonl:7")
         assert parsed.event is not None and parsed.event.event_id == "x1"
         assert parsed.source == source
@@ -53,29 +56,32 @@ def test_one_bad_record_does_not_sink_the_batch() -> None:
     assert results[2].error == "payload/sqs:m2: text: text is empty (got '')"
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"\xff\xfe{}", "not valid UTF-8 at byte 0"),
-    ("[1", "invalid JSON"),
-    ("42", "expected a JSON object, got int"),
-    ({"tenant": "acme", "user_id": "u", "text": "x"}, "event_id: missing"),
-    ({**event("x"), "user_id": 7}, "user_id: Input should be a valid string (got 7)"),
-    ({**event("x"), "tenant": "a b"}, "tenant: String should match pattern"),
-    ({**event("x"), "colour": "red"}, "colour: unknown field (put extra data under metadata)"),
-    ({**event("x"), "metadata": {"k": [1]}}, "metadata.k"),
-    ({**event("x"), "timestamp": "yesterday"}, "timestamp"),
-    (event("y" * 8001), "text is 8001 characters, over the limit of 8000"),
-    (event("   "), "text is empty"),
-    ({"Records": "nope"}, "Records: expected a non-empty list"),
-    ({"Records": []}, "Records: expected a non-empty list"),
-    ([], "empty list, no events"),
-    ({"Records": [{"foo": 1}]}, "neither an SNS record"),
-    ('{"event_id": "e", "tenant": "acme", "tenant": "globex", "user_id": "u", "text": "x"}', "duplicate key 'tenant'"),
-    ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": NaN}}', "NaN is not a JSON number"),
-    ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": -Infinity}}', "-Infinity is not"),
-    ({**event("x"), "metadata": {"n": float("inf")}}, "metadata.n.float: Input should be a finite number"),
-    ({**event("x"), "correlation_id": "c" * 257}, "correlation_id: String should have at most 256 characters"),
-    ({**event("x"), "filter": _nested({"article": "Oxygen"}, 17)}, "$and nested over 16 levels deep"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"\xff\xfe{}", "not valid UTF-8 at byte 0"),
+        ("[1", "invalid JSON"),
+        ("42", "expected a JSON object, got int"),
+        ({"tenant": "acme", "user_id": "u", "text": "x"}, "event_id: missing"),
+        ({**event("x"), "user_id": 7}, "user_id: Input should be a valid string (got 7)"),
+        ({**event("x"), "tenant": "a b"}, "tenant: String should match pattern"),
+        ({**event("x"), "colour": "red"}, "colour: unknown field (put extra data under metadata)"),
+        ({**event("x"), "metadata": {"k": [1]}}, "metadata.k"),
+        ({**event("x"), "timestamp": "yesterday"}, "timestamp"),
+        (event("y" * 8001), "text is 8001 characters, over the limit of 8000"),
+        (event("   "), "text is empty"),
+        ({"Records": "nope"}, "Records: expected a non-empty list"),
+        ({"Records": []}, "Records: expected a non-empty list"),
+        ([], "empty list, no events"),
+        ({"Records": [{"foo": 1}]}, "neither an SNS record"),
+        ('{"event_id": "e", "tenant": "acme", "tenant": "globex", "user_id": "u", "text": "x"}', "duplicate key 'tenant'"),
+        ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": NaN}}', "NaN is not a JSON number"),
+        ('{"event_id": "e", "tenant": "acme", "user_id": "u", "text": "x", "metadata": {"n": -Infinity}}', "-Infinity is not"),
+        ({**event("x"), "metadata": {"n": float("inf")}}, "metadata.n.float: Input should be a finite number"),
+        ({**event("x"), "correlation_id": "c" * 257}, "correlation_id: String should have at most 256 characters"),
+        ({**event("x"), "filter": _nested({"article": "Oxygen"}, 17)}, "$and nested over 16 levels deep"),
+    ],
+)
 def test_bad_input_is_named(payload, message) -> None:
     [parsed] = parse_payload(payload)
     assert parsed.event is None
@@ -93,7 +99,9 @@ def test_a_reason_is_redacted_whole_not_only_the_value_it_quotes() -> None:
 
 
 def test_a_bom_is_tolerated_and_a_correlation_id_is_redacted() -> None:
-    [parsed] = parse_payload(b"\xef\xbb\xbf" + json.dumps(event("hello", correlation_id="mail a@b.example, card 4111 1111 1111 1111")).encode())
+    [parsed] = parse_payload(
+        b"\xef\xbb\xbf" + json.dumps(event("hello", correlation_id="mail a@b.example, card 4111 1111 1111 1111")).encode()
+    )
     assert parsed.error is None and parsed.event.correlation == "mail [EMAIL], card [CARD]"
     [deep] = parse_payload(event("hello", filter=_nested({"article": "Oxygen"}, 16)))
     assert deep.error is None  # 16 levels is the limit, not past it
@@ -107,19 +115,35 @@ def test_the_text_limit_is_configurable() -> None:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 field_values = st.one_of(json_values, st.text(max_size=30))
-event_like = st.fixed_dictionaries({}, optional={
-    "event_id": field_values, "tenant": field_values, "user_id": field_values, "text": field_values,
-    "channel": field_values, "metadata": field_values, "timestamp": field_values, "junk": json_values})
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_id": field_values,
+        "tenant": field_values,
+        "user_id": field_values,
+        "text": field_values,
+        "channel": field_values,
+        "metadata": field_values,
+        "timestamp": field_values,
+        "junk": json_values,
+    },
+)
 
 
 def envelopes(inner):
     as_text = inner.map(json.dumps)
     return st.one_of(
-        inner, as_text, as_text.map(str.encode), st.binary(max_size=40),
+        inner,
+        as_text,
+        as_text.map(str.encode),
+        st.binary(max_size=40),
         as_text.map(lambda m: {"Records": [{"Sns": {"Message": m}}]}),
-        st.lists(as_text, max_size=3).map(lambda bodies: {"Records": [{"messageId": str(i), "body": b} for i, b in enumerate(bodies)]}),
+        st.lists(as_text, max_size=3).map(
+            lambda bodies: {"Records": [{"messageId": str(i), "body": b} for i, b in enumerate(bodies)]}
+        ),
         json_values,
     )
 

@@ -39,8 +39,14 @@ def test_retrieval_never_crosses_tenants(agent) -> None:
 
 
 def test_config_filter_and_event_filter_both_apply(agent) -> None:
-    sport_only = Agent(agent.config.with_overrides({"retrieval.filter": {"topic": "sport"}}), agent.embedder,
-                       agent.index, agent.state, agent.reasoner, agent.actuator)
+    sport_only = Agent(
+        agent.config.with_overrides({"retrieval.filter": {"topic": "sport"}}),
+        agent.embedder,
+        agent.index,
+        agent.state,
+        agent.reasoner,
+        agent.actuator,
+    )
     assert [h for h, _ in sport_only.handle(Event(**event("oxygen element"))).hits] == ["sb#c0"]
     narrowed = agent.handle(Event(**event("oxygen element", user="u3")), filter={"topic": {"$ne": "chemistry"}})
     assert [h for h, _ in narrowed.hits] == ["sb#c0"]
@@ -58,12 +64,16 @@ def test_declines_when_nothing_is_close(agent) -> None:
 
 
 def test_core_imports_nothing_heavy() -> None:
-    code = ("import sys, workbench.loop, workbench.config, workbench.events, workbench.prompt, workbench.protocols, "
-            "workbench.filters; "
-            "print(sorted(m for m in ('chromadb', 'torch', 'langchain', 'langchain_core', 'mlflow', 'pandas', "
-            "'sentence_transformers', 'numpy', 'boto3', 'ragas') if m in sys.modules))")
+    code = (
+        "import sys, workbench.loop, workbench.config, workbench.events, workbench.prompt, workbench.protocols, "
+        "workbench.filters; "
+        "print(sorted(m for m in ('chromadb', 'torch', 'langchain', 'langchain_core', 'mlflow', 'pandas', "
+        "'sentence_transformers', 'numpy', 'boto3', 'ragas') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     # The delivery core stands on Powertools (which brings boto3), never on the ML stack.
-    serve = code.replace("workbench.filters;", "workbench.filters, workbench.serve.file_runner, workbench.serve.worker;").replace("'boto3', ", "")
+    serve = code.replace("workbench.filters;", "workbench.filters, workbench.serve.file_runner, workbench.serve.worker;").replace(
+        "'boto3', ", ""
+    )
     assert subprocess.run([sys.executable, "-c", serve], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -18,13 +18,16 @@ from workbench.redaction import luhn_valid, redact
 SECRET = "sk-live-PLANTED-0123456789abcdef"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("mail me at jane.doe+x@example.co.uk now", "mail me at [EMAIL] now"),
-    ("card 4111 1111 1111 1111 please", "card [CARD] please"),
-    ("card 4111-1111-1111-1112 is not valid", "card 4111-1111-1111-1112 is not valid"),  # fails Luhn: kept
-    ("call +44 20 7946 0958 or (555) 123-4567", "call [PHONE] or [PHONE]"),
-    ("Apollo ran from 1961 to 1972 with 400,000 people", "Apollo ran from 1961 to 1972 with 400,000 people"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("mail me at jane.doe+x@example.co.uk now", "mail me at [EMAIL] now"),
+        ("card 4111 1111 1111 1111 please", "card [CARD] please"),
+        ("card 4111-1111-1111-1112 is not valid", "card 4111-1111-1111-1112 is not valid"),  # fails Luhn: kept
+        ("call +44 20 7946 0958 or (555) 123-4567", "call [PHONE] or [PHONE]"),
+        ("Apollo ran from 1961 to 1972 with 400,000 people", "Apollo ran from 1961 to 1972 with 400,000 people"),
+    ],
+)
 def test_redaction(text, expected) -> None:
     assert redact(text) == expected
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
@@ -56,8 +59,11 @@ def test_a_planted_secret_appears_nowhere(squad_subset, workspace, tmp_path, mon
 
     bundle = tmp_path / "bundle"
     export_bundle(cfg.model_copy(update={"embedder": AgentConfig().embedder}), bundle, run_id=run_id, check_model=False)
-    seen = [json.dumps(mlflow.get_run(run_id).data.params), json.dumps(mlflow.get_run(run_id).data.tags),
-            json.dumps(mlflow.search_runs([experiment]).to_json())]
+    seen = [
+        json.dumps(mlflow.get_run(run_id).data.params),
+        json.dumps(mlflow.get_run(run_id).data.tags),
+        json.dumps(mlflow.search_runs([experiment]).to_json()),
+    ]
     for path in [*workspace.root.rglob("*"), *bundle.rglob("*")]:
         if path.is_file() and path.stat().st_size < 50_000_000:
             seen.append(path.read_bytes().decode("utf-8", "ignore"))

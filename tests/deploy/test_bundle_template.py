@@ -30,26 +30,43 @@ for resource in template["Resources"].values():
 print(json.dumps(transform(template, {}, NoManagedPolicies())))
 """
 SAM_ENV = {"PATH": "/usr/bin:/bin", "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
-MANAGED = {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-           "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda"}
+MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSCodeDeployRoleForLambda",
+}
 SFN = {"orchestration": "step_functions", "alias": "live", "deployment": "Canary10Percent5Minutes"}
-FIFO = {"fifo": True, "architecture": "arm64", "max_concurrency": 5, "alias": "live", "provisioned_concurrency": 2,
-        "deployment": "Linear10PercentEvery1Minute"}
+FIFO = {
+    "fifo": True,
+    "architecture": "arm64",
+    "max_concurrency": 5,
+    "alias": "live",
+    "provisioned_concurrency": 2,
+    "deployment": "Linear10PercentEvery1Minute",
+}
 
 
 @pytest.fixture(scope="module")
 def bundles(exported, hybrid, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("templates")
-    made = {name: export_bundle(AgentConfig(name=name, deploy=deploy), root / name, check_model=False).out
-            for name, deploy in (("sfn", SFN), ("fifo", FIFO))}
+    made = {
+        name: export_bundle(AgentConfig(name=name, deploy=deploy), root / name, check_model=False).out
+        for name, deploy in (("sfn", SFN), ("fifo", FIFO))
+    }
     return {"default": exported[2].out, "hybrid": hybrid[1].out, **made}
 
 
 def _sam(args: list[str], cwd: Path, tmp: Path) -> subprocess.CompletedProcess:
     if not (SAM_BIN / "sam").exists():
         pytest.fail(f"aws-sam-cli is not installed at {SAM_BIN}: run `make sam` (or set WORKBENCH_SAM_BIN)")
-    return subprocess.run([str(SAM_BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**SAM_ENV, "HOME": str(tmp)})
+    return subprocess.run(
+        [str(SAM_BIN / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**SAM_ENV, "HOME": str(tmp)},
+    )
 
 
 def translated(bundle: Path, tmp: Path) -> dict:
@@ -86,22 +103,38 @@ def _role_actions(resources: dict, function: str) -> dict[str, set]:
 def test_each_step_function_holds_only_its_own_permissions(bundles, tmp_path) -> None:
     resources = translated(bundles["sfn"], tmp_path)
     assert _role_actions(resources, "EmbedFunction") == {}  # the model is in the image: no AWS call at all
-    assert [a for acts in _role_actions(resources, "RetrieveFunction").values() for a in acts] == ["secretsmanager:GetSecretValue"]
-    assert _role_actions(resources, "ReasonFunction") == {table("StateTable"): {"dynamodb:GetItem", "dynamodb:PutItem"},
-                                                          table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem"}}  # its commit
-    assert _role_actions(resources, "ActFunction") == {table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}
+    assert [a for acts in _role_actions(resources, "RetrieveFunction").values() for a in acts] == [
+        "secretsmanager:GetSecretValue"
+    ]
+    assert _role_actions(resources, "ReasonFunction") == {
+        table("StateTable"): {"dynamodb:GetItem", "dynamodb:PutItem"},
+        table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem"},
+    }  # its commit
+    assert _role_actions(resources, "ActFunction") == {
+        table("DecisionTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    }
     starter = _role_actions(resources, "StarterFunction")
     assert starter[json.dumps({"Ref": "AgentStateMachine"})] == {"states:StartExecution"}
     assert [a for key, acts in starter.items() if ":execution:" in key for a in acts] == ["states:DescribeExecution"]  # re-runs
     assert starter[table("EventsQueue")] == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     template = yaml.safe_load((bundles["sfn"] / "template.yaml").read_text())["Resources"]
-    steps = {n: r["Properties"]["Environment"]["Variables"].get("WORKBENCH_STEP") for n, r in template.items()
-             if r["Type"] == "AWS::Serverless::Function"}
-    assert steps == {"EmbedFunction": "embed", "RetrieveFunction": "retrieve", "ReasonFunction": "reason", "ActFunction": "act",
-                     "StarterFunction": "start"}
+    steps = {
+        n: r["Properties"]["Environment"]["Variables"].get("WORKBENCH_STEP")
+        for n, r in template.items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert steps == {
+        "EmbedFunction": "embed",
+        "RetrieveFunction": "retrieve",
+        "ReasonFunction": "reason",
+        "ActFunction": "act",
+        "StarterFunction": "start",
+    }
     machine = template["AgentStateMachine"]["Properties"]
     assert machine["DefinitionSubstitutions"]["EmbedArn"] == {"Ref": "EmbedFunction.Alias"}  # the workflow calls the alias
-    assert "ExecutionsFailedAlarm" in template and "ExecutionsFailedAlarm" in json.dumps(template["EmbedFunction"]["Properties"]["DeploymentPreference"])
+    assert "ExecutionsFailedAlarm" in template and "ExecutionsFailedAlarm" in json.dumps(
+        template["EmbedFunction"]["Properties"]["DeploymentPreference"]
+    )
 
 
 @pytest.mark.parametrize("name", ["default", "sfn", "fifo"])
@@ -126,8 +159,10 @@ def test_fifo_arm64_canary_options_reach_the_template_and_the_lock(bundles) -> N
     function = resources["AgentFunction"]["Properties"]
     assert function["Architectures"] == ["arm64"] and function["AutoPublishAlias"] == "live"
     assert function["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
-    assert function["DeploymentPreference"] == {"Type": "Linear10PercentEvery1Minute",
-                                                "Alarms": [{"Ref": "ErrorRateAlarm"}, {"Ref": "LatencyTailAlarm"}]}
+    assert function["DeploymentPreference"] == {
+        "Type": "Linear10PercentEvery1Minute",
+        "Alarms": [{"Ref": "ErrorRateAlarm"}, {"Ref": "LatencyTailAlarm"}],
+    }
     mapping = resources["QueueMapping"]["Properties"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5} and mapping["FunctionName"] == {"Ref": "AgentFunction.Alias"}
     arm, x86 = ((bundles[n] / "requirements.lock").read_text() for n in ("fifo", "sfn"))
@@ -136,4 +171,7 @@ def test_fifo_arm64_canary_options_reach_the_template_and_the_lock(bundles) -> N
     assert onnx[0] != onnx[1]  # the same version, the other platform's wheel
     assert "--message-group-id <tenant>#<user_id>" in (bundles["fifo"] / "README.md").read_text()
     default = yaml.safe_load((bundles["default"] / "template.yaml").read_text())["Resources"]
-    assert "FifoTopic" not in default["EventsTopic"]["Properties"] and "AutoPublishAlias" not in default["AgentFunction"]["Properties"]
+    assert (
+        "FifoTopic" not in default["EventsTopic"]["Properties"]
+        and "AutoPublishAlias" not in default["AgentFunction"]["Properties"]
+    )

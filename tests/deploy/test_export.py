@@ -26,13 +26,17 @@ from workbench.ingest.chunking import doc_id_of
 pytestmark = pytest.mark.xdist_group("bundle")  # the session's exported bundles are built once, on one worker
 
 
-
-@pytest.mark.parametrize("overrides, message", [
-    ({"embedder": {"kind": "hashing"}}, "hashing embedder is for tests only"),
-    ({"index": {"distance": "l2"}}, "evaluate with cosine or ip"),
-    ({"retrieval": {"top_k": 100, "chunking": {"size": 3000}}},
-     r"can reach [\d,]+ bytes, over DynamoDB's 409,600-byte item.*top_k \(100\).*chunking.size \(3000\).*history_turns \(5\)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"embedder": {"kind": "hashing"}}, "hashing embedder is for tests only"),
+        ({"index": {"distance": "l2"}}, "evaluate with cosine or ip"),
+        (
+            {"retrieval": {"top_k": 100, "chunking": {"size": 3000}}},
+            r"can reach [\d,]+ bytes, over DynamoDB's 409,600-byte item.*top_k \(100\).*chunking.size \(3000\).*history_turns \(5\)",
+        ),
+    ],
+)
 def test_configs_the_cloud_cannot_serve_are_refused(tmp_path, overrides, message) -> None:
     with pytest.raises(ExportError, match=message):
         export_bundle(AgentConfig(**overrides), tmp_path / "bundle")
@@ -42,11 +46,17 @@ def test_configs_the_cloud_cannot_serve_are_refused(tmp_path, overrides, message
 def test_cli_refuses_a_missing_run_and_writes_nothing(tmp_path) -> None:
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "ws")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--run", "0123456789abcdef", "--out", str(tmp_path / "b")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "export", "--run", "0123456789abcdef", "--out", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2 and "run 0123456789abcdef" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "b").exists()
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "export", "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "export", "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 2 and "choose exactly one of" in proc.stderr
 
 
@@ -65,7 +75,9 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     mapping = template["Resources"]["QueueMapping"]["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["FunctionName"] == {"Ref": "AgentFunction"}
     assert mapping["BatchSize"] == result.config.deploy.sqs_batch_size and "Events" not in function
-    assert function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
+    assert (
+        function["Tracing"] == "Active" and function["ReservedConcurrentExecutions"] == result.config.deploy.reserved_concurrency
+    )
     resources = template["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert set(alarms) == {"ErrorRateAlarm", "LatencyTailAlarm", "DeadLetterAlarm", "OldestMessageAlarm"}
@@ -98,21 +110,44 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     try:
         from workbench.indexes.chroma import ChromaIndex
 
-        loaded = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
+        loaded = load_into_pinecone(
+            ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False
+        )
         assert loaded.namespaces == {"acme": loaded.vectors}
-        again = load_into_pinecone(ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False)
+        again = load_into_pinecone(
+            ChromaIndex(result.index_path, cfg.index), cfg, connect(double.host, "pc-test-key"), progress=False
+        )
         assert again.vectors == loaded.vectors and len(double.namespaces["acme"]) == loaded.vectors  # idempotent
 
         questions = [(f"parity-{i}", q) for i, q in enumerate(result.table["question"])]
         replay = {"Records": [{"messageId": mid, "body": json.dumps(event(q, user=mid, event_id=mid))} for mid, q in questions]}
-        poison = {"Records": [
-            {"messageId": "ok-1", "body": json.dumps({"Type": "Notification", "Message": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))})},
-            {"messageId": "poison", "body": "{not json"},
-            {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))}]}
-        duplicate = {"Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]}
+        poison = {
+            "Records": [
+                {
+                    "messageId": "ok-1",
+                    "body": json.dumps(
+                        {"Type": "Notification", "Message": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}
+                    ),
+                },
+                {"messageId": "poison", "body": "{not json"},
+                {"messageId": "ok-2", "body": json.dumps(event("Who founded it?", user="other", event_id="ok-2"))},
+            ]
+        }
+        duplicate = {
+            "Records": [{"messageId": "redelivered", "body": json.dumps(event("Who was the MVP?", user="dup", event_id="dup-1"))}]
+        }
         with xray_daemon() as (address, segments):  # LAMBDA_TASK_ROOT: Powertools' Tracer is on, as in Lambda
-            proc = run_handler(report.out, [replay, poison, duplicate], aws, tables, double.host, tmp_path,
-                               LAMBDA_TASK_ROOT=str(report.out), AWS_XRAY_DAEMON_ADDRESS=address, AWS_LAMBDA_FUNCTION_NAME="f")
+            proc = run_handler(
+                report.out,
+                [replay, poison, duplicate],
+                aws,
+                tables,
+                double.host,
+                tmp_path,
+                LAMBDA_TASK_ROOT=str(report.out),
+                AWS_XRAY_DAEMON_ADDRESS=address,
+                AWS_LAMBDA_FUNCTION_NAME="f",
+            )
     finally:
         double.close()
 
@@ -130,7 +165,9 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
         assert got["answer"] == row.answer and got["config_id"] == cfg.config_id
     # EMF metrics: a count per record outcome, under the dimension the dashboard reads.
     emf = [json.loads(line) for line in lines if line.startswith('{"_aws"')]
-    assert all(m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and m["service"] == "agent-workbench" for m in emf)
+    assert all(
+        m["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and m["service"] == "agent-workbench" for m in emf
+    )
     counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
     assert counts == {"records_handled": len(questions) + 2, "records_rejected": 1, "records_duplicate": 1}
 
@@ -144,8 +181,17 @@ def test_handler_replays_the_evaluation_and_handles_bad_batches(exported, aws, t
     # queries). The Pinecone key was read at init, which
     # no invocation's trace holds (Lambda's own Initialization segment times it).
     names = {s["name"] for s in segments}
-    assert {"## handler", "onnx.embed", "pinecone.query_many", "dynamodb.state.load", "dynamodb.state.save", "dynamodb.ledger.get",
-            "dynamodb.ledger.claim", "dynamodb.ledger.mark_acted", "dynamodb"} <= names
+    assert {
+        "## handler",
+        "onnx.embed",
+        "pinecone.query_many",
+        "dynamodb.state.load",
+        "dynamodb.state.save",
+        "dynamodb.ledger.get",
+        "dynamodb.ledger.claim",
+        "dynamodb.ledger.mark_acted",
+        "dynamodb",
+    } <= names
     assert "secretsmanager" not in names
     assert {s["trace_id"] for s in segments} == {f"1-5759e988-{i:024x}" for i in range(3)}  # each invocation its own trace
 

@@ -31,8 +31,11 @@ def test_the_readme_cost_is_what_the_handler_spends_on_moto(exported, aws) -> No
 
     result, _, report = exported
     cfg = result.config
-    events = [event(turn.question, user=case.user_id, tenant=case.tenant, event_id=f"{case.case_id}:{t}")
-              for case in result.evalset.cases for t, turn in enumerate(case.turns)]  # the evaluated turns, in order
+    events = [
+        event(turn.question, user=case.user_id, tenant=case.tenant, event_id=f"{case.case_id}:{t}")
+        for case in result.evalset.cases
+        for t, turn in enumerate(case.turns)
+    ]  # the evaluated turns, in order
     assert len(events) % cfg.deploy.sqs_batch_size == 0  # full batches, as the estimate assumes
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name=f"events-{uuid.uuid4().hex[:8]}")["TopicArn"]
@@ -51,10 +54,15 @@ def test_the_readme_cost_is_what_the_handler_spends_on_moto(exported, aws) -> No
     n = len(events)
     assert metered["results"] == [{"batchItemFailures": []}] * metered["invocations"]
     calls = metered["calls"]
-    measured = Usage(dynamodb_write_units=metered["units"]["write"] / n, dynamodb_read_units=metered["units"]["read"] / n,
-                     # SNS's delivery into the queue is one SendMessage per message; then the receives and batch deletes
-                     sqs_requests=(metered["received"] + calls["sqs.ReceiveMessage"] + calls["sqs.DeleteMessageBatch"]) / n,
-                     sns_requests=1.0, lambda_requests=metered["invocations"] / n, vector_queries=double.requests.count("/query") / n)
+    measured = Usage(
+        dynamodb_write_units=metered["units"]["write"] / n,
+        dynamodb_read_units=metered["units"]["read"] / n,
+        # SNS's delivery into the queue is one SendMessage per message; then the receives and batch deletes
+        sqs_requests=(metered["received"] + calls["sqs.ReceiveMessage"] + calls["sqs.DeleteMessageBatch"]) / n,
+        sns_requests=1.0,
+        lambda_requests=metered["invocations"] / n,
+        vector_queries=double.requests.count("/query") / n,
+    )
     readme = readme_rows((report.out / "README.md").read_text())
     for key, label in USAGE_ROWS.items():
         assert getattr(measured, key) == pytest.approx(readme[label], rel=0.10, abs=0.01), label

@@ -10,8 +10,11 @@ from workbench.lab.aws_usage import item_size, read_units, wire, write_units
 
 
 def _dist(name: str, requires: list[str], requested: bool = False) -> dict:
-    return {"metadata": {"name": name, "version": "1.0", "requires_dist": requires}, "requested": requested,
-            "download_info": {"url": f"https://files/{name}.whl", "archive_info": {"hashes": {"sha256": "ab" * 32}}}}
+    return {
+        "metadata": {"name": name, "version": "1.0", "requires_dist": requires},
+        "requested": requested,
+        "download_info": {"url": f"https://files/{name}.whl", "archive_info": {"hashes": {"sha256": "ab" * 32}}},
+    }
 
 
 def test_left_out_packages_take_only_what_nothing_else_needs() -> None:
@@ -19,9 +22,18 @@ def test_left_out_packages_take_only_what_nothing_else_needs() -> None:
         _dist("tokenizers", ["huggingface-hub>=0.16"], requested=True),
         _dist("onnxruntime", ["packaging", "protobuf", "sympy; extra == 'symbolic'"], requested=True),
         _dist("aws-xray-sdk", ["wrapt", "botocore>=1.11"], requested=True),
-        _dist("huggingface_hub", ["packaging", "fsspec", "hf-xet; platform_machine == 'x86_64'", "tomli; python_version < '3.11'"]),
-        _dist("fsspec", []), _dist("hf-xet", []), _dist("tomli", []), _dist("packaging", []), _dist("protobuf", []),
-        _dist("sympy", []), _dist("wrapt", []), _dist("botocore", ["urllib3"]), _dist("urllib3", []),
+        _dist(
+            "huggingface_hub", ["packaging", "fsspec", "hf-xet; platform_machine == 'x86_64'", "tomli; python_version < '3.11'"]
+        ),
+        _dist("fsspec", []),
+        _dist("hf-xet", []),
+        _dist("tomli", []),
+        _dist("packaging", []),
+        _dist("protobuf", []),
+        _dist("sympy", []),
+        _dist("wrapt", []),
+        _dist("botocore", ["urllib3"]),
+        _dist("urllib3", []),
     ]
     names = {p["metadata"]["name"] for p in kept(report, "x86_64")}
     # packaging stays (onnxruntime needs it too); what only huggingface_hub, protobuf or botocore pulled in goes

@@ -43,8 +43,15 @@ def test_hybrid_replay_through_the_bundle_matches_the_workbench(hybrid, aws, tmp
     cfg = result.config
     questions = [(f"parity-{i}", q) for i, q in enumerate(result.table["question"])]
     singles = [event(q, user=mid, event_id=mid, timestamp=AT) for mid, q in questions]
-    singles.append(event("Who proved that air is necessary for combustion?", user="f", event_id="filtered", timestamp=AT,
-                         filter={"article": {"$eq": "Super_Bowl_50"}}))  # an evaluation case's filter, on the event
+    singles.append(
+        event(
+            "Who proved that air is necessary for combustion?",
+            user="f",
+            event_id="filtered",
+            timestamp=AT,
+            filter={"article": {"$eq": "Super_Bowl_50"}},
+        )
+    )  # an evaluation case's filter, on the event
     turns = [event(q, user="carol", event_id=f"carol-{t}", timestamp=AT) for t, q in enumerate(CONVERSATION)]
 
     with sandboxed_agent(cfg, ws, embedder=embedder, index=ChromaIndex(result.index_path, cfg.index)) as agent:
@@ -83,6 +90,7 @@ def test_hybrid_replay_through_the_bundle_matches_the_workbench(hybrid, aws, tmp
     assert "user: Who won Super Bowl 50?" in cloud["carol-2"]["prompt"]  # history is in the prompt, as locally
 
     item = tables["state"].get_item(Key={"pk": "acme#user#carol"})["Item"]
-    assert [(m["role"], m["content"], m["event_id"], m["declined"]) for m in item["history"]] == \
-           [(m.role, m.content, m.event_id, m.declined) for m in local_history]
+    assert [(m["role"], m["content"], m["event_id"], m["declined"]) for m in item["history"]] == [
+        (m.role, m.content, m.event_id, m.declined) for m in local_history
+    ]
     assert len(local_history) == 2 * len(CONVERSATION)

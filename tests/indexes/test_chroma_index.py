@@ -66,8 +66,12 @@ def test_every_valid_tenant_gets_its_own_valid_collection(tmp_path) -> None:
 def test_a_shared_collection_of_the_earlier_layout_moves_to_one_per_tenant(tmp_path) -> None:
     store = ChromaStore.at(tmp_path / "chroma")
     old = store.client.create_collection("workbench", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None)
-    old.upsert(ids=["x#c0", "y#c0"], embeddings=[[1.0, 0.0], [0.0, 1.0]], documents=["from a", "from b"],
-               metadatas=[{"tenant": "a"}, {"tenant": "b"}])
+    old.upsert(
+        ids=["x#c0", "y#c0"],
+        embeddings=[[1.0, 0.0], [0.0, 1.0]],
+        documents=["from a", "from b"],
+        metadatas=[{"tenant": "a"}, {"tenant": "b"}],
+    )
     index = ChromaIndex(tmp_path / "chroma", IndexConfig())
     assert index.tenants() == ["a", "b"] and index.count() == 2
     assert [h.text for h in index.documents("b")] == ["from b"]

@@ -71,8 +71,11 @@ def test_cli_ingest_and_ask_against_the_server(chroma_port, tmp_path) -> None:
     corpus.write_text(json.dumps({"id": "sb", "text": "The Denver Broncos won Super Bowl 50."}) + "\n")
 
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "workbench.cli", *args, "--config", str(path), "--home", str(tmp_path / "ws")],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args, "--config", str(path), "--home", str(tmp_path / "ws")],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -85,7 +88,9 @@ def test_cli_ingest_and_ask_against_the_server(chroma_port, tmp_path) -> None:
 
 
 def _thin(ef: int, port: int) -> IndexConfig:
-    return IndexConfig(collection="thin", host="127.0.0.1", port=port, hnsw={"max_neighbors": 8, "construction_ef": 20, "search_ef": ef})
+    return IndexConfig(
+        collection="thin", host="127.0.0.1", port=port, hnsw={"max_neighbors": 8, "construction_ef": 20, "search_ef": ef}
+    )
 
 
 def test_a_changed_search_ef_takes_effect_on_the_server(chroma_port, tmp_path) -> None:

@@ -12,15 +12,33 @@ from workbench.events import Event
 from workbench.indexes.sparse import bm25
 
 DOCS = [
-    {"id": "statute", "text": "Section 230 of the Communications Decency Act shields platforms.", "metadata": {"tenant": "law", "kind": "statute"}},
-    {"id": "essay", "text": "Online platforms and speech: an essay on moderation and liability.", "metadata": {"tenant": "law", "kind": "essay"}},
+    {
+        "id": "statute",
+        "text": "Section 230 of the Communications Decency Act shields platforms.",
+        "metadata": {"tenant": "law", "kind": "statute"},
+    },
+    {
+        "id": "essay",
+        "text": "Online platforms and speech: an essay on moderation and liability.",
+        "metadata": {"tenant": "law", "kind": "essay"},
+    },
     {"id": "other", "text": "Shields and armour of medieval knights.", "metadata": {"tenant": "law", "kind": "history"}},
-    {"id": "foreign", "text": "Section 230 appears here too, for another tenant.", "metadata": {"tenant": "else", "kind": "statute"}},
+    {
+        "id": "foreign",
+        "text": "Section 230 appears here too, for another tenant.",
+        "metadata": {"tenant": "else", "kind": "statute"},
+    },
 ]
 
 
-MORE = [{"id": f"filler{i}", "text": f"Filler document {i} about platforms, knights and section {i}.",
-         "metadata": {"tenant": "law", "kind": "filler", "year": 2000 + i}} for i in range(12)]
+MORE = [
+    {
+        "id": f"filler{i}",
+        "text": f"Filler document {i} about platforms, knights and section {i}.",
+        "metadata": {"tenant": "law", "kind": "filler", "year": 2000 + i},
+    }
+    for i in range(12)
+]
 
 
 @pytest.mark.parametrize("method", ["rrf", "weighted"])
@@ -30,8 +48,10 @@ def test_keyword_evidence_lifts_the_exact_match(hashing_config, workspace, tmp_p
     d = agent.handle(Event(**event("Section 230", tenant="law")))
     assert d.hits[0][0] == "statute#c0"
     assert "foreign#c0" not in dict(d.hits)  # the keyword side is tenant-scoped too
-    fused = [h.metadata["fusion_score"] for h in agent.index.query(agent.embedder.embed(["Section 230"])[0], 3, "law",
-                                                                     text="Section 230")]
+    fused = [
+        h.metadata["fusion_score"]
+        for h in agent.index.query(agent.embedder.embed(["Section 230"])[0], 3, "law", text="Section 230")
+    ]
     assert fused == sorted(fused, reverse=True)
     assert not d.declined  # Hit.score stays cosine, so the reasoner's threshold still means what it says
 
@@ -53,15 +73,22 @@ def brute_force(agent, query: str, alpha: float, flt=None) -> list[tuple[str, fl
     q = np.asarray(agent.embedder.embed([query])[0], dtype=np.float64)
     sq = bm25.encode_query(params, query)
     vectors = chroma.vectors([d.id for d in docs], "law")
-    scored = [(alpha * float(q @ np.asarray(vectors[d.id], dtype=np.float64))
-               + (1 - alpha) * bm25.dot(sq, bm25.encode_document(params, d.text)), d.id) for d in docs]
+    scored = [
+        (
+            alpha * float(q @ np.asarray(vectors[d.id], dtype=np.float64))
+            + (1 - alpha) * bm25.dot(sq, bm25.encode_document(params, d.text)),
+            d.id,
+        )
+        for d in docs
+    ]
     return [(i, round(s, 6)) for s, i in sorted(scored, key=lambda s: (-s[0], s[1]))]
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 0.05])
 def test_sparse_dense_is_exact_at_any_candidate_depth(hashing_config, workspace, tmp_path, alpha) -> None:
-    cfg = hashing_config.with_overrides({"retrieval.top_k": 4, "retrieval.hybrid": {
-        "enabled": True, "method": "sparse_dense", "weight": alpha, "candidates": 1}})
+    cfg = hashing_config.with_overrides(
+        {"retrieval.top_k": 4, "retrieval.hybrid": {"enabled": True, "method": "sparse_dense", "weight": alpha, "candidates": 1}}
+    )
     agent = ingested_agent(cfg, workspace, tmp_path, DOCS + MORE)
     for query, flt in [("Section 230 platforms", None), ("knights shields", {"kind": "filler"}), ("the", None)]:
         expected = brute_force(agent, query, alpha, flt)[:4]
@@ -72,8 +99,10 @@ def test_sparse_dense_is_exact_at_any_candidate_depth(hashing_config, workspace,
         assert all(h.metadata["tenant"] == "law" for h in hits)  # never the other tenant's "Section 230"
         if alpha == 1.0:  # pure vector search: the score is the cosine, as Chroma's own
             chroma = {h.id: h.score for h in agent.index.inner.query(agent.embedder.embed([query])[0], 20, "law", flt)}
-            assert all(h.metadata["fusion_score"] == pytest.approx(h.score, abs=1e-6) == pytest.approx(chroma[h.id], abs=1e-6)
-                       for h in hits)
+            assert all(
+                h.metadata["fusion_score"] == pytest.approx(h.score, abs=1e-6) == pytest.approx(chroma[h.id], abs=1e-6)
+                for h in hits
+            )
 
 
 def test_sparse_dense_parameters_are_fitted_at_ingest_and_refitted_on_change(hashing_config, workspace, tmp_path) -> None:

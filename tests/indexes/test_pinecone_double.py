@@ -9,16 +9,28 @@ from workbench.config import IndexConfig
 from workbench.indexes.chroma import ChromaIndex
 from workbench.indexes.pinecone import PineconeIndex, connect
 
-DOCS = [("a", {"tenant": "t", "kind": "faq", "year": 2020, "score": 0.5, "public": True}),
-        ("b", {"tenant": "t", "kind": "manual", "year": 2022, "score": 0.9, "public": False}),
-        ("c", {"tenant": "t", "kind": "faq", "year": 2024, "score": 0.1}),
-        ("d", {"tenant": "t", "kind": "blog", "year": 2019, "public": True}),
-        ("e", {"tenant": "t", "year": 2023, "score": 0.7, "public": False})]  # no kind
+DOCS = [
+    ("a", {"tenant": "t", "kind": "faq", "year": 2020, "score": 0.5, "public": True}),
+    ("b", {"tenant": "t", "kind": "manual", "year": 2022, "score": 0.9, "public": False}),
+    ("c", {"tenant": "t", "kind": "faq", "year": 2024, "score": 0.1}),
+    ("d", {"tenant": "t", "kind": "blog", "year": 2019, "public": True}),
+    ("e", {"tenant": "t", "year": 2023, "score": 0.7, "public": False}),
+]  # no kind
 FILTERS = [
-    {"kind": "faq"}, {"kind": {"$eq": "faq"}}, {"kind": {"$ne": "faq"}, "year": {"$ne": 2023}}, {"kind": {"$in": ["faq", "blog"]}},
-    {"kind": {"$nin": ["faq"]}, "year": {"$lt": 2023}}, {"year": {"$gt": 2020}}, {"year": {"$gte": 2020}}, {"year": {"$lt": 2022}},
-    {"year": {"$lte": 2022}}, {"score": {"$gte": 0.5, "$lt": 0.9}}, {"public": True}, {"public": {"$ne": True}, "score": {"$gt": 0.5}},
-    {"$and": [{"kind": "faq"}, {"year": {"$gt": 2021}}]}, {"$or": [{"kind": "blog"}, {"score": {"$gt": 0.8}}]},
+    {"kind": "faq"},
+    {"kind": {"$eq": "faq"}},
+    {"kind": {"$ne": "faq"}, "year": {"$ne": 2023}},
+    {"kind": {"$in": ["faq", "blog"]}},
+    {"kind": {"$nin": ["faq"]}, "year": {"$lt": 2023}},
+    {"year": {"$gt": 2020}},
+    {"year": {"$gte": 2020}},
+    {"year": {"$lt": 2022}},
+    {"year": {"$lte": 2022}},
+    {"score": {"$gte": 0.5, "$lt": 0.9}},
+    {"public": True},
+    {"public": {"$ne": True}, "score": {"$gt": 0.5}},
+    {"$and": [{"kind": "faq"}, {"year": {"$gt": 2021}}]},
+    {"$or": [{"kind": "blog"}, {"score": {"$gt": 0.8}}]},
     {"$or": [{"$and": [{"kind": "faq"}, {"public": True}]}, {"year": {"$in": [2023, 2019]}}]},
     {"kind": "faq", "year": {"$lt": 2021}},
 ]
@@ -61,11 +73,17 @@ def test_every_filter_operator_means_the_same_on_chroma_and_the_double(tmp_path,
 def test_sparse_dense_score_is_the_sum_of_both_dot_products(double) -> None:
     index = connect(double.host, "pc-test-key")
     dense = vectors(2)
-    index.upsert(vectors=[{"id": "x", "values": dense[0].tolist(), "sparse_values": {"indices": [1, 5], "values": [0.5, 2.0]}},
-                          {"id": "y", "values": dense[1].tolist()}], namespace="t")
+    index.upsert(
+        vectors=[
+            {"id": "x", "values": dense[0].tolist(), "sparse_values": {"indices": [1, 5], "values": [0.5, 2.0]}},
+            {"id": "y", "values": dense[1].tolist()},
+        ],
+        namespace="t",
+    )
     q = vectors(3)[2].tolist()
-    res = index.query(vector=q, sparse_vector={"indices": [5, 9], "values": [0.25, 1.0]}, top_k=2, namespace="t",
-                      include_values=True)
+    res = index.query(
+        vector=q, sparse_vector={"indices": [5, 9], "values": [0.25, 1.0]}, top_k=2, namespace="t", include_values=True
+    )
     scores = {m.id: m.score for m in res.matches}
     assert scores["x"] == pytest.approx(float(np.dot(q, dense[0])) + 0.25 * 2.0, abs=1e-6)
     assert scores["y"] == pytest.approx(float(np.dot(q, dense[1])), abs=1e-6)  # no sparse values: dense only

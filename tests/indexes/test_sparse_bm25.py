@@ -10,9 +10,14 @@ import pytest
 
 from workbench.indexes.sparse import bm25
 
-CORPUS = ["The quick brown fox jumps over the lazy dog.", "The lazy dog is brown; dogs sleep.",
-          "Oxygen is a chemical element with symbol O and atomic number 8.", "Super Bowl 50 was an American football game.",
-          "the of and", "Foxes, dogs and elements: jumping over 50 lazy bowls!"]
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "The lazy dog is brown; dogs sleep.",
+    "Oxygen is a chemical element with symbol O and atomic number 8.",
+    "Super Bowl 50 was an American football game.",
+    "the of and",
+    "Foxes, dogs and elements: jumping over 50 lazy bowls!",
+]
 QUERIES = ["Which fox is brown?", "atomic number of oxygen", "unseenword football", "the"]
 
 
@@ -33,12 +38,18 @@ def reference():
             return bm25.tokenize(text)
 
     tokenizer.BM25Tokenizer = BM25Tokenizer
-    stubs = {"pinecone_text": types.ModuleType("pinecone_text"), "pinecone_text.sparse": sparse,
-             "pinecone_text.sparse.base_sparse_encoder": base, "pinecone_text.sparse.bm25_tokenizer": tokenizer}
+    stubs = {
+        "pinecone_text": types.ModuleType("pinecone_text"),
+        "pinecone_text.sparse": sparse,
+        "pinecone_text.sparse.base_sparse_encoder": base,
+        "pinecone_text.sparse.bm25_tokenizer": tokenizer,
+    }
     saved = {k: sys.modules.get(k) for k in stubs}
     sys.modules.update(stubs)
     try:
-        spec = importlib.util.spec_from_file_location("ref_bm25", Path(__file__).parent.parent / "reference" / "pinecone_text_bm25_encoder.py")
+        spec = importlib.util.spec_from_file_location(
+            "ref_bm25", Path(__file__).parent.parent / "reference" / "pinecone_text_bm25_encoder.py"
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
@@ -68,7 +79,7 @@ def test_documents_and_queries_match_pinecone_text(reference) -> None:
 
 def test_tokenizer_needs_no_download_and_stems() -> None:
     assert bm25.tokenize("The Foxes were JUMPING over dogs' bowls, didn't they?") == ["fox", "jump", "dog", "bowl"]
-    assert all(0 <= bm25.token_index(t) < 2 ** 32 for t in ("fox", "ünïcödé", "50"))
+    assert all(0 <= bm25.token_index(t) < 2**32 for t in ("fox", "ünïcödé", "50"))
     assert len((Path(bm25.__file__).parent / "stopwords_en.txt").read_text().split()) == 179
 
 

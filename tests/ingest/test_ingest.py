@@ -37,15 +37,18 @@ def test_every_format_loads(tmp_path, squad_subset) -> None:
     assert len(squad) == 24
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("bad.jsonl", '{"id": 1, "text": "ok"}\n{"id": 2}\n', "bad.jsonl line 2: needs an id"),
-    ("bad2.jsonl", "{oops\n", "line 1: invalid JSON"),
-    ("dup.jsonl", '{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', "document id '1' appears twice"),
-    ("bad.csv", "name,body\nx,y\n", "CSV lacks column(s) ['id', 'text']"),
-    ("bad.json", "[]", "not SQuAD JSON"),
-    ("bad.pdf", "%PDF", "unsupported corpus format '.pdf'"),
-    ("empty.jsonl", "\n", "holds no documents"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bad.jsonl", '{"id": 1, "text": "ok"}\n{"id": 2}\n', "bad.jsonl line 2: needs an id"),
+        ("bad2.jsonl", "{oops\n", "line 1: invalid JSON"),
+        ("dup.jsonl", '{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', "document id '1' appears twice"),
+        ("bad.csv", "name,body\nx,y\n", "CSV lacks column(s) ['id', 'text']"),
+        ("bad.json", "[]", "not SQuAD JSON"),
+        ("bad.pdf", "%PDF", "unsupported corpus format '.pdf'"),
+        ("empty.jsonl", "\n", "holds no documents"),
+    ],
+)
 def test_bad_corpora_are_named(tmp_path, name, content, message) -> None:
     with pytest.raises(CorpusError, match=re.escape(message)):
         load_corpus(write(tmp_path / name, content))

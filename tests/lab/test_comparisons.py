@@ -40,10 +40,15 @@ def lab(tmp_path_factory, minilm, squad_subset):
     reverse = EvalSet(name="reversed", cases=evalset.cases[::-1]).save(root / "reversed.jsonl")
     base = AgentConfig(name="base", retrieval={"top_k": 10})
     runs, results = {}, {}
-    for name, cfg, dataset, repeats in (("base", base, spec, 1), ("top1", base.with_overrides({"retrieval.top_k": 1}), spec, 1),
-                                        ("reversed", base, DatasetSpec(corpus=squad_subset, evalset=reverse), 1),
-                                        ("again", base, spec, 2)):
-        results[name] = evaluate(cfg.model_copy(update={"name": name}), dataset, ws, embedder=embedder, progress=False, repeats=repeats)
+    for name, cfg, dataset, repeats in (
+        ("base", base, spec, 1),
+        ("top1", base.with_overrides({"retrieval.top_k": 1}), spec, 1),
+        ("reversed", base, DatasetSpec(corpus=squad_subset, evalset=reverse), 1),
+        ("again", base, spec, 2),
+    ):
+        results[name] = evaluate(
+            cfg.model_copy(update={"name": name}), dataset, ws, embedder=embedder, progress=False, repeats=repeats
+        )
         runs[name] = tracking.log_evaluation(results[name], results[name].evalset.name, results[name].evalset.content_hash)
     tracking.promote(runs["base"], "production", experiment_id)
     return {"home": ws.root, "experiment_id": experiment_id, "runs": runs, "results": results}
@@ -55,16 +60,41 @@ def cli(*args, home):
 
 def test_a_planted_regression_fails_the_gate_and_the_same_config_passes(lab) -> None:
     home, runs = lab["home"], lab["runs"]
-    failed = cli("gate", "--baseline", "production", "--metric", "ndcg_at_10", "--margin", "0.01",
-                 "--candidate", runs["top1"], "--json", home=home)
+    failed = cli(
+        "gate",
+        "--baseline",
+        "production",
+        "--metric",
+        "ndcg_at_10",
+        "--margin",
+        "0.01",
+        "--candidate",
+        runs["top1"],
+        "--json",
+        home=home,
+    )
     assert failed.returncode == 1, failed.stderr
     verdict = json.loads(failed.stdout)
     assert verdict["verdict"] == "fail" and verdict["baseline_run"] == runs["base"]
     [check] = verdict["checks"]
     assert check["bound"] < -0.01 and check["n"] == QUESTIONS
 
-    passed = cli("gate", "--baseline", "production", "--metric", "ndcg_at_10", "--margin", "0.01", "--metric", "hit_rate_at_k",
-                 "--margin", "0.02", "--candidate", runs["reversed"], home=home)
+    passed = cli(
+        "gate",
+        "--baseline",
+        "production",
+        "--metric",
+        "ndcg_at_10",
+        "--margin",
+        "0.01",
+        "--metric",
+        "hit_rate_at_k",
+        "--margin",
+        "0.02",
+        "--candidate",
+        runs["reversed"],
+        home=home,
+    )
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "gate pass" in passed.stdout and "hit_rate_at_k" in passed.stdout
 
@@ -112,8 +142,10 @@ def test_every_question_reads_back_as_a_trace(lab) -> None:
     for trace in traces:
         root, *stages = trace.data.spans
         assert root.name == "question" and [s.name for s in stages] == STAGES
-        assert all(s.parent_id == root.span_id and root.start_time_ns <= s.start_time_ns <= s.end_time_ns <= root.end_time_ns
-                   for s in stages)
+        assert all(
+            s.parent_id == root.span_id and root.start_time_ns <= s.start_time_ns <= s.end_time_ns <= root.end_time_ns
+            for s in stages
+        )
         row = table.loc[(root.attributes["case_id"], root.attributes["turn"])]
         spans = {s.name: s for s in stages}
         assert spans["embed"].inputs == {"text": row["question"]}
@@ -131,9 +163,13 @@ def test_traces_carry_only_redacted_text(tmp_path, squad_subset, hashing_config)
     ws = Workspace(tmp_path / "ws")
     experiment_id = tracking.connect(ws)
     asked = "I am jane@example.com: which NFL team represented the AFC at Super Bowl 50?"
-    evalset = EvalSet(name="pii", cases=[EvalCase(case_id="p1", tenant="acme", user_id="jane",
-                                                   turns=[Turn(question=asked, answers=["Denver Broncos"])])]).save(tmp_path / "pii.jsonl")
-    result = evaluate(hashing_config, DatasetSpec(corpus=squad_subset, evalset=evalset), ws, progress=False, metrics=["exact_match"])
+    evalset = EvalSet(
+        name="pii",
+        cases=[EvalCase(case_id="p1", tenant="acme", user_id="jane", turns=[Turn(question=asked, answers=["Denver Broncos"])])],
+    ).save(tmp_path / "pii.jsonl")
+    result = evaluate(
+        hashing_config, DatasetSpec(corpus=squad_subset, evalset=evalset), ws, progress=False, metrics=["exact_match"]
+    )
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash)
     [trace] = mlflow.search_traces(run_id=run_id, return_type="list", locations=[experiment_id])
     stored = trace.to_json()

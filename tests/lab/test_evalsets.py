@@ -35,9 +35,19 @@ def test_beir_qrels_are_graded(tmp_path) -> None:
 
 def test_multi_turn_cases_and_bad_lines(tmp_path) -> None:
     path = tmp_path / "set.jsonl"
-    path.write_text(json.dumps({"case_id": "c", "tenant": "acme", "user_id": "u", "turns": [
-        {"question": "first?", "relevant": {"d": 1}}, {"question": "and then?", "answers": ["x"]}]}) + "\n"
-        + json.dumps({"case_id": "d", "tenant": "acme", "user_id": "u", "turns": []}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "case_id": "c",
+                "tenant": "acme",
+                "user_id": "u",
+                "turns": [{"question": "first?", "relevant": {"d": 1}}, {"question": "and then?", "answers": ["x"]}],
+            }
+        )
+        + "\n"
+        + json.dumps({"case_id": "d", "tenant": "acme", "user_id": "u", "turns": []})
+        + "\n"
+    )
     with pytest.raises(EvalSetError, match="line 2: turns"):
         load_evalset(path)
     with pytest.raises(EvalSetError, match="build one with `workbench build-evalset`"):
@@ -48,10 +58,18 @@ def test_multi_turn_cases_and_bad_lines(tmp_path) -> None:
 
 def test_cost_model_by_hand() -> None:
     cfg = AgentConfig(deploy={"memory_mb": 512}, pricing={"events_per_month": 1_000_000})
-    usage = Usage(dynamodb_write_units=18, dynamodb_read_units=2, sqs_requests=1.2, sns_requests=1, lambda_requests=0.1,
-                  vector_queries=1)
-    cost = cost_per_million_events(cfg, usage, mean_latency_ms=200, mean_input_tokens=400, mean_output_tokens=100,
-                                   mean_question_chars=400, index_vectors=1000)
+    usage = Usage(
+        dynamodb_write_units=18, dynamodb_read_units=2, sqs_requests=1.2, sns_requests=1, lambda_requests=0.1, vector_queries=1
+    )
+    cost = cost_per_million_events(
+        cfg,
+        usage,
+        mean_latency_ms=200,
+        mean_input_tokens=400,
+        mean_output_tokens=100,
+        mean_question_chars=400,
+        index_vectors=1000,
+    )
     assert cost["cost_lambda"] == pytest.approx(0.5 * 0.2 * 0.0000166667 * 1e6 + 0.1 * 0.20, abs=1e-4)
     storage = 1000 * (384 * 4 + 512) / 1e9 * 0.33
     assert cost["cost_vector"] == pytest.approx(16.0 + storage, abs=1e-4)
@@ -61,7 +79,9 @@ def test_cost_model_by_hand() -> None:
     assert cost["cost_llm"] == pytest.approx((400 * 0.00015 + 100 * 0.0006) * 1000)
     assert cost["cost_embedding"] == 0
     assert cost["cost_per_1m_events"] == pytest.approx(sum(v for k, v in cost.items() if k != "cost_per_1m_events"), abs=1e-3)
-    arm = cost_per_million_events(AgentConfig(deploy={"memory_mb": 512, "architecture": "arm64", "fifo": True}), usage, 200, 0, 0, 0, 0)
+    arm = cost_per_million_events(
+        AgentConfig(deploy={"memory_mb": 512, "architecture": "arm64", "fifo": True}), usage, 200, 0, 0, 0, 0
+    )
     assert arm["cost_lambda"] == pytest.approx(0.5 * 0.2 * 0.0000133334 * 1e6 + 0.1 * 0.20, abs=1e-4)
     assert arm["cost_sqs"] == pytest.approx(1.2 * 0.50) and arm["cost_sns"] == pytest.approx(0.30)
     sfn = cost_per_million_events(cfg, Usage(transitions=4), 0, 0, 0, 0, 0)

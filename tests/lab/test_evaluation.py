@@ -57,8 +57,9 @@ def test_evaluation_is_logged_and_reads_back(squad_subset, workspace, cached_min
     assert tracking.config_of_run(run_id) == cfg
     logged = mlflow.load_table("per_question.json", run_ids=[run_id])
     assert len(logged) == 12
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)} | \
-        {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")}
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)} | {
+        a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")
+    }
     assert {"config.yaml", "per_question.json", "plots/run_summary.png"} <= artifacts
     assert tracking.finished_run(cfg.config_id, result.evalset.content_hash, experiment_id) == run_id
 

@@ -18,8 +18,11 @@ def test_same_seed_same_set_other_seed_other_set(squad_subset, tmp_path) -> None
     assert len({c.turns[0].question for c in first.cases}) == 30
     many = build_known_item_set(squad_subset, 64, seed=7).cases  # 32 chunks: each is asked twice
     assert sorted(Counter(c.turns[0].reference_contexts[0] for c in many).values()) == [2] * 32
-    paragraphs = {f"{a['title']}#{i}": p["context"] for a in json.loads(squad_subset.read_text())["data"]
-                  for i, p in enumerate(a["paragraphs"])}
+    paragraphs = {
+        f"{a['title']}#{i}": p["context"]
+        for a in json.loads(squad_subset.read_text())["data"]
+        for i, p in enumerate(a["paragraphs"])
+    }
     styles = set()
     for case in first.cases:
         [(doc, grade)] = case.turns[0].relevant.items()
@@ -78,8 +81,10 @@ def test_generated_queries_rank_a_sweep_as_human_questions_do(squad_subset, work
 
     embedder = CachedEmbedder(minilm, workspace.embedding_cache)
     index, _, _ = open_index(AgentConfig(), DatasetSpec(corpus=squad_subset), workspace, embedder)
-    sets = {"human": from_squad(squad_subset, "acme", per_paragraph=2),  # 48 questions written by people
-            "simulated": build_known_item_set(squad_subset, 48, seed=0)}
+    sets = {
+        "human": from_squad(squad_subset, "acme", per_paragraph=2),  # 48 questions written by people
+        "simulated": build_known_item_set(squad_subset, 48, seed=0),
+    }
     scores: dict[str, dict[str, float]] = {"human": {}, "simulated": {}}
     for point in SWEEP:
         agent = Agent.from_config(AgentConfig().with_overrides(point), workspace, embedder=embedder, index=index)
@@ -101,8 +106,12 @@ def test_the_command_writes_the_same_set_for_a_seed(squad_subset, tmp_path) -> N
     import sys
 
     def build(*args):
-        return subprocess.run([sys.executable, "-m", "workbench.cli", "build-evalset", *args], capture_output=True, text=True,
-                              env={"WORKBENCH_HOME": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"})
+        return subprocess.run(
+            [sys.executable, "-m", "workbench.cli", "build-evalset", *args],
+            capture_output=True,
+            text=True,
+            env={"WORKBENCH_HOME": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"},
+        )
 
     for out in ("a.jsonl", "b.jsonl"):
         done = build("--from-corpus", str(squad_subset), "--n", "12", "--seed", "3", "-o", str(tmp_path / out))

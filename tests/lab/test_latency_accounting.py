@@ -49,8 +49,10 @@ def test_a_cache_from_before_compute_times_measures_each_text_once(workspace) ->
     model = timed_model()
     with sqlite3.connect(workspace.embedding_cache) as db:  # the layout caches had before they kept times
         db.execute("CREATE TABLE embeddings (model TEXT, key TEXT, vector BLOB, PRIMARY KEY (model, key))")
-        db.execute("INSERT INTO embeddings VALUES (?, ?, ?)", (model.model_id, hashlib.sha256(b"old").hexdigest(),
-                                                               np.zeros(384, dtype=np.float32).tobytes()))
+        db.execute(
+            "INSERT INTO embeddings VALUES (?, ?, ?)",
+            (model.model_id, hashlib.sha256(b"old").hexdigest(), np.zeros(384, dtype=np.float32).tobytes()),
+        )
     cache = CachedEmbedder(model, workspace.embedding_cache)
     cache.embed(["old"])
     cache.embed(["old"])
@@ -100,8 +102,9 @@ def test_latency_does_not_depend_on_evaluation_order_or_cache_state(tmp_path, sq
     assert warm.embedded == after.embedded == 0 < cold.embedded
     for metric in ("latency_total_p50_ms", "latency_total_p95_ms", "cost_per_1m_events"):
         values = [r.metrics[metric] for r in (cold, warm, after)]
-        assert values[0] > 0 and values == pytest.approx([values[0]] * 3, rel=1e-3), \
+        assert values[0] > 0 and values == pytest.approx([values[0]] * 3, rel=1e-3), (
             f"{metric}: cold, warm, after another config = {values}"
+        )
     for stage in ("embed", "reason"):  # stage by stage too: each pays its own texts' model time
         per_stage = [r.table[f"latency_{stage}_ms"].tolist() for r in (cold, warm, after)]
         assert per_stage[0] == pytest.approx(per_stage[1], rel=1e-3) and per_stage[0] == pytest.approx(per_stage[2], rel=1e-3)

@@ -61,8 +61,22 @@ def test_questions_cite_the_chunks_they_were_written_from(double, squad_subset) 
 
 def test_the_cli_writes_an_eval_set_and_a_second_run_asks_the_model_nothing(double, squad_subset, tmp_path) -> None:
     out = tmp_path / "llm.jsonl"
-    cmd = [sys.executable, "-m", "workbench.cli", "build-evalset", "--from-corpus", str(squad_subset), "--llm",
-           "openai:gpt-4o-mini", "--n", "4", "-o", str(out), "--home", str(tmp_path / "ws")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "workbench.cli",
+        "build-evalset",
+        "--from-corpus",
+        str(squad_subset),
+        "--llm",
+        "openai:gpt-4o-mini",
+        "--n",
+        "4",
+        "-o",
+        str(out),
+        "--home",
+        str(tmp_path / "ws"),
+    ]
     first = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "4 cases" in first.stdout
     asked = len(double.chat_requests())
@@ -74,7 +88,10 @@ def test_the_cli_writes_an_eval_set_and_a_second_run_asks_the_model_nothing(doub
     assert len(again) < asked / 2 and not any("Extract the named entities" in m for m in again)
     bad = subprocess.run(cmd[:6] + ["--n", "4", "-o", str(out)] + ["--llm", "gpt-4o-mini"], capture_output=True, text=True)
     assert bad.returncode == 2 and "provider:model" in bad.stderr and "Traceback" not in bad.stderr
-    wrong = subprocess.run([sys.executable, "-m", "workbench.cli", "build-evalset", str(squad_subset), "--llm", "openai:x",
-                            "-o", str(out)], capture_output=True, text=True)
+    wrong = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "build-evalset", str(squad_subset), "--llm", "openai:x", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert wrong.returncode == 2 and "--from-corpus" in wrong.stderr
     assert json.loads(out.read_text().splitlines()[0])  # JSONL

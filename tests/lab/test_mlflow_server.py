@@ -19,8 +19,22 @@ def mlflow_server(tmp_path_factory):
     """The URI of a real MLflow tracking server with proxied artifacts, and its store and artifacts folders."""
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
-    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-            "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     # The job runner (a pool of consumers for GenAI jobs) is not used here and would crowd two cores.
     with serving("mlflow server", args, port, log=folder / "server.log", env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}):
         yield f"http://127.0.0.1:{port}", folder

@@ -35,8 +35,14 @@ def ray_cluster():
 
 
 def spec_file(tmp_path, corpus):
-    return sweep_spec(tmp_path, corpus, name="onray", limit=6, grid={"retrieval.top_k": [2, 5], "reasoner.max_sentences": [1, 2]},
-                      search={"space": {"retrieval.top_k": [2, 3]}})
+    return sweep_spec(
+        tmp_path,
+        corpus,
+        name="onray",
+        limit=6,
+        grid={"retrieval.top_k": [2, 5], "reasoner.max_sentences": [1, 2]},
+        search={"space": {"retrieval.top_k": [2, 3]}},
+    )
 
 
 def evaluations(workspace):
@@ -56,7 +62,9 @@ def test_a_sweep_on_ray_matches_processes(ray_cluster, tmp_path, squad_subset) -
     columns = [f"metrics.{m}" for m in QUALITY] + ["params.retrieval.top_k", "params.reasoner.max_sentences", "tags.config_name"]
     assert ray_runs.loc[sorted(by_ray.ran), columns].equals(process_runs.loc[sorted(by_ray.ran), columns])
     assert set(ray_runs["tags.mlflow.parentRunId"]) == {by_ray.parent_run_id}
-    assert set(ray_runs["tags.mlflow.source.name"].map(lambda s: s.rsplit("/", 1)[-1])) == {"default_worker.py"}  # Ray workers logged them
+    assert set(ray_runs["tags.mlflow.source.name"].map(lambda s: s.rsplit("/", 1)[-1])) == {
+        "default_worker.py"
+    }  # Ray workers logged them
 
     for ws, report in ((on_ray, by_ray), (in_processes, by_processes)):  # every text the node's model embedded, once
         with sqlite3.connect(ws.embedding_cache) as db:

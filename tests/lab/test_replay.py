@@ -1,6 +1,5 @@
 """The decision log is appended for every decision, and replaying it with another config reports what changed."""
 
-
 import mlflow
 import pytest
 from conftest import CORPUS, event, ingested_agent
@@ -45,8 +44,13 @@ def test_replay_with_another_config_reports_the_change(logged, workspace, hashin
 
 def test_replay_never_reaches_real_endpoints(logged, workspace, hashing_config, http_sink) -> None:
     url, received = http_sink
-    declining = hashing_config.with_overrides({"reasoner.min_score": 0.99, "escalation": {"after": 1, "actuator": {"kind": "http", "url": url}},
-                                               "actuator": {"kind": "http", "url": url}})
+    declining = hashing_config.with_overrides(
+        {
+            "reasoner.min_score": 0.99,
+            "escalation": {"after": 1, "actuator": {"kind": "http", "url": url}},
+            "actuator": {"kind": "http", "url": url},
+        }
+    )
     result = replay(workspace.decisions, declining, workspace)
     assert result.metrics["answers_changed"] == 1.0  # every replayed answer declined, and would have escalated
     assert received == []

@@ -19,7 +19,13 @@ def test_hand_computed() -> None:
     dcg = 2 / math.log2(2) + 1 / math.log2(4)
     idcg = 2 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
     assert ndcg_at_k(ranked, rel, 10) == pytest.approx(dcg / idcg)
-    assert retrieval_metrics([], rel, 5) == {"recall_at_k": 0, "precision_at_k": 0, "hit_rate_at_k": 0, "mrr_at_k": 0, "ndcg_at_10": 0}
+    assert retrieval_metrics([], rel, 5) == {
+        "recall_at_k": 0,
+        "precision_at_k": 0,
+        "hit_rate_at_k": 0,
+        "mrr_at_k": 0,
+        "ndcg_at_10": 0,
+    }
 
 
 def test_agrees_with_ranx() -> None:

@@ -74,23 +74,27 @@ def test_invalid_points_are_pruned_with_the_reason_under_nsga2(tmp_path, workspa
 
 
 def test_an_objective_the_evaluation_lacks_is_named(tmp_path, workspace, squad_subset) -> None:
-    spec = SweepSpec.from_yaml(spec_file(tmp_path, squad_subset, {"objectives": ["faithfulness:max"],
-                                                                  "space": {"retrieval.top_k": [3]}}))
+    spec = SweepSpec.from_yaml(
+        spec_file(tmp_path, squad_subset, {"objectives": ["faithfulness:max"], "space": {"retrieval.top_k": [3]}})
+    )
     with pytest.raises(SearchError, match=r"objective 'faithfulness'.*choose among \[.*'ndcg_at_10'"):
         run_search(spec, workspace, trials=1, progress=False)
     with pytest.raises(SearchError, match=r"cannot open the Optuna storage nosuch://u:\*\*\*@host/db"):
         run_search(spec, workspace, trials=1, progress=False, storage="nosuch://u:pw@host/db")
 
 
-@pytest.mark.parametrize("search, message", [
-    ({"objectives": ["ndcg_at_10"]}, "metric:max or metric:min"),
-    ({"objectives": ["ndcg_at_10:max", "ndcg_at_10:min"]}, "appears twice"),
-    ({"space": {"retrieval.top_k": []}}, "empty list of choices"),
-    ({"space": {"retrieval.top_k": {"low": 5, "high": 2}}}, r"low \(5\) must be below high \(2\)"),
-    ({"space": {"retrieval.filter": [{"a": 1}]}}, "choices must be numbers, strings"),
-    ({"space": {"index.hnsw.search_ef": {"low": 0, "high": 9, "log": True}}}, "log needs low > 0"),
-    ({"sampler": "grid"}, "search.sampler"),
-])
+@pytest.mark.parametrize(
+    "search, message",
+    [
+        ({"objectives": ["ndcg_at_10"]}, "metric:max or metric:min"),
+        ({"objectives": ["ndcg_at_10:max", "ndcg_at_10:min"]}, "appears twice"),
+        ({"space": {"retrieval.top_k": []}}, "empty list of choices"),
+        ({"space": {"retrieval.top_k": {"low": 5, "high": 2}}}, r"low \(5\) must be below high \(2\)"),
+        ({"space": {"retrieval.filter": [{"a": 1}]}}, "choices must be numbers, strings"),
+        ({"space": {"index.hnsw.search_ef": {"low": 0, "high": 9, "log": True}}}, "log needs low > 0"),
+        ({"sampler": "grid"}, "search.sampler"),
+    ],
+)
 def test_bad_search_sections_are_explained(tmp_path, squad_subset, search, message) -> None:
     with pytest.raises(SweepSpecError, match=message):
         SweepSpec.from_yaml(spec_file(tmp_path, squad_subset, search))
@@ -107,6 +111,16 @@ def test_the_cli_searches_and_refuses_mixed_flags(tmp_path, squad_subset) -> Non
     for flags in (["--search", "optuna"], ["--trials", "2"], ["--search", "random"], ["--storage", "sqlite:///x.db"]):
         refused = runner.invoke(app, ["sweep", str(path), *flags, *home])
         assert isinstance(refused.exception, UsageError), flags
-    no_space = runner.invoke(app, ["sweep", str(spec_file(tmp_path, squad_subset, {}, grid={"retrieval.top_k": [1]})),
-                                   "--search", "optuna", "--trials", "1", *home])
+    no_space = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(spec_file(tmp_path, squad_subset, {}, grid={"retrieval.top_k": [1]})),
+            "--search",
+            "optuna",
+            "--trials",
+            "1",
+            *home,
+        ],
+    )
     assert no_space.exit_code == 0, no_space.output  # no space: the grid's lists are the choices

@@ -47,6 +47,7 @@ def test_presence_agrees_with_ragas_string_presence_on_normalised_text(ragas_str
     """On text already normalised, ours is ragas's StringPresence at token boundaries."""
     SingleTurnSample, StringPresence = ragas_string_presence
     response_text, reference_text = " ".join(response), " ".join(reference)
-    ragas_says = asyncio.run(StringPresence().single_turn_ascore(SingleTurnSample(response=f" {response_text} ",
-                                                                                  reference=f" {reference_text} ")))
+    ragas_says = asyncio.run(
+        StringPresence().single_turn_ascore(SingleTurnSample(response=f" {response_text} ", reference=f" {reference_text} "))
+    )
     assert contains_reference(response_text, [reference_text]) == ragas_says

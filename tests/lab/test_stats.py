@@ -16,8 +16,15 @@ def run(name, values, latency=None, repeat=None, order=None):
     """A RunData over questions q0..qn with one quality column and a latency column."""
     n = len(values)
     latency = latency if latency is not None else [100.0] * n
-    table = pd.DataFrame({"case_id": [f"q{i}" for i in range(n)], "turn": 0, "repeat": repeat if repeat is not None else 0,
-                          "ndcg_at_10": values, "latency_total_ms": latency})
+    table = pd.DataFrame(
+        {
+            "case_id": [f"q{i}" for i in range(n)],
+            "turn": 0,
+            "repeat": repeat if repeat is not None else 0,
+            "ndcg_at_10": values,
+            "latency_total_ms": latency,
+        }
+    )
     if order is not None:
         table = table.iloc[order].reset_index(drop=True)
     metrics = {"latency_total_p95_ms": float(np.quantile(latency, 0.95))}
@@ -93,7 +100,9 @@ def test_the_front_keeps_runs_that_differ_only_by_noise() -> None:
     b = run("b", list(np.clip(values + rng.normal(0, 0.01, 40), 0, 1)))  # noise-level difference
     c = run("c", list(values * 0.5))  # clearly worse, same latency
     runs = {"a": a, "b": b, "c": c}
-    frame = pd.DataFrame({"run_id": list(runs), "name": list(runs), "ndcg_at_10": [r.table["ndcg_at_10"].mean() for r in runs.values()]})
+    frame = pd.DataFrame(
+        {"run_id": list(runs), "name": list(runs), "ndcg_at_10": [r.table["ndcg_at_10"].mean() for r in runs.values()]}
+    )
     front, beaten_by = significant_front(frame, runs, "ndcg_at_10", [])
     assert front == [True, True, False] and beaten_by[2] in ("a", "b")
     frame["latency_total_p95_ms"] = [100.0, 100.0, 50.0]  # c is worse, but faster: a trade-off, on the front
@@ -124,8 +133,20 @@ def test_diff_lists_changed_hits_and_answers_whatever_the_order() -> None:
     from workbench.lab.rundiff import as_table, changed
 
     def answered(name, rows, order=None):
-        table = pd.DataFrame([{"case_id": c, "turn": 0, "repeat": 0, "question": f"q {c}", "retrieved": hits, "answer": ans,
-                               "ndcg_at_10": score} for c, hits, ans, score in rows])
+        table = pd.DataFrame(
+            [
+                {
+                    "case_id": c,
+                    "turn": 0,
+                    "repeat": 0,
+                    "question": f"q {c}",
+                    "retrieved": hits,
+                    "answer": ans,
+                    "ndcg_at_10": score,
+                }
+                for c, hits, ans, score in rows
+            ]
+        )
         return RunData(name, name, table.iloc[order or list(range(len(table)))].reset_index(drop=True))
 
     a = answered("a", [("c1", ["d1", "d2"], "x", 1.0), ("c2", ["d3"], "y", 0.5), ("c3", ["d4"], "z", 0.0)])

@@ -86,14 +86,17 @@ def test_repeats_in_a_spec_share_the_index_and_cache(tmp_path, workspace, squad_
     assert len(run_sweep(once, workspace, progress=False).ran) == 2  # more repeats than the finished runs had: run again
 
 
-@pytest.mark.parametrize("patch, message", [
-    ({"grid": {}}, "needs `grid`"),
-    ({"grid": {"retrieval.top_k": 3}}, "grid.retrieval.top_k"),
-    ({"grid": {"retrieval.top_k": [0]}}, "point 0 (top_k=0)"),
-    ({"grid": {"retrieval.nope": [1]}}, "retrieval.nope: unknown key"),
-    ({"colour": "red"}, "colour: Extra inputs are not permitted"),
-    ({"repeats": 0}, "repeats: Input should be greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"grid": {}}, "needs `grid`"),
+        ({"grid": {"retrieval.top_k": 3}}, "grid.retrieval.top_k"),
+        ({"grid": {"retrieval.top_k": [0]}}, "point 0 (top_k=0)"),
+        ({"grid": {"retrieval.nope": [1]}}, "retrieval.nope: unknown key"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"repeats": 0}, "repeats: Input should be greater than or equal to 1"),
+    ],
+)
 def test_bad_specs_are_explained(tmp_path, squad_subset, patch, message) -> None:
     path = spec_file(tmp_path, squad_subset)
     data = {**yaml.safe_load(path.read_text()), **patch}

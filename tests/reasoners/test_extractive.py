@@ -15,17 +15,31 @@ from workbench.reasoners.sentences import SENTENCE_VECTORS, decode_vectors, spli
 from workbench.types import Hit
 
 DOCS = [
-    {"id": "immune", "title": "Immune system", "text": "Pathogens change their surface to evade the adaptive immune system. "
-     "This is called antigenic variation. Influenza does it every season.", "metadata": {"tenant": "acme"}},
-    {"id": "sb", "title": "Super Bowl", "text": "The Denver Broncos won Super Bowl 50. About 71,088 people attended the game. "
-     "The game was played at Levi's Stadium.", "metadata": {"tenant": "acme"}},
+    {
+        "id": "immune",
+        "title": "Immune system",
+        "text": "Pathogens change their surface to evade the adaptive immune system. "
+        "This is called antigenic variation. Influenza does it every season.",
+        "metadata": {"tenant": "acme"},
+    },
+    {
+        "id": "sb",
+        "title": "Super Bowl",
+        "text": "The Denver Broncos won Super Bowl 50. About 71,088 people attended the game. "
+        "The game was played at Levi's Stadium.",
+        "metadata": {"tenant": "acme"},
+    },
 ]
 
 
 def test_sentences_are_not_cut_after_initials_or_abbreviations() -> None:
-    text = "Robert A. Millikan taught in St. Louis for the U.S. Army. He left in 1920! \"Why?\" 2000 people asked."
-    assert split_sentences(text) == ["Robert A. Millikan taught in St. Louis for the U.S. Army.", "He left in 1920!",
-                                     "\"Why?\"", "2000 people asked."]
+    text = 'Robert A. Millikan taught in St. Louis for the U.S. Army. He left in 1920! "Why?" 2000 people asked.'
+    assert split_sentences(text) == [
+        "Robert A. Millikan taught in St. Louis for the U.S. Army.",
+        "He left in 1920!",
+        '"Why?"',
+        "2000 people asked.",
+    ]
     assert split_sentences("   ") == [] and split_sentences("no full stop") == ["no full stop"]
 
 
@@ -64,7 +78,9 @@ def test_the_answer_brings_its_neighbour_within_the_word_budget() -> None:
     hit = Hit("immune#c0", 0.8, DOCS[0]["text"])
     question = "What do pathogens do to evade the adaptive immune system?"
     windowed = ExtractiveReasoner(HashingEmbedder()).reason(question, "", [hit])
-    assert windowed.text == "Pathogens change their surface to evade the adaptive immune system. This is called antigenic variation."
+    assert (
+        windowed.text == "Pathogens change their surface to evade the adaptive immune system. This is called antigenic variation."
+    )
     single = ExtractiveReasoner(HashingEmbedder(), max_answer_words=12).reason(question, "", [hit])
     assert single.text == "Pathogens change their surface to evade the adaptive immune system."
     two = ExtractiveReasoner(HashingEmbedder(), max_sentences=2, max_answer_words=12).reason(question, "", [hit])
@@ -72,8 +88,10 @@ def test_the_answer_brings_its_neighbour_within_the_word_budget() -> None:
 
 
 def test_question_kinds() -> None:
-    assert [question_kind(q) for q in ("How many people attended?", "What year did it end?", "Who won?",
-                                       "Where was it played?", "What is oxygen?")] == ["number", "time", "entity", "entity", "other"]
+    assert [
+        question_kind(q)
+        for q in ("How many people attended?", "What year did it end?", "Who won?", "Where was it played?", "What is oxygen?")
+    ] == ["number", "time", "entity", "entity", "other"]
 
 
 def test_vectors_can_be_left_out_of_the_index(workspace, tmp_path) -> None:

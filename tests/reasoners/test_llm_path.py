@@ -15,9 +15,18 @@ from workbench.lab.scorers.ragas_metrics import JUDGED
 
 LLM = {"kind": "langchain", "provider": "openai", "model": "gpt-4o-mini"}
 DOCS = [
-    {"id": "ox", "title": "Oxygen", "text": "Oxygen has atomic number 8. It is a reactive nonmetal.", "metadata": {"tenant": "acme"}},
-    {"id": "sb", "title": "Super Bowl", "text": "The Denver Broncos won Super Bowl 50. It was played in Santa Clara.",
-     "metadata": {"tenant": "acme"}},
+    {
+        "id": "ox",
+        "title": "Oxygen",
+        "text": "Oxygen has atomic number 8. It is a reactive nonmetal.",
+        "metadata": {"tenant": "acme"},
+    },
+    {
+        "id": "sb",
+        "title": "Super Bowl",
+        "text": "The Denver Broncos won Super Bowl 50. It was played in Santa Clara.",
+        "metadata": {"tenant": "acme"},
+    },
 ]
 
 
@@ -70,8 +79,14 @@ def test_evaluation_with_the_llm_reasoner_prices_its_tokens(double, squad_subset
     table = result.table
     assert (table["input_tokens"] > 0).all() and (table["output_tokens"] > 0).all()
     price = cfg.pricing
-    expected = (table["input_tokens"].mean() * price.llm_input_per_1k_tokens
-                + table["output_tokens"].mean() * price.llm_output_per_1k_tokens) / 1000 * 1_000_000
+    expected = (
+        (
+            table["input_tokens"].mean() * price.llm_input_per_1k_tokens
+            + table["output_tokens"].mean() * price.llm_output_per_1k_tokens
+        )
+        / 1000
+        * 1_000_000
+    )
     assert result.metrics["cost_llm"] == pytest.approx(expected, abs=1e-3) and result.metrics["cost_llm"] > 0
     assert result.metrics["llm_token_usage"] == pytest.approx((table["input_tokens"] + table["output_tokens"]).mean())
 
@@ -112,7 +127,13 @@ def test_a_judge_that_times_out_is_counted(double, squad_subset, workspace, monk
     monkeypatch.setattr(judge, "JUDGE_TIMEOUT_S", 0.3)
     double.delay_s = 1.0
     cfg = AgentConfig(embedder={"kind": "hashing"})
-    result = evaluate(cfg, DatasetSpec(corpus=squad_subset, limit=2), workspace, judge="openai:gpt-4o-mini",
-                      metrics=["faithfulness"], progress=False)
+    result = evaluate(
+        cfg,
+        DatasetSpec(corpus=squad_subset, limit=2),
+        workspace,
+        judge="openai:gpt-4o-mini",
+        metrics=["faithfulness"],
+        progress=False,
+    )
     assert result.metrics["faithfulness_failures"] == 2 and "faithfulness" not in result.metrics
     assert result.table["judge_errors"].str.contains("timed out").all()

@@ -76,7 +76,10 @@ def test_dead_letters_are_kept_redacted_with_their_keys_and_redrive(tmp_path) ->
     stored = [bytes(row[0]) for row in bus._sqlite.conn().execute("SELECT body FROM dead_letters")]
     assert not any(b"4111" in body or b"@example.com" in body for body in stored)  # redacted at rest, not only when shown
     envelope = json.loads(bus.dead_letters()[0]["body"])
-    assert json.loads(envelope["Message"]) == {**inner, "text": "card [CARD], mail [EMAIL]"}  # ids as sent: a redrive is the same event
+    assert json.loads(envelope["Message"]) == {
+        **inner,
+        "text": "card [CARD], mail [EMAIL]",
+    }  # ids as sent: a redrive is the same event
     assert bus.dead_letters()[1]["body"] == "{broken [EMAIL]"
     assert bus.redrive() == 2 and json.loads(json.loads(bus.receive(1, 30)[0].body)["Message"])["event_id"] == "ev@1"
 

@@ -58,11 +58,18 @@ def test_chaos_every_event_once_and_tenants_apart(tmp_path) -> None:
     agent = Agent.from_config(cfg, Workspace(root))
     for tenant in TENANTS:  # the same document ids in both tenants, with each tenant's own words
         corpus = tmp_path / f"{tenant}.jsonl"
-        corpus.write_text("\n".join(json.dumps({"id": f"doc{i}", "text": f"{tenant} private fact number {i} about topic {i}"})
-                                    for i in range(5)))
+        corpus.write_text(
+            "\n".join(
+                json.dumps({"id": f"doc{i}", "text": f"{tenant} private fact number {i} about topic {i}"}) for i in range(5)
+            )
+        )
         ingest(corpus, cfg, Workspace(root), tenant=tenant, embedder=agent.embedder, index=agent.index, progress=False)
     bus = LocalBus(root / "bus.sqlite", max_receives=50)
-    published = [event(f"{t} asks about topic {i % 5}?", tenant=t, user=f"user{i % 4}", event_id=f"e{i}") for i in range(40) for t in TENANTS]
+    published = [
+        event(f"{t} asks about topic {i % 5}?", tenant=t, user=f"user{i % 4}", event_id=f"e{i}")
+        for i in range(40)
+        for t in TENANTS
+    ]
     for e in published + random.Random(0).sample(published, 20):  # and 20 duplicate deliveries
         bus.publish(json.dumps(e))
 
@@ -81,7 +88,12 @@ def test_chaos_every_event_once_and_tenants_apart(tmp_path) -> None:
     for w in workers:
         w.kill()
         w.wait()
-    subprocess.run([sys.executable, "-c", DRIVER.replace("0.1)", "0.0)"), str(root), "0", json.dumps(CONFIG)], env=env, check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", DRIVER.replace("0.1)", "0.0)"), str(root), "0", json.dumps(CONFIG)],
+        env=env,
+        check=True,
+        timeout=300,
+    )
     assert seed >= 6  # workers really were killed and restarted
     assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
@@ -90,8 +102,13 @@ def test_chaos_every_event_once_and_tenants_apart(tmp_path) -> None:
     assert sorted((o["tenant"], o["event_id"]) for o in outbox) == expected  # acted on exactly once
     logged = [json.loads(line) for line in (root / "decisions.jsonl").read_text().splitlines()]
     assert sorted((d["tenant"], d["event_id"]) for d in logged) == expected  # recorded exactly once
-    turns = [(t, m.event_id) for t in TENANTS for u in range(4)
-             for m in agent.state.load(t, f"user#user{u}").history if m.role == "user"]
+    turns = [
+        (t, m.event_id)
+        for t in TENANTS
+        for u in range(4)
+        for m in agent.state.load(t, f"user#user{u}").history
+        if m.role == "user"
+    ]
     assert sorted(turns) == expected  # one turn each in state
 
     for d in logged:  # each tenant reads its own documents, and never another's documents or history

@@ -30,11 +30,27 @@ def cyclic() -> dict:
     return d
 
 
-ODD = st.sampled_from([nested(5000), {"a": nested(5000)}, cyclic(), 10 ** 5000, -(10 ** 4400), float("nan"), float("inf"),
-                       Unprintable(), {(1, 2): "tuple key", None: Unprintable()}, object(), {1, 2, 3}, bytearray(b"\xff\xfe")])
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
-                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                       max_leaves=20)
+ODD = st.sampled_from(
+    [
+        nested(5000),
+        {"a": nested(5000)},
+        cyclic(),
+        10**5000,
+        -(10**4400),
+        float("nan"),
+        float("inf"),
+        Unprintable(),
+        {(1, 2): "tuple key", None: Unprintable()},
+        object(),
+        {1, 2, 3},
+        bytearray(b"\xff\xfe"),
+    ]
+)
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 ANY = st.one_of(st.text(), st.binary(), JSONISH, ODD)  # st.text() includes lone surrogates such as "\ud800"
 
 
@@ -53,13 +69,23 @@ def test_put_never_raises_and_every_line_reads_back(tmp_path_factory, raw, reaso
 
 def test_the_source_and_enough_to_diagnose_are_kept(tmp_path) -> None:
     dlq = DeadLetterFile(tmp_path / "d.jsonl")
-    dlq.put({"event_id": "e1", "text": f"card {CARD}, mail {EMAIL}"}, f"handle failed on 'card {CARD}'", "events.jsonl:12", "handle")
+    dlq.put(
+        {"event_id": "e1", "text": f"card {CARD}, mail {EMAIL}"}, f"handle failed on 'card {CARD}'", "events.jsonl:12", "handle"
+    )
     dlq.put(f"not json, from {EMAIL}".encode() + b"\xc3\x28", "not valid UTF-8 at byte 27", "msg-7f3a", "parse")
     dlq.put("x" * (MAX_CHARS + 5), "too long", "events.jsonl:13", "parse")
     dlq.put("\ud800 lone surrogate", "bad text", "events.jsonl:14", "parse")
     first, second, third, fourth = list(dlq)
-    assert [x["source"] for x in (first, second, third, fourth)] == ["events.jsonl:12", "msg-7f3a", "events.jsonl:13", "events.jsonl:14"]
-    assert first["raw"] == {"event_id": "e1", "text": "card [CARD], mail [EMAIL]"} and first["reason"] == "handle failed on 'card [CARD]'"
+    assert [x["source"] for x in (first, second, third, fourth)] == [
+        "events.jsonl:12",
+        "msg-7f3a",
+        "events.jsonl:13",
+        "events.jsonl:14",
+    ]
+    assert (
+        first["raw"] == {"event_id": "e1", "text": "card [CARD], mail [EMAIL]"}
+        and first["reason"] == "handle failed on 'card [CARD]'"
+    )
     assert second["raw"] == {"bytes": "not json, from [EMAIL]\\xc3("}  # the bad byte is shown where it sits
     assert third["raw"] == "x" * MAX_CHARS + "...[5 more characters]"
     assert fourth["raw"] == "\ud800 lone surrogate"
@@ -74,8 +100,7 @@ def test_redaction_follows_the_config(tmp_path) -> None:
 
 
 def test_parse_errors_never_echo_pii() -> None:
-    payload = {"event_id": "e1", "tenant": "acme", "user_id": "u1", "text": f"card {CARD} " * 1000,
-               "metadata": {"who": [EMAIL]}}
+    payload = {"event_id": "e1", "tenant": "acme", "user_id": "u1", "text": f"card {CARD} " * 1000, "metadata": {"who": [EMAIL]}}
     [parsed] = parse_payload(payload, max_text_chars=100, source="events.jsonl:3")
     assert parsed.source == "events.jsonl:3"
     assert "text is 25000 characters" in parsed.error and "metadata.who" in parsed.error

@@ -21,8 +21,12 @@ def outbox(workspace) -> list[dict]:
 
 
 def run(delivery, workspace, payloads, budget_s=5):
-    return run_payloads(delivery, [(f"events.jsonl:{n}", p) for n, p in enumerate(payloads, 1)], DeadLetterFile(workspace.deadletter),
-                        budget_s=budget_s)
+    return run_payloads(
+        delivery,
+        [(f"events.jsonl:{n}", p) for n, p in enumerate(payloads, 1)],
+        DeadLetterFile(workspace.deadletter),
+        budget_s=budget_s,
+    )
 
 
 def test_a_rerun_acts_on_nothing_twice_even_past_the_history_cap(hashing_config, workspace, tmp_path) -> None:
@@ -38,9 +42,14 @@ def test_a_rerun_acts_on_nothing_twice_even_past_the_history_cap(hashing_config,
 
 def test_the_same_event_id_in_two_tenants_is_two_events(hashing_config, workspace, tmp_path) -> None:
     agent = Agent.from_config(hashing_config, workspace)
-    summary = run(make_delivery(agent, tmp_path), workspace,
-                  [json.dumps(event("Alice's secret plan?", tenant="tenant-a", user="alice", event_id="e1")),
-                   json.dumps(event("Anything new?", tenant="tenant-b", user="alice", event_id="e1"))])
+    summary = run(
+        make_delivery(agent, tmp_path),
+        workspace,
+        [
+            json.dumps(event("Alice's secret plan?", tenant="tenant-a", user="alice", event_id="e1")),
+            json.dumps(event("Anything new?", tenant="tenant-b", user="alice", event_id="e1")),
+        ],
+    )
     assert (summary.processed, summary.duplicates) == (2, 0)
     assert sorted((o["tenant"], o["event_id"]) for o in outbox(workspace)) == [("tenant-a", "e1"), ("tenant-b", "e1")]
     b_prompt = summary.decisions[1].prompt
@@ -146,15 +155,33 @@ def test_an_attempt_that_died_in_progress_frees_its_event_when_its_time_is_up(ha
 
 
 BAD_LINES = [
-    b"[" * 100_000,                                      # nesting beyond the parser's depth
+    b"[" * 100_000,  # nesting beyond the parser's depth
     json.dumps({**event("q"), "metadata": {"n": 0}}).replace("0", "1" * 5000).encode(),  # 5,000-digit integer
     b'{"event_id": "s1", "tenant": "acme", "user_id": "u", "text": "lone \\ud800 surrogate"}',
     b"\xff\xfe not utf-8",
     json.dumps({"Records": [{"messageId": "sqs-7", "body": "{oops"}]}).encode(),
     json.dumps({"Records": [{"Sns": {"MessageId": "sns-9", "Message": json.dumps({"tenant": "acme"})}}]}).encode(),
-    json.dumps({"Type": "Notification", "Message": json.dumps({"Type": "Notification", "Message": json.dumps(
-        {"Type": "Notification", "Message": json.dumps({"Type": "Notification", "Message": json.dumps(
-            {"Type": "Notification", "Message": json.dumps(event("deep"))})})})})}).encode(),
+    json.dumps(
+        {
+            "Type": "Notification",
+            "Message": json.dumps(
+                {
+                    "Type": "Notification",
+                    "Message": json.dumps(
+                        {
+                            "Type": "Notification",
+                            "Message": json.dumps(
+                                {
+                                    "Type": "Notification",
+                                    "Message": json.dumps({"Type": "Notification", "Message": json.dumps(event("deep"))}),
+                                }
+                            ),
+                        }
+                    ),
+                }
+            ),
+        }
+    ).encode(),
 ]
 
 
@@ -189,12 +216,22 @@ def test_a_correlation_id_and_a_channel_never_carry_pii_into_the_stores(hashing_
     import sqlite3
 
     agent = Agent.from_config(hashing_config, workspace)
-    raw = event("Who won?", event_id="pii-ids", correlation_id="AKIAIOSFODNN7EXAMPLE for bob@example.com",
-                channel="card 4111 1111 1111 1111")
+    raw = event(
+        "Who won?",
+        event_id="pii-ids",
+        correlation_id="AKIAIOSFODNN7EXAMPLE for bob@example.com",
+        channel="card 4111 1111 1111 1111",
+    )
     summary = run(make_delivery(agent, tmp_path), workspace, [json.dumps(raw)])
     assert summary.decisions[0].correlation_id == "[AWS_KEY] for [EMAIL]"
-    stores = [workspace.outbox.read_text(), workspace.decisions.read_text(),
-              *(str(row) for db in ("idem.db", "ledger.db") for row in sqlite3.connect(tmp_path / db).execute(
-                  "SELECT * FROM " + ("idempotency" if db == "idem.db" else "ledger")))]
+    stores = [
+        workspace.outbox.read_text(),
+        workspace.decisions.read_text(),
+        *(
+            str(row)
+            for db in ("idem.db", "ledger.db")
+            for row in sqlite3.connect(tmp_path / db).execute("SELECT * FROM " + ("idempotency" if db == "idem.db" else "ledger"))
+        ),
+    ]
     assert all("AKIA" not in text and "bob@" not in text and "4111" not in text for text in stores)
     assert json.loads(workspace.decisions.read_text())["channel"] == "card [CARD]"

@@ -28,8 +28,14 @@ def test_every_payload_is_answered_or_dead_lettered(hashing_config, workspace) -
         json.dumps(event("first")).encode(),
         b"{broken",
         json.dumps(event("please explode")).encode(),
-        json.dumps({"Records": [{"messageId": "m1", "body": json.dumps(event("second"))},
-                                {"messageId": "m2", "body": json.dumps({"text": "no ids"})}]}).encode(),
+        json.dumps(
+            {
+                "Records": [
+                    {"messageId": "m1", "body": json.dumps(event("second"))},
+                    {"messageId": "m2", "body": json.dumps({"text": "no ids"})},
+                ]
+            }
+        ).encode(),
         b"\xc3\x28",
     ]
     dlq = DeadLetterFile(workspace.deadletter)
@@ -37,7 +43,12 @@ def test_every_payload_is_answered_or_dead_lettered(hashing_config, workspace) -
     assert summary.processed == 2 and summary.rejected == 4
     assert [d.question for d in summary.decisions] == ["first", "second"]
     letters = list(dlq)
-    assert [(x["stage"], x["source"]) for x in letters] == [("parse", "payload"), ("handle", "payload"), ("parse", "payload/sqs:m2"), ("parse", "payload")]
+    assert [(x["stage"], x["source"]) for x in letters] == [
+        ("parse", "payload"),
+        ("handle", "payload"),
+        ("parse", "payload/sqs:m2"),
+        ("parse", "payload"),
+    ]
     assert "TimeoutError: reasoner timed out" in letters[1]["reason"]
     assert letters[1]["raw"]["text"] == "please explode"  # the event itself is kept for a retry
     assert "event_id: missing" in letters[2]["reason"]
@@ -51,15 +62,31 @@ def test_printed_reasons_survive_lone_surrogates_and_show_terminal_controls_esca
     import subprocess
     import sys
 
-    lines = [{**event("ok"), "metadata": {"\ud800": "x"}},
-             {"Records": [{"messageId": "\ud800", "body": "{oops"}]},
-             {"Records": [{"messageId": "\x1b[2J\x9b31m", "body": "{oops"}]},
-             event("fine")]
+    lines = [
+        {**event("ok"), "metadata": {"\ud800": "x"}},
+        {"Records": [{"messageId": "\ud800", "body": "{oops"}]},
+        {"Records": [{"messageId": "\x1b[2J\x9b31m", "body": "{oops"}]},
+        event("fine"),
+    ]
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))  # ASCII: \ud800 as an escape
     (tmp_path / "h.yaml").write_text("embedder: {kind: hashing}\n")
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "run-events", str(tmp_path / "events.jsonl"), "--home",
-                          str(tmp_path / "ws"), "--config", str(tmp_path / "h.yaml")], capture_output=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd(), "PYTHONIOENCODING": "utf-8"}, timeout=120, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "run-events",
+            str(tmp_path / "events.jsonl"),
+            "--home",
+            str(tmp_path / "ws"),
+            "--config",
+            str(tmp_path / "h.yaml"),
+        ],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd(), "PYTHONIOENCODING": "utf-8"},
+        timeout=120,
+        check=False,
+    )
     # A real stdout (strict, unlike stderr): CliRunner hid the crash, and click strips ANSI only when not a terminal.
     out = run.stdout.decode("utf-8")
     assert run.returncode == 0, run.stderr.decode()

@@ -45,21 +45,51 @@ print("RESULT " + json.dumps(lambda_handler.handler(json.loads(Path(sys.argv[1])
 
 
 def _setup(aws, tmp_path, ttl_s="86400"):
-    tables = {"IDEMPOTENCY_TABLE": make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration").name,
-              "DECISION_TABLE": make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused").name}
+    tables = {
+        "IDEMPOTENCY_TABLE": make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration").name,
+        "DECISION_TABLE": make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused").name,
+    }
     state = make_table(f"state-{uuid.uuid4().hex[:8]}", "pk", "expires_at").name
-    env = {**os.environ, **AWS_ENV, **tables, "AWS_ENDPOINT_URL": aws, "IDEMPOTENCY_TTL_S": ttl_s, "PYTHONPATH": os.getcwd(),
-           "POWERTOOLS_METRICS_NAMESPACE": "Test"}
+    env = {
+        **os.environ,
+        **AWS_ENV,
+        **tables,
+        "AWS_ENDPOINT_URL": aws,
+        "IDEMPOTENCY_TTL_S": ttl_s,
+        "PYTHONPATH": os.getcwd(),
+        "POWERTOOLS_METRICS_NAMESPACE": "Test",
+    }
     batch = tmp_path / "batch.json"
-    batch.write_text(json.dumps({"Records": [{"messageId": "m1", "receiptHandle": "r", "body": json.dumps(event("Who won?", event_id="k1")),
-                                              "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                                              "eventSourceARN": "arn:aws:sqs:us-east-1:1:q", "awsRegion": "us-east-1"}]}))
+    batch.write_text(
+        json.dumps(
+            {
+                "Records": [
+                    {
+                        "messageId": "m1",
+                        "receiptHandle": "r",
+                        "body": json.dumps(event("Who won?", event_id="k1")),
+                        "attributes": {},
+                        "messageAttributes": {},
+                        "md5OfBody": "",
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+                        "awsRegion": "us-east-1",
+                    }
+                ]
+            }
+        )
+    )
     return env, batch, state
 
 
 def _invoke(env, batch, ws, state, mode="fast", remaining_ms=20000):
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(batch), str(ws), state, mode, str(remaining_ms)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(batch), str(ws), state, mode, str(remaining_ms)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
 
@@ -82,13 +112,24 @@ def test_an_invocation_killed_mid_reasoning_is_handled_once_after_its_in_progres
     ws = tmp_path / "ws"
     for key in ("IDEMPOTENCY_TABLE", "DECISION_TABLE", "IDEMPOTENCY_TTL_S"):
         monkeypatch.setenv(key, env[key])
-    retrier = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(ws),
-                                state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1))
+    retrier = Agent.from_config(
+        AgentConfig(embedder={"kind": "hashing"}),
+        Workspace(ws),
+        state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1),
+    )
     monkeypatch.setattr(lambda_handler, "agent", lambda: retrier)
     lambda_handler.delivery.cache_clear()
-    retry = partial(lambda_handler.handler, json.loads(batch.read_text()),
-                    SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r2",
-                                    invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000))
+    retry = partial(
+        lambda_handler.handler,
+        json.loads(batch.read_text()),
+        SimpleNamespace(
+            function_name="f",
+            memory_limit_in_mb=1024,
+            aws_request_id="r2",
+            invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+            get_remaining_time_in_millis=lambda: 20000,
+        ),
+    )
 
     victim = subprocess.Popen([sys.executable, "-c", DRIVER, str(batch), str(ws), state, "slow", "6000"], env=env)
     idem = boto3.resource("dynamodb").Table(env["IDEMPOTENCY_TABLE"])
@@ -137,17 +178,36 @@ def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_fact
     env, _, state = _setup(aws, tmp)
     for key in ("IDEMPOTENCY_TABLE", "DECISION_TABLE"):
         monkeypatch.setenv(key, env[key])
-    agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp / "ws"),
-                              state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1))
+    agent = Agent.from_config(
+        AgentConfig(embedder={"kind": "hashing"}),
+        Workspace(tmp / "ws"),
+        state=DynamoDBStateStore(boto3.resource("dynamodb").Table(state), 1),
+    )
     monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
     lambda_handler.delivery.cache_clear()
     good = json.dumps(event("still answered?", event_id="after"))
-    records = [{"messageId": f"bad-{i}", "receiptHandle": "r", "body": b.decode("utf-8", "replace"), "attributes": {},
-                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                "awsRegion": "us-east-1"} for i, b in enumerate(bodies)]
+    records = [
+        {
+            "messageId": f"bad-{i}",
+            "receiptHandle": "r",
+            "body": b.decode("utf-8", "replace"),
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+            "awsRegion": "us-east-1",
+        }
+        for i, b in enumerate(bodies)
+    ]
     records.append({**records[0], "messageId": "good", "body": good})
-    ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, aws_request_id="r",
-                          invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f", get_remaining_time_in_millis=lambda: 20000)
+    ctx = SimpleNamespace(
+        function_name="f",
+        memory_limit_in_mb=1024,
+        aws_request_id="r",
+        invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+        get_remaining_time_in_millis=lambda: 20000,
+    )
     result = lambda_handler.handler({"Records": records}, ctx)
     assert result == {"batchItemFailures": [{"itemIdentifier": f"bad-{i}"} for i in range(len(bodies))]}  # each fails alone
     assert _acted(tmp / "ws") == ["after"]

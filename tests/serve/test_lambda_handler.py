@@ -13,15 +13,28 @@ from conftest import event, make_table
 from workbench.config import AgentConfig
 from workbench.events import Event, fifo_ids
 
-CTX = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
-                      aws_request_id="req-1", get_remaining_time_in_millis=lambda: 20000)
+CTX = SimpleNamespace(
+    function_name="f",
+    memory_limit_in_mb=1024,
+    invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
+    aws_request_id="req-1",
+    get_remaining_time_in_millis=lambda: 20000,
+)
 
 
 def record(message_id: str, body: str, group: str | None = None) -> dict:
     queue = "arn:aws:sqs:us-east-1:1:events.fifo" if group else "arn:aws:sqs:us-east-1:1:events"
-    return {"messageId": message_id, "receiptHandle": "r", "body": body, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": queue, "awsRegion": "us-east-1", "messageAttributes": {},
-            "attributes": {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group else {}}
+    return {
+        "messageId": message_id,
+        "receiptHandle": "r",
+        "body": body,
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue,
+        "awsRegion": "us-east-1",
+        "messageAttributes": {},
+        "attributes": {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group else {},
+    }
 
 
 @pytest.fixture
@@ -36,7 +49,9 @@ def runtime(aws, tmp_path, monkeypatch):
 
     monkeypatch.setenv("IDEMPOTENCY_TABLE", make_table(f"idem-{uuid.uuid4().hex[:8]}", "id", "expiration").name)
     monkeypatch.setenv("DECISION_TABLE", make_table(f"dec-{uuid.uuid4().hex[:8]}", "pk", "unused").name)
-    state = DynamoDBStateStore(boto3.resource("dynamodb").Table(make_table(f"st-{uuid.uuid4().hex[:8]}", "pk", "expires_at").name), 1)
+    state = DynamoDBStateStore(
+        boto3.resource("dynamodb").Table(make_table(f"st-{uuid.uuid4().hex[:8]}", "pk", "expires_at").name), 1
+    )
     agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}), Workspace(tmp_path / "ws"), state=state)
     monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
     lambda_handler.delivery.cache_clear()
@@ -54,9 +69,15 @@ def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> 
     def ok(eid: str, user: str) -> str:
         return json.dumps(event(f"question {eid}", user=user, event_id=eid))
 
-    batch = {"Records": [record("a1", ok("a1", "alice"), "acme#alice"), record("b1", ok("b1", "bob"), "acme#bob"),
-                         record("a2", "{broken", "acme#alice"), record("a3", ok("a3", "alice"), "acme#alice"),
-                         record("b2", ok("b2", "bob"), "acme#bob")]}
+    batch = {
+        "Records": [
+            record("a1", ok("a1", "alice"), "acme#alice"),
+            record("b1", ok("b1", "bob"), "acme#bob"),
+            record("a2", "{broken", "acme#alice"),
+            record("a3", ok("a3", "alice"), "acme#alice"),
+            record("b2", ok("b2", "bob"), "acme#bob"),
+        ]
+    }
     result = lambda_handler.handler(batch, CTX)
     assert result == {"batchItemFailures": [{"itemIdentifier": "a2"}, {"itemIdentifier": "a3"}]}  # a3 must not overtake a2
     assert _acted(outbox) == ["a1", "b1", "b2"]
@@ -72,15 +93,26 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     good = json.dumps(event("first question", user="u1", event_id="good-1", correlation_id="corr-good"))
     invalid = json.dumps({"event_id": "no-text-7", "tenant": "acme", "user_id": "u2"})  # readable, but no text
     mixed = json.dumps([event("fine", user="u3", event_id="mixed-ok"), {"event_id": "mixed-bad", "tenant": "acme"}])
-    batch = {"Records": [record("m-good", good), record("m-poison", "{nope"), record("m-invalid", invalid), record("m-mixed", mixed),
-                         record("m-dup", good)]}
+    batch = {
+        "Records": [
+            record("m-good", good),
+            record("m-poison", "{nope"),
+            record("m-invalid", invalid),
+            record("m-mixed", mixed),
+            record("m-dup", good),
+        ]
+    }
     capsys.readouterr()
     result = lambda_handler.handler(batch, CTX)
     assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("m-poison", "m-invalid", "m-mixed")]}
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     logs = [json.loads(line) for line in logged.getvalue().splitlines()]
     failed = [(e["correlation_id"], e["message_id"], e["status"]) for e in logs if e["message"] == "record failed"]
-    assert failed == [("m-poison", "m-poison", "rejected"), ("no-text-7", "m-invalid", "rejected"), ("mixed-bad", "m-mixed", "rejected")]
+    assert failed == [
+        ("m-poison", "m-poison", "rejected"),
+        ("no-text-7", "m-invalid", "rejected"),
+        ("mixed-bad", "m-mixed", "rejected"),
+    ]
     assert [e["correlation_id"] for e in logs if e["message"].startswith("duplicate")] == ["corr-good"]
     assert all(e["function_request_id"] == "req-1" for e in logs)  # inject_lambda_context
     counts = {k: sum(len(m.get(k, [])) for m in emf) for k in ("records_handled", "records_rejected", "records_duplicate")}
@@ -91,7 +123,9 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     logged.truncate()
     raw = '{"event_id": "e\\ud800", "tenant": "acme", "user_id": "u", "correlation_id": "4111 1111 1111 1111 bob@example.com"}'
     ok = record("m-ok", json.dumps(event("fine", user="u4", event_id="ok-2")))  # Powertools raises when every record fails
-    lambda_handler.handler({"Records": [ok, record("m-pii", raw), record("m-sur", '{"event_id": "e\\ud800", "tenant": "acme"}')]}, CTX)
+    lambda_handler.handler(
+        {"Records": [ok, record("m-pii", raw), record("m-sur", '{"event_id": "e\\ud800", "tenant": "acme"}')]}, CTX
+    )
     failed = [e["correlation_id"] for e in map(json.loads, logged.getvalue().splitlines()) if e["message"] == "record failed"]
     assert failed == ["[CARD] [EMAIL]", "e\\ud800"]
 
@@ -127,20 +161,29 @@ def test_fifo_ids_group_by_user_and_dedup_by_event() -> None:
     assert fifo_ids(Event(**event("q", user="ü"))) != fifo_ids(Event(**event("q", user="ö")))
 
 
-def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_still_decides(aws, tmp_path, monkeypatch, capfd) -> None:
+def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_still_decides(
+    aws, tmp_path, monkeypatch, capfd
+) -> None:
     from pinecone_double import PineconeDouble
 
     from workbench.embedders.hashing import HashingEmbedder
     from workbench.indexes.pinecone import PineconeIndex, connect
     from workbench.serve import lambda_handler
 
-    (tmp_path / "config.json").write_text(json.dumps({"config": AgentConfig(embedder={"kind": "hashing"}).model_dump(mode="json")}))
-    for name, key, ttl in (("STATE_TABLE", "pk", "expires_at"), ("IDEMPOTENCY_TABLE", "id", "expiration"), ("DECISION_TABLE", "pk", "unused")):
+    (tmp_path / "config.json").write_text(
+        json.dumps({"config": AgentConfig(embedder={"kind": "hashing"}).model_dump(mode="json")})
+    )
+    for name, key, ttl in (
+        ("STATE_TABLE", "pk", "expires_at"),
+        ("IDEMPOTENCY_TABLE", "id", "expiration"),
+        ("DECISION_TABLE", "pk", "unused"),
+    ):
         monkeypatch.setenv(name, make_table(f"{key}-{uuid.uuid4().hex[:8]}", key, ttl).name)
     double = PineconeDouble(384)
     texts = ["Who won Super Bowl 50? The Denver Broncos won Super Bowl 50.", "Oxygen is a chemical element."]
-    PineconeIndex(connect(double.host, double.api_key)).upsert(["sb-0", "ox-0"], HashingEmbedder(384).embed(texts), texts,
-                                                               [{"tenant": "acme"}, {"tenant": "acme"}])
+    PineconeIndex(connect(double.host, double.api_key)).upsert(
+        ["sb-0", "ox-0"], HashingEmbedder(384).embed(texts), texts, [{"tenant": "acme"}, {"tenant": "acme"}]
+    )
     monkeypatch.setenv("WORKBENCH_CONFIG", str(tmp_path / "config.json"))
     monkeypatch.setenv("PINECONE_HOST", double.host)
     monkeypatch.setenv("PINECONE_API_KEY", double.api_key)

@@ -23,17 +23,23 @@ def test_definition_is_valid_and_retries_with_backoff() -> None:
     assert definition["States"]["DeadLetter"]["Next"] == "Failed"
     assert definition["States"]["Act"]["Retry"][0]["ErrorEquals"] == ["States.ALL"]  # Act is idempotent: retry anything
     # States.ALL does not match a payload over the quota, so every step names it; sending the dead letter is retried
-    assert all(st["Catch"][0]["ErrorEquals"] == ["States.DataLimitExceeded"] for name, st in definition["States"].items()
-               if name in asl.STEPS)
+    assert all(
+        st["Catch"][0]["ErrorEquals"] == ["States.DataLimitExceeded"]
+        for name, st in definition["States"].items()
+        if name in asl.STEPS
+    )
     assert definition["States"]["DeadLetter"]["Retry"][0]["ErrorEquals"] == ["States.ALL"]
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda d: d.update(StartAt="Nowhere"), "StartAt 'Nowhere'"),
-    (lambda d: d["States"]["Embed"].update(Next="Nowhere"), "'Embed' goes to 'Nowhere'"),
-    (lambda d: d["States"]["Act"].pop("End"), "'Act' has neither Next nor End"),
-    (lambda d: d["States"]["Reason"]["Retry"][0].update(BackoffRate=0.5), "invalid Retry"),
-])
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: d.update(StartAt="Nowhere"), "StartAt 'Nowhere'"),
+        (lambda d: d["States"]["Embed"].update(Next="Nowhere"), "'Embed' goes to 'Nowhere'"),
+        (lambda d: d["States"]["Act"].pop("End"), "'Act' has neither Next nor End"),
+        (lambda d: d["States"]["Reason"]["Retry"][0].update(BackoffRate=0.5), "invalid Retry"),
+    ],
+)
 def test_broken_definitions_are_named(breakage, message) -> None:
     definition = asl.state_machine(30)
     breakage(definition)
@@ -50,9 +56,18 @@ def _delivery(agent, tmp_path):
 
 
 def _steps(agent, delivery, dead: list):
-    steps = {name: partial(step_functions.run_step, getattr(step_functions, name.lower()), agent, config=agent.config) for name in ("Embed", "Retrieve")}
-    return {**steps, **{name: partial(step_functions.run_step, getattr(step_functions, name.lower()), delivery, config=agent.config)
-                        for name in ("Reason", "Act")}, "DeadLetter": lambda state: dead.append(state) or state}
+    steps = {
+        name: partial(step_functions.run_step, getattr(step_functions, name.lower()), agent, config=agent.config)
+        for name in ("Embed", "Retrieve")
+    }
+    return {
+        **steps,
+        **{
+            name: partial(step_functions.run_step, getattr(step_functions, name.lower()), delivery, config=agent.config)
+            for name in ("Reason", "Act")
+        },
+        "DeadLetter": lambda state: dead.append(state) or state,
+    }
 
 
 def _input(text: str, **fields) -> dict:
@@ -73,9 +88,11 @@ def test_walking_the_workflow_decides_like_the_single_function(hashing_config, w
         raise ConnectionError("index down; mail ops@example.com")
 
     with pytest.raises(RuntimeError, match="AgentStepFailed: StepFailed: ConnectionError: index down"):
-        asl.run_locally(asl.state_machine(30), {**steps, "Retrieve": partial(step_functions.run_step, lambda _, s: broken(s), agent,
-                                                                                   config=agent.config)},
-                           _input("x, from bob@example.com"))
+        asl.run_locally(
+            asl.state_machine(30),
+            {**steps, "Retrieve": partial(step_functions.run_step, lambda _, s: broken(s), agent, config=agent.config)},
+            _input("x, from bob@example.com"),
+        )
     assert [d["error"] for d in dead] == ["StepFailed: ConnectionError: index down; mail [EMAIL]"]  # the error is redacted
     redrive = json.loads(dead[0]["dead_letter"])  # the body the DeadLetter state sends: an event the starter accepts
     assert redrive["text"] == "x, from [EMAIL]" and Event(**redrive).event_id == dead[0]["event"]["event_id"]
@@ -100,19 +117,27 @@ def test_a_state_over_the_payload_quota_fails_its_step_naming_what_to_lower(hash
 
     words = [f"w{i}" for i in range(500)]
     rng = random.Random(7)
-    docs = [{"id": f"big{i}", "text": " ".join(rng.choice(words) for _ in range(580)), "metadata": {"tenant": "acme"}}
-            for i in range(90)]
+    docs = [
+        {"id": f"big{i}", "text": " ".join(rng.choice(words) for _ in range(580)), "metadata": {"tenant": "acme"}}
+        for i in range(90)
+    ]
     cfg = hashing_config.with_overrides({"retrieval.top_k": 90, "retrieval.chunking.size": 3000})
     agent = ingested_agent(cfg, workspace, tmp_path, docs)
     state = step_functions.run_step(step_functions.embed, agent, _input("w1 w2 w3"), agent.config)
-    with pytest.raises(step_functions.StepFailed, match=r"retrieve step's output is \d+ bytes.*retrieval.top_k \(90\).*chunking.size \(3000\)"):
+    with pytest.raises(
+        step_functions.StepFailed, match=r"retrieve step's output is \d+ bytes.*retrieval.top_k \(90\).*chunking.size \(3000\)"
+    ):
         step_functions.run_step(step_functions.retrieve, agent, state, agent.config)
 
 
 def test_execution_names_are_unique_per_tenant_and_event() -> None:
     ids = ["order/1", "order?1", "order-1", "x" * 200 + "a", "x" * 200 + "b"]
-    names = {step_functions.execution_name(Event(**event("q", tenant=t, event_id=i)), attempt) for t in ("acme", "globex") for i in ids
-             for attempt in (1, 2, step_functions.MAX_ATTEMPTS)}
+    names = {
+        step_functions.execution_name(Event(**event("q", tenant=t, event_id=i)), attempt)
+        for t in ("acme", "globex")
+        for i in ids
+        for attempt in (1, 2, step_functions.MAX_ATTEMPTS)
+    }
     assert len(names) == 2 * len(ids) * 3
     assert all(len(n) <= 80 and all(c.isalnum() or c in "-_" for c in n) for n in names)
 
@@ -127,26 +152,40 @@ def test_export_wires_the_workflow(tmp_path) -> None:
     assert set(machine["DefinitionSubstitutions"]) == {f"{s}Arn" for s in asl.STEPS} | {"DeadLetterQueueUrl"}
     alarm = template["ExecutionsFailedAlarm"]["Properties"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m} == {
-        "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+    }
     starter = template["StarterFunction"]["Properties"]["Policies"][0]["Statement"]
     assert [a for st in starter for a in st["Action"]][:2] == ["states:StartExecution", "states:DescribeExecution"]
     mapping = template["QueueMapping"]["Properties"]
-    assert mapping["FunctionName"] == {"Ref": "StarterFunction"} and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["FunctionName"] == {"Ref": "StarterFunction"} and mapping["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"
+    ]
     assert template["EmbedFunction"]["Properties"]["ImageConfig"]["Command"] == ["handler.embed_step"]
     assert "start_handler" in (report.out / "handler.py").read_text()
 
 
 def sqs_record(message_id: str, body: str) -> dict:
-    return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "attributes": {},
-            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events", "awsRegion": "us-east-1"}
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+        "awsRegion": "us-east-1",
+    }
 
 
 def _machine(sfn, definition: dict) -> str:
     import uuid
 
-    return sfn.create_state_machine(name=f"agent-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
-                                    roleArn="arn:aws:iam::123456789012:role/agent")["stateMachineArn"]
+    return sfn.create_state_machine(
+        name=f"agent-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/agent"
+    )["stateMachineArn"]
 
 
 def _start(batch: list) -> dict:
@@ -154,8 +193,13 @@ def _start(batch: list) -> dict:
 
     from workbench.serve import lambda_handler
 
-    ctx = SimpleNamespace(function_name="starter", aws_request_id="r", get_remaining_time_in_millis=lambda: 30000, memory_limit_in_mb=512,
-                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:starter")
+    ctx = SimpleNamespace(
+        function_name="starter",
+        aws_request_id="r",
+        get_remaining_time_in_millis=lambda: 30000,
+        memory_limit_in_mb=512,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:starter",
+    )
     return lambda_handler.start_handler({"Records": batch}, ctx)
 
 
@@ -170,7 +214,8 @@ def test_the_starter_runs_one_execution_per_event_and_a_new_attempt_after_one_cl
     lambda_handler._stepfunctions.cache_clear()
     first = json.dumps(event("Who won?", event_id="evt-1"))
     assert _start([sqs_record("a", first), sqs_record("poison", "{nope"), sqs_record("again", first)]) == {
-        "batchItemFailures": [{"itemIdentifier": "poison"}]}
+        "batchItemFailures": [{"itemIdentifier": "poison"}]
+    }
     name = step_functions.execution_name(Event(**event("Who won?", event_id="evt-1")))
     assert [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]] == [name]  # the redelivery found it
     sfn.stop_execution(executionArn=arn.replace(":stateMachine:", ":execution:") + ":" + name)  # ABORTED: a closed name

@@ -47,7 +47,9 @@ def test_idempotency_keys_match_powertools() -> None:
 
     probe = Probe()
     probe.configure(IdempotencyConfig(event_key_jmespath="[tenant, event_id]"), key_prefix="workbench.handle")
-    assert probe._get_hashed_idempotency_key({"event_id": "evt-42", "tenant": "acme", "text": "x"}) == idempotency_key("acme", "evt-42")
+    assert probe._get_hashed_idempotency_key({"event_id": "evt-42", "tenant": "acme", "text": "x"}) == idempotency_key(
+        "acme", "evt-42"
+    )
     assert idempotency_key("acme", "evt-42") != idempotency_key("globex", "evt-42")
 
 
@@ -149,7 +151,9 @@ def test_handling_longer_than_the_visibility_timeout_acts_once_and_skips_nothing
     assert bus.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
 
-def test_a_copy_delivered_while_a_slow_event_is_handled_waits_instead_of_acting_again(hashing_config, workspace, tmp_path) -> None:
+def test_a_copy_delivered_while_a_slow_event_is_handled_waits_instead_of_acting_again(
+    hashing_config, workspace, tmp_path
+) -> None:
     """SQS may deliver an event twice. The first copy's action takes 3 s against a 1 s visibility timeout; the second
     copy arrives after the in-progress expiry first set would have passed. The live worker's lease keeps the record
     in progress, so the copy is answered from it once the first is done: one action."""

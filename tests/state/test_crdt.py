@@ -10,8 +10,11 @@ from workbench.state.sqlite import SQLiteStateStore
 
 replicas = st.sampled_from(["a", "b", "c"])
 gsets = st.builds(GSet, st.sets(st.text(max_size=3), max_size=5))
-counters = st.builds(PNCounter, st.dictionaries(replicas, st.integers(0, 50), max_size=3),
-                     st.dictionaries(replicas, st.integers(0, 50), max_size=3))
+counters = st.builds(
+    PNCounter,
+    st.dictionaries(replicas, st.integers(0, 50), max_size=3),
+    st.dictionaries(replicas, st.integers(0, 50), max_size=3),
+)
 entries = st.tuples(st.integers(0, 5).map(float), replicas, st.one_of(st.integers(0, 3), st.text(max_size=2)))
 maps = st.builds(LWWMap, st.dictionaries(st.sampled_from(["x", "y", "z"]), entries, max_size=3))
 crdts = st.one_of(st.tuples(gsets, gsets, gsets), st.tuples(counters, counters, counters), st.tuples(maps, maps, maps))

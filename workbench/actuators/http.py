@@ -27,12 +27,21 @@ class HttpActuator:
         self.url, self.timeout_s, self.shape = url, timeout_s, shape
 
     def act(self, decision: dict[str, Any]) -> None:
-        body = {"text": decision["answer"]} if self.shape == "slack" else {
-            k: v for k, v in decision.items() if k not in ("prompt", "contexts")}
-        request = urllib.request.Request(self.url, data=json.dumps(body, default=str).encode(), method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "Idempotency-Key": _header(decision["idempotency_key"]),
-                                                  "X-Correlation-Id": _header(decision["correlation_id"])})
+        body = (
+            {"text": decision["answer"]}
+            if self.shape == "slack"
+            else {k: v for k, v in decision.items() if k not in ("prompt", "contexts")}
+        )
+        request = urllib.request.Request(
+            self.url,
+            data=json.dumps(body, default=str).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": _header(decision["idempotency_key"]),
+                "X-Correlation-Id": _header(decision["correlation_id"]),
+            },
+        )
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # raises HTTPError on 4xx/5xx
             response.read()
 

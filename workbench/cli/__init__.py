@@ -9,23 +9,27 @@ import sys
 
 import typer
 
-from workbench.cli import agent, bus, config, deploy, lab
+from workbench.cli import agent, bus, config, deploy, lab, runs
 from workbench.cli.options import MULTILINE, printable
 from workbench.errors import FileRefused, WorkbenchError
 
-app = typer.Typer(help="Agent Workbench: build, measure and ship event-driven RAG agents.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Agent Workbench: build, measure and ship event-driven RAG agents.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 app.add_typer(config.commands, name="config")
-for group in (agent, lab, deploy, bus):
+for group in (agent, lab, runs, deploy, bus):
     app.add_typer(group.commands)
 app.add_typer(bus.dlq, name="dlq")
 
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every decision with its config_id.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s %(config_id)s %(correlation_id)s"
-                        if verbose else "%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s %(config_id)s %(correlation_id)s"
+        if verbose
+        else "%(levelname)s %(name)s %(message)s",
+    )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_fill_log_fields)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # compare reads a table per run: no bar for each
@@ -48,10 +52,12 @@ def main() -> None:
         except OSError as exc:
             if isinstance(exc, WorkbenchError) or exc.filename is None:
                 raise
-            hint = "make it writable, or point --home at a writable workspace" if isinstance(exc, PermissionError) else \
-                "check that file, or point --home at a workspace that can be written"
+            hint = (
+                "make it writable, or point --home at a writable workspace"
+                if isinstance(exc, PermissionError)
+                else "check that file, or point --home at a workspace that can be written"
+            )
             raise FileRefused(f"{exc}; {hint}") from exc
     except WorkbenchError as exc:
         typer.secho(f"error: {printable(str(exc), keep=MULTILINE)}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-

@@ -19,10 +19,13 @@ commands = typer.Typer()
 
 
 @commands.command()
-def ingest(corpus: Path = typer.Argument(DEMO_CORPUS, help="JSONL, BEIR corpus.jsonl, CSV, SQuAD .json or a folder of .md/.txt."),
-           config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-           tenant: Optional[str] = typer.Option(None, help="Tenant for documents that carry none in their metadata."),
-           limit: Optional[int] = typer.Option(None, help="Ingest only the first N documents.")) -> None:
+def ingest(
+    corpus: Path = typer.Argument(DEMO_CORPUS, help="JSONL, BEIR corpus.jsonl, CSV, SQuAD .json or a folder of .md/.txt."),
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    tenant: Optional[str] = typer.Option(None, help="Tenant for documents that carry none in their metadata."),
+    limit: Optional[int] = typer.Option(None, help="Ingest only the first N documents."),
+) -> None:
     """Chunk, embed (cached) and index a corpus."""
     from workbench.ingest.pipeline import ingest as run_ingest
 
@@ -31,12 +34,15 @@ def ingest(corpus: Path = typer.Argument(DEMO_CORPUS, help="JSONL, BEIR corpus.j
 
 
 @commands.command()
-def ask(question: str = typer.Argument(..., help="The user's message."),
-        tenant: str = typer.Option(..., help="Tenant whose documents may be retrieved."),
-        user: str = typer.Option("cli-user", help="User whose conversation state is used."),
-        filter: Optional[str] = typer.Option(None, help='Extra metadata filter, Pinecone syntax, e.g. \'{"article": "Oxygen"}\'.'),
-        config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-        as_json: bool = typer.Option(False, "--json", help="Print the whole decision record as JSON.")) -> None:
+def ask(
+    question: str = typer.Argument(..., help="The user's message."),
+    tenant: str = typer.Option(..., help="Tenant whose documents may be retrieved."),
+    user: str = typer.Option("cli-user", help="User whose conversation state is used."),
+    filter: Optional[str] = typer.Option(None, help='Extra metadata filter, Pinecone syntax, e.g. \'{"article": "Oxygen"}\'.'),
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the whole decision record as JSON."),
+) -> None:
     """Send one event through the loop and print the decision."""
     from workbench.events import parse_payload
     from workbench.loop import Agent
@@ -54,9 +60,12 @@ def ask(question: str = typer.Argument(..., help="The user's message."),
 
 
 @commands.command("run-events")
-def run_events(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."),
-               config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-               as_json: bool = typer.Option(False, "--json", help="Print every decision as JSON.")) -> None:
+def run_events(
+    file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."),
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print every decision as JSON."),
+) -> None:
     """Run a file of events; bad ones go to the dead-letter file with the reason."""
     summary = run_file(file, load_config(config), open_workspace(home))
     print_decisions(summary.decisions, as_json, summary.repeats)
@@ -64,8 +73,11 @@ def run_events(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQ
 
 
 @commands.command()
-def demo(home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
-         limit: Optional[int] = typer.Option(None, help="Ingest only the first N documents of the bundled SQuAD corpus.")) -> None:
+def demo(
+    home: Optional[Path] = HomeOpt,
+    config: Optional[Path] = ConfigOpt,
+    limit: Optional[int] = typer.Option(None, help="Ingest only the first N documents of the bundled SQuAD corpus."),
+) -> None:
     """Ingest the bundled SQuAD sample and answer the demo events, on the embedded default."""
     from workbench.ingest.pipeline import ingest as run_ingest
     from workbench.loop import Agent
@@ -73,8 +85,10 @@ def demo(home: Optional[Path] = HomeOpt, config: Optional[Path] = ConfigOpt,
     cfg, ws = load_config(config), open_workspace(home)
     agent = Agent.from_config(cfg, ws)
     report = run_ingest(DEMO_CORPUS, cfg, ws, tenant="acme", embedder=agent.embedder, index=agent.index, limit=limit)
-    typer.echo(f"config {cfg.name} ({cfg.config_id}); ingested {report.documents} documents, "
-               f"{report.written} chunks written, {report.unchanged} unchanged, in {report.seconds:.1f}s")
+    typer.echo(
+        f"config {cfg.name} ({cfg.config_id}); ingested {report.documents} documents, "
+        f"{report.written} chunks written, {report.unchanged} unchanged, in {report.seconds:.1f}s"
+    )
     summary = run_file(DEMO_EVENTS, cfg, ws, agent)
     print_decisions(summary.decisions, False, summary.repeats)
     print_summary(summary, ws)
@@ -88,7 +102,14 @@ def run_file(file: Path, cfg: AgentConfig, ws: Workspace, agent: Any = None) -> 
         raise UsageError(f"{file}: no such events file")
     lines = [(f"{file}:{n}", line) for n, line in enumerate(file.read_bytes().splitlines(), 1) if line.strip()]
     delivery = local_delivery(cfg, ws, agent)
-    return run_payloads(delivery, lines, DeadLetterFile(ws.deadletter, cfg.privacy.redact), budget_s=cfg.deploy.timeout_s, progress=True, total=len(lines))
+    return run_payloads(
+        delivery,
+        lines,
+        DeadLetterFile(ws.deadletter, cfg.privacy.redact),
+        budget_s=cfg.deploy.timeout_s,
+        progress=True,
+        total=len(lines),
+    )
 
 
 def local_delivery(cfg: AgentConfig, ws: Workspace, agent: Any = None) -> Any:
@@ -121,7 +142,10 @@ def print_decisions(decisions: list, as_json: bool, repeats: list[bool] | None =
 
 def print_summary(summary: Any, ws: Workspace, err: bool = False) -> None:
     """The tally of a run; on stderr when stdout carries JSON."""
-    typer.echo(f"processed {summary.processed}, duplicates {summary.duplicates}, rejected {summary.rejected}"
-               + (f" (dead letters in {ws.deadletter})" if summary.rejected else ""), err=err)
+    typer.echo(
+        f"processed {summary.processed}, duplicates {summary.duplicates}, rejected {summary.rejected}"
+        + (f" (dead letters in {ws.deadletter})" if summary.rejected else ""),
+        err=err,
+    )
     for reason in summary.reasons:
         typer.echo(f"  rejected: {printable(reason)}", err=err)

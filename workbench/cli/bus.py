@@ -16,8 +16,9 @@ dlq = typer.Typer(help="Show or re-queue dead letters of the local bus.", no_arg
 
 
 @commands.command()
-def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."),
-            home: Optional[Path] = HomeOpt) -> None:
+def publish(
+    file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS envelope per line."), home: Optional[Path] = HomeOpt
+) -> None:
     """Put every line of FILE on the local bus, as is (validation happens in the worker)."""
     from workbench.serve.bus import LocalBus
 
@@ -31,11 +32,16 @@ def publish(file: Path = typer.Argument(..., help="JSONL: one event or SNS/SQS e
 
 
 @commands.command()
-def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-           concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, max=64, help="Worker threads."),
-           visibility_timeout: float = typer.Option(30.0, min=1, max=43200, help="Seconds a received message stays invisible (a heartbeat extends it while it is handled)."),
-           max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
-           follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops).")) -> None:
+def worker(
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    concurrency: int = typer.Option(1, "--concurrency", "-n", min=1, max=64, help="Worker threads."),
+    visibility_timeout: float = typer.Option(
+        30.0, min=1, max=43200, help="Seconds a received message stays invisible (a heartbeat extends it while it is handled)."
+    ),
+    max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
+    follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops)."),
+) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
     from workbench.serve.bus import LocalBus
     from workbench.serve.worker import Worker
@@ -44,10 +50,14 @@ def worker(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
     bus = LocalBus(ws.bus, max_receives=max_receives)
     w = Worker(local_delivery(load_config(config), ws), bus, visibility_timeout=visibility_timeout)
     stats = w.run(concurrency, until_empty=not follow)
-    typer.echo(f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
-               f"retried {stats.retried}; queue: {bus.counts()}")
+    typer.echo(
+        f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
+        f"retried {stats.retried}; queue: {bus.counts()}"
+    )
     if stats.crashed:  # exit 1, not 2: not the user's mistake, but its supervisor must see it and restart it
-        typer.secho(f"error: {stats.crashed} worker thread(s) died (see the log above); the worker stopped", fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"error: {stats.crashed} worker thread(s) died (see the log above); the worker stopped", fg=typer.colors.RED, err=True
+        )
         raise typer.Exit(1)
 
 
@@ -61,8 +71,9 @@ def dlq_list(home: Optional[Path] = HomeOpt) -> None:
 
 
 @dlq.command("redrive")
-def dlq_redrive(ids: Optional[list[str]] = typer.Argument(None, help="Message ids (default: all)."),
-                home: Optional[Path] = HomeOpt) -> None:
+def dlq_redrive(
+    ids: Optional[list[str]] = typer.Argument(None, help="Message ids (default: all)."), home: Optional[Path] = HomeOpt
+) -> None:
     """Put dead letters back on the queue with a fresh receive count."""
     from workbench.serve.bus import LocalBus
 

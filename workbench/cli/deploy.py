@@ -15,12 +15,16 @@ commands = typer.Typer()
 
 
 @commands.command()
-def export(out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write, e.g. export/prod."),
-           run: Optional[str] = typer.Option(None, "--run", help="Export the config of this MLflow run."),
-           promoted: Optional[str] = typer.Option(None, "--promoted", help="Export the run promoted under this name."),
-           config: Optional[Path] = typer.Option(None, "--config", "-c", help="Export this config file (no evaluation attached)."),
-           force: bool = typer.Option(False, help="Replace an existing bundle."),
-           home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write, e.g. export/prod."),
+    run: Optional[str] = typer.Option(None, "--run", help="Export the config of this MLflow run."),
+    promoted: Optional[str] = typer.Option(None, "--promoted", help="Export the run promoted under this name."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Export this config file (no evaluation attached)."),
+    force: bool = typer.Option(False, help="Replace an existing bundle."),
+    home: Optional[Path] = HomeOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    experiment: str = ExperimentOpt,
+) -> None:
     """Write a Lambda + DynamoDB + Pinecone bundle (SAM) for a chosen configuration, and self-check it."""
     import mlflow
 
@@ -47,9 +51,13 @@ def export(out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to w
 
 
 @commands.command("pinecone-load")
-def pineconeload_config(run: str = typer.Option(..., "--run", help="MLflow run whose evaluated index to copy."),
-                  host: str = typer.Option(..., "--host", help="Pinecone index data-plane URL."),
-                  home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+def pineconeload_config(
+    run: str = typer.Option(..., "--run", help="MLflow run whose evaluated index to copy."),
+    host: str = typer.Option(..., "--host", help="Pinecone index data-plane URL."),
+    home: Optional[Path] = HomeOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    experiment: str = ExperimentOpt,
+) -> None:
     """Copy the evaluated Chroma collection of a run into Pinecone (PINECONE_API_KEY from the environment)."""
     import mlflow
 

@@ -1,9 +1,8 @@
-"""The lab: `eval`, `sweep`, `compare`, `gate`, `diff`, `promote`, `ui`, `build-evalset`, `schedule`, `replay`."""
+"""The lab: `eval`, `sweep`, `build-evalset`, `schedule`, `replay`."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,21 +25,35 @@ commands = typer.Typer()
 
 
 @commands.command("eval")
-def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-          corpus: Path = typer.Option(DEMO_CORPUS, help="Corpus to index: SQuAD .json, BEIR folder, JSONL, CSV or folder."),
-          evalset: Optional[Path] = typer.Option(None, help="Eval set JSONL (default: the questions of a SQuAD/BEIR corpus)."),
-          tenant: str = typer.Option("acme", help="Tenant the corpus is ingested under and the questions asked as."),
-          article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
-          limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
-          judge: Optional[str] = typer.Option(None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."),
-          backends: str = typer.Option("local", help="local: the workspace's index; aws: the deployed Pinecone index and "
-                                       "DynamoDB state (PINECONE_HOST, STATE_TABLE, ...) against an exported run."),
-          run: Optional[str] = typer.Option(None, "--run", help="--backends aws: the exported run to compare with."),
-          promoted: Optional[str] = typer.Option(None, "--promoted", help="--backends aws: the run promoted under this name."),
-          repeats: int = typer.Option(1, min=1, max=100, help="Evaluate every question N times (sharing index and cache); latency intervals come from the repeats."),
-          traces: bool = typer.Option(True, "--traces/--no-traces", help="Log every evaluated question as an MLflow trace."),
-          as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (notes go to stderr)."),
-          tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+def eval_(
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    corpus: Path = typer.Option(DEMO_CORPUS, help="Corpus to index: SQuAD .json, BEIR folder, JSONL, CSV or folder."),
+    evalset: Optional[Path] = typer.Option(None, help="Eval set JSONL (default: the questions of a SQuAD/BEIR corpus)."),
+    tenant: str = typer.Option("acme", help="Tenant the corpus is ingested under and the questions asked as."),
+    article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
+    judge: Optional[str] = typer.Option(
+        None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."
+    ),
+    backends: str = typer.Option(
+        "local",
+        help="local: the workspace's index; aws: the deployed Pinecone index and "
+        "DynamoDB state (PINECONE_HOST, STATE_TABLE, ...) against an exported run.",
+    ),
+    run: Optional[str] = typer.Option(None, "--run", help="--backends aws: the exported run to compare with."),
+    promoted: Optional[str] = typer.Option(None, "--promoted", help="--backends aws: the run promoted under this name."),
+    repeats: int = typer.Option(
+        1,
+        min=1,
+        max=100,
+        help="Evaluate every question N times (sharing index and cache); latency intervals come from the repeats.",
+    ),
+    traces: bool = typer.Option(True, "--traces/--no-traces", help="Log every evaluated question as an MLflow trace."),
+    as_json: bool = typer.Option(False, "--json", help="Print only JSON on stdout (notes go to stderr)."),
+    tracking_uri: Optional[str] = TrackingOpt,
+    experiment: str = ExperimentOpt,
+) -> None:
     """Evaluate one configuration and log the run to MLflow, every figure with its 95% interval; or, with --backends aws,
     what is deployed against its run."""
     from workbench.lab import tracking
@@ -54,17 +67,31 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
         from workbench.lab.live import evaluate_live
 
         if config or (run is None) == (promoted is None):
-            raise UsageError("--backends aws evaluates an exported run's config: give --run RUN_ID or --promoted NAME, not --config")
-        typer.echo(json.dumps(evaluate_live(run or tracking.promoted_run(promoted, experiment_id), spec, ws, judge=judge), indent=2))
+            raise UsageError(
+                "--backends aws evaluates an exported run's config: give --run RUN_ID or --promoted NAME, not --config"
+            )
+        typer.echo(
+            json.dumps(evaluate_live(run or tracking.promoted_run(promoted, experiment_id), spec, ws, judge=judge), indent=2)
+        )
         return
     if backends != "local" or run or promoted:
         raise UsageError("--backends is local or aws; --run and --promoted are for --backends aws")
     cfg = load_config(config)
     result = evaluate(cfg, spec, ws, judge=judge, repeats=repeats)
     run_id = tracking.log_evaluation(result, result.evalset.name, result.evalset.content_hash, traces=traces)
-    shown = {k: round(v, 4) for k, v in result.metrics.items() if v == v and (not k.startswith("latency_") or k.startswith("latency_total"))}
-    summary = {"run_id": run_id, "config_id": cfg.config_id, "questions": result.evalset.turn_count, "repeats": repeats,
-               **shown, "not_run": result.not_run}
+    shown = {
+        k: round(v, 4)
+        for k, v in result.metrics.items()
+        if v == v and (not k.startswith("latency_") or k.startswith("latency_total"))
+    }
+    summary = {
+        "run_id": run_id,
+        "config_id": cfg.config_id,
+        "questions": result.evalset.turn_count,
+        "repeats": repeats,
+        **shown,
+        "not_run": result.not_run,
+    }
     typer.echo(json.dumps(summary, indent=2) if as_json else _figures(summary))
     if result.not_run:
         typer.echo(f"not run (no --judge): {', '.join(result.not_run)}", err=as_json)
@@ -72,23 +99,30 @@ def eval_(config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
 
 def _figures(summary: dict[str, Any]) -> str:
     """`metric  value  [95% interval]`, one per line, under the run's identity."""
-    lines = [f"run {summary['run_id']}  config_id {summary['config_id']}  {summary['questions']} questions x {summary['repeats']} repeats"]
+    lines = [
+        f"run {summary['run_id']}  config_id {summary['config_id']}  {summary['questions']} questions x {summary['repeats']} repeats"
+    ]
     for key, value in summary.items():
         if isinstance(value, float) and not key.endswith(("_ci_low", "_ci_high")):
             low, high = summary.get(f"{key}_ci_low"), summary.get(f"{key}_ci_high")
-            lines.append(f"  {key:42} {value:>10.4f}" + (f"  [{low:.4f}, {high:.4f}]" if low is not None and high is not None else ""))
+            lines.append(
+                f"  {key:42} {value:>10.4f}" + (f"  [{low:.4f}, {high:.4f}]" if low is not None and high is not None else "")
+            )
     return "\n".join(lines)
 
 
 @commands.command()
-def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiments/*.yaml)."), home: Optional[Path] = HomeOpt,
-          jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate N points (or trials) at a time."),
-          search: str = typer.Option("grid", help="grid: every point of the spec; optuna: search its `search` section."),
-          trials: Optional[int] = typer.Option(None, min=1, help="--search optuna: finished trials the study should have."),
-          executor: str = typer.Option("process", help="process: local processes (-j); ray: Ray tasks."),
-          address: Optional[str] = typer.Option(None, help="--executor ray: cluster to join (ray://HOST:10001, auto)."),
-          storage: Optional[str] = typer.Option(None, help="--search optuna: study database URL (default: the workspace's optuna.db)."),
-          tracking_uri: Optional[str] = TrackingOpt) -> None:
+def sweep(
+    spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiments/*.yaml)."),
+    home: Optional[Path] = HomeOpt,
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Evaluate N points (or trials) at a time."),
+    search: str = typer.Option("grid", help="grid: every point of the spec; optuna: search its `search` section."),
+    trials: Optional[int] = typer.Option(None, min=1, help="--search optuna: finished trials the study should have."),
+    executor: str = typer.Option("process", help="process: local processes (-j); ray: Ray tasks."),
+    address: Optional[str] = typer.Option(None, help="--executor ray: cluster to join (ray://HOST:10001, auto)."),
+    storage: Optional[str] = typer.Option(None, help="--search optuna: study database URL (default: the workspace's optuna.db)."),
+    tracking_uri: Optional[str] = TrackingOpt,
+) -> None:
     """Run a grid or list of variations, or an Optuna search; finished points are skipped, so an interrupted sweep resumes."""
     from workbench.lab.sweep import SweepSpec, run_sweep
 
@@ -98,130 +132,59 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML (see experiment
 
         if trials is None:
             raise UsageError("--search optuna needs --trials N")
-        found = run_search(parsed, open_workspace(home), trials=trials, tracking_uri=tracking_uri, jobs=jobs, executor=executor,
-                           address=address, storage=storage)
-        typer.echo(f"search parent run {found.parent_run_id} (study {found.study} in {found.storage}): {found.trials} trials "
-                   f"finished; evaluated {len(found.ran)} now, {found.repeated} repeated, {len(found.invalid)} invalid; "
-                   f"embedded {found.embedded} new texts; Pareto front: {', '.join(found.pareto)}")
+        found = run_search(
+            parsed,
+            open_workspace(home),
+            trials=trials,
+            tracking_uri=tracking_uri,
+            jobs=jobs,
+            executor=executor,
+            address=address,
+            storage=storage,
+        )
+        typer.echo(
+            f"search parent run {found.parent_run_id} (study {found.study} in {found.storage}): {found.trials} trials "
+            f"finished; evaluated {len(found.ran)} now, {found.repeated} repeated, {len(found.invalid)} invalid; "
+            f"embedded {found.embedded} new texts; Pareto front: {', '.join(found.pareto)}"
+        )
         for reason in found.invalid:
             typer.echo(f"  invalid: {printable(reason)}")
         return
     if search != "grid" or trials is not None or storage is not None:
         raise UsageError("--search is grid or optuna; --trials and --storage are for --search optuna")
     report = run_sweep(parsed, open_workspace(home), tracking_uri=tracking_uri, jobs=jobs, executor=executor, address=address)
-    typer.echo(f"sweep parent run {report.parent_run_id}: ran {len(report.ran)}, skipped {len(report.skipped)} "
-               f"already finished, embedded {report.embedded} new texts")
-
-
-@commands.command()
-def compare(home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt,
-            quality: str = typer.Option("ndcg_at_10", help="Quality metric for the Pareto front."),
-            sweep_name: Optional[str] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
-            baseline: Optional[str] = typer.Option(None, "--baseline", help="RUN_ID, promoted name or config name: paired tests of every run against it."),
-            out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot.")) -> None:
-    """Table of runs with 95% intervals, the Pareto front of significant differences, paired tests against a baseline, a plot."""
-    from workbench.lab import tracking
-    from workbench.lab.compare import compare as compare_runs
-    from workbench.lab.compare import search_objectives
-    from workbench.lab.plots import plot_comparison
-
-    experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
-    objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
-    found = compare_runs(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", baseline, objectives)
-    if found.frame.empty:
-        raise UsageError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
-    typer.echo(found.text(quality))
-    if objectives:
-        typer.echo(f"pareto: the front of the search's objectives {', '.join(objectives)}")
-    png = plot_comparison(found.frame, quality, out, found.baseline.run_id if found.baseline else None)
-    run_id = tracking.log_comparison(found.frame, png, experiment_id, sweep_name, found.differences)
-    typer.echo(f"plot: {png} (logged to MLflow run {run_id})")
-
-
-@commands.command("gate")
-def gate_(baseline: str = typer.Option(..., "--baseline", help="RUN_ID, promoted name (e.g. production) or config name."),
-          metric: list[str] = typer.Option(..., "--metric", help="Metric that must not get worse (repeatable), e.g. ndcg_at_10, latency_total_p95_ms."),
-          margin: list[float] = typer.Option(..., "--margin", help="How much worse is tolerated, in the metric's units: one for all, or one per --metric."),
-          candidate: Optional[str] = typer.Option(None, "--candidate", help="RUN_ID or name (default: the latest evaluation run)."),
-          alpha: float = typer.Option(0.05, min=0.001, max=0.5, help="One-sided error rate of each bound."),
-          as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
-          home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """Non-inferiority gate for CI: exit 1 when a bound says the candidate may be worse than the baseline by more than the margin."""
-    from workbench.lab import tracking
-    from workbench.lab.gate import gate, log_gate
-    from workbench.lab.paired import latest_run, load_run, resolve_run
-
-    experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
-    base_id = resolve_run(baseline, experiment_id)
-    cand_id = resolve_run(candidate, experiment_id) if candidate else latest_run(experiment_id, other_than=base_id)
-    report = gate(load_run(base_id), load_run(cand_id), metric, margin, alpha)
-    gate_run = log_gate(report, experiment_id, baseline)
-    verdict = "pass" if report.passed else "fail"
-    if as_json:
-        typer.echo(json.dumps({"verdict": verdict, "baseline_run": base_id, "candidate_run": cand_id, "gate_run": gate_run,
-                               "checks": report.frame().to_dict("records")}, indent=2))
-    else:
-        typer.echo(f"gate {verdict}: candidate {cand_id[:8]} against {baseline} ({base_id[:8]}), one-sided {1 - alpha:.0%} bounds\n"
-                   + report.frame().round(4).to_string(index=False) + f"\n(logged to MLflow run {gate_run})")
-    raise typer.Exit(0 if report.passed else 1)
-
-
-@commands.command("diff")
-def diff_(run_a: str = typer.Argument(..., help="RUN_ID or name of the first run."), run_b: str = typer.Argument(..., help="RUN_ID or name of the second."),
-          as_json: bool = typer.Option(False, "--json", help="Print the changed questions as JSON."),
-          home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """The questions whose hits or answers changed between two evaluation runs, with their scores."""
-    from workbench.lab import tracking
-    from workbench.lab.paired import load_run, resolve_run
-    from workbench.lab.rundiff import as_table, changed
-
-    experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
-    a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
-    records = changed(a, b)
-    typer.echo(json.dumps(records, indent=2, ensure_ascii=False) if as_json else as_table(records, a, b))
-
-
-@commands.command()
-def promote(run_id: str = typer.Argument(..., help="The evaluation run to promote."),
-            name: str = typer.Option("production", help="Name that export takes (--promoted NAME)."),
-            home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
-    """Mark a run's configuration as the chosen one, by name."""
-    from workbench.lab import tracking
-
-    tracking.promote(run_id, name, tracking.connect(open_workspace(home), tracking_uri, experiment))
-    typer.echo(f"run {run_id} promoted as {name!r}")
-
-
-@commands.command()
-def ui(home: Optional[Path] = HomeOpt, port: int = typer.Option(5000, help="Port on 127.0.0.1.")) -> None:
-    """Start the MLflow UI on the local store, on 127.0.0.1."""
-    import subprocess
-
-    from workbench.lab import tracking
-
-    ws = open_workspace(home)
-    tracking.connect(ws)
-    typer.echo(f"MLflow UI: http://127.0.0.1:{port}  (store {tracking.tracking_uri(ws)}; Ctrl-C stops it)")
-    subprocess.run([sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port),
-                    "--backend-store-uri", tracking.tracking_uri(ws)], check=False)
+    typer.echo(
+        f"sweep parent run {report.parent_run_id}: ran {len(report.ran)}, skipped {len(report.skipped)} "
+        f"already finished, embedded {report.embedded} new texts"
+    )
 
 
 @commands.command("build-evalset")
-def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .json or BEIR folder with queries.jsonl and qrels/."),
-                  out: Path = typer.Option(..., "--out", "-o", help="Eval set JSONL to write."),
-                  from_corpus: Optional[Path] = typer.Option(None, "--from-corpus", help="A corpus without questions (any format "
-                                                             "`ingest` reads): simulate known-item queries (docs/known_items.md)."),
-                  n: int = typer.Option(200, "--n", min=1, help="--from-corpus: how many questions."),
-                  seed: int = typer.Option(0, help="--from-corpus: the same seed gives the same eval set."),
-                  style: str = typer.Option("mixed", help="--from-corpus: terms (tf-idf sampled), sentence (perturbed) or mixed."),
-                  noise: float = typer.Option(0.2, min=0.0, max=0.99, help="--from-corpus: share of query words not taken from the item."),
-                  llm: Optional[str] = typer.Option(None, "--llm", help="--from-corpus: have this chat model (provider:model, "
-                                                    "e.g. openai:gpt-4o-mini) write questions and answers with ragas (docs/llm.md)."),
-                  multi_hop: float = typer.Option(0.5, min=0.0, max=1.0, help="--llm: share of multi-hop questions."),
-                  config: Optional[Path] = ConfigOpt, home: Optional[Path] = HomeOpt,
-                  tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
-                  limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
-                  split: str = typer.Option("test", help="BEIR qrels split.")) -> None:
+def build_evalset(
+    source: Optional[Path] = typer.Argument(None, help="SQuAD .json or BEIR folder with queries.jsonl and qrels/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Eval set JSONL to write."),
+    from_corpus: Optional[Path] = typer.Option(
+        None,
+        "--from-corpus",
+        help="A corpus without questions (any format `ingest` reads): simulate known-item queries (docs/known_items.md).",
+    ),
+    n: int = typer.Option(200, "--n", min=1, help="--from-corpus: how many questions."),
+    seed: int = typer.Option(0, help="--from-corpus: the same seed gives the same eval set."),
+    style: str = typer.Option("mixed", help="--from-corpus: terms (tf-idf sampled), sentence (perturbed) or mixed."),
+    noise: float = typer.Option(0.2, min=0.0, max=0.99, help="--from-corpus: share of query words not taken from the item."),
+    llm: Optional[str] = typer.Option(
+        None,
+        "--llm",
+        help="--from-corpus: have this chat model (provider:model, "
+        "e.g. openai:gpt-4o-mini) write questions and answers with ragas (docs/llm.md).",
+    ),
+    multi_hop: float = typer.Option(0.5, min=0.0, max=1.0, help="--llm: share of multi-hop questions."),
+    config: Optional[Path] = ConfigOpt,
+    home: Optional[Path] = HomeOpt,
+    tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
+    limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
+    split: str = typer.Option("test", help="BEIR qrels split."),
+) -> None:
     """Build an eval set: from a corpus plus its questions (SQuAD or BEIR), or from any corpus alone (--from-corpus)."""
     from workbench.lab.evalsets import from_beir, from_squad
 
@@ -233,15 +196,24 @@ def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .jso
         from workbench.lab.llm_testset import build_llm_evalset
         from workbench.lab.scorers.judge import judge_cache
 
-        evalset = build_llm_evalset(from_corpus, n, llm, seed=seed, tenant=tenant, chunking=load_config(config).retrieval.chunking,
-                                    multi_hop=multi_hop, cache=judge_cache(open_workspace(home).judge_cache))
+        evalset = build_llm_evalset(
+            from_corpus,
+            n,
+            llm,
+            seed=seed,
+            tenant=tenant,
+            chunking=load_config(config).retrieval.chunking,
+            multi_hop=multi_hop,
+            cache=judge_cache(open_workspace(home).judge_cache),
+        )
     elif from_corpus is not None:
         from workbench.lab.known_item import STYLES, build_known_item_set
 
         if style not in STYLES:
             raise UsageError(f"--style {style!r}: choose one of {', '.join(STYLES)}")
-        evalset = build_known_item_set(from_corpus, n, seed, tenant=tenant, chunking=load_config(config).retrieval.chunking,
-                                       style=style, noise=noise)  # type: ignore[arg-type]
+        evalset = build_known_item_set(
+            from_corpus, n, seed, tenant=tenant, chunking=load_config(config).retrieval.chunking, style=style, noise=noise
+        )  # type: ignore[arg-type]
     else:
         evalset = from_beir(source, tenant, split, limit) if source.is_dir() else from_squad(source, tenant, limit)
     evalset = evalset.model_copy(update={"cases": evalset.cases[:limit]})
@@ -250,10 +222,15 @@ def build_evalset(source: Optional[Path] = typer.Argument(None, help="SQuAD .jso
 
 
 @commands.command()
-def schedule(notebook: Path = typer.Argument(Path("notebooks/02_evaluate.ipynb"), help="Notebook to execute with papermill."),
-             param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="key=value (YAML value), repeatable, e.g. -p limit=20."),
-             home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt,
-             out_dir: Path = typer.Option(Path("experiments/runs"), help="Where the executed, timestamped notebook goes.")) -> None:
+def schedule(
+    notebook: Path = typer.Argument(Path("notebooks/02_evaluate.ipynb"), help="Notebook to execute with papermill."),
+    param: Optional[list[str]] = typer.Option(
+        None, "--param", "-p", help="key=value (YAML value), repeatable, e.g. -p limit=20."
+    ),
+    home: Optional[Path] = HomeOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    out_dir: Path = typer.Option(Path("experiments/runs"), help="Where the executed, timestamped notebook goes."),
+) -> None:
     """Run the evaluation notebook with parameters (for cron); the executed copy is attached to its MLflow runs."""
     import yaml
 
@@ -270,10 +247,14 @@ def schedule(notebook: Path = typer.Argument(Path("notebooks/02_evaluate.ipynb")
 
 
 @commands.command()
-def replay(log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="Decision log (JSONL) to replay."),
-           config: Path = typer.Option(..., "--config", "-c", help="The configuration to replay with."),
-           limit: Optional[int] = typer.Option(None, help="Replay the first N decisions."),
-           home: Optional[Path] = HomeOpt, tracking_uri: Optional[str] = TrackingOpt, experiment: str = ExperimentOpt) -> None:
+def replay(
+    log: Path = typer.Argument(Path(".workbench/decisions.jsonl"), help="Decision log (JSONL) to replay."),
+    config: Path = typer.Option(..., "--config", "-c", help="The configuration to replay with."),
+    limit: Optional[int] = typer.Option(None, help="Replay the first N decisions."),
+    home: Optional[Path] = HomeOpt,
+    tracking_uri: Optional[str] = TrackingOpt,
+    experiment: str = ExperimentOpt,
+) -> None:
     """Re-run logged conversations with another config; report retrieval overlap, answer similarity, latency."""
     from workbench.lab import tracking
     from workbench.lab.replay import log_replay

@@ -16,8 +16,12 @@ DEMO_CORPUS = Path("datasets/squad-v1.1-dev-24/dev-v1.1-first24.json")
 DEMO_EVENTS = Path("datasets/demo/events.jsonl")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Pipeline config YAML (default: the embedded default).")
-HomeOpt = typer.Option(None, "--home", help="Workspace folder for indexes, state and caches (default: $WORKBENCH_HOME or .workbench).")
-TrackingOpt = typer.Option(None, "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store in the workspace).")
+HomeOpt = typer.Option(
+    None, "--home", help="Workspace folder for indexes, state and caches (default: $WORKBENCH_HOME or .workbench)."
+)
+TrackingOpt = typer.Option(
+    None, "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store in the workspace)."
+)
 ExperimentOpt = typer.Option("agent-workbench", "--experiment", help="MLflow experiment name.")
 
 

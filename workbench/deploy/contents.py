@@ -28,8 +28,14 @@ def sparse_dense(cfg: AgentConfig) -> bool:
 
 def parts(cfg: AgentConfig) -> dict[str, tuple[str, str]]:
     """Each part of the loop the Lambda builds: (its family, the section path that chooses its kind)."""
-    chosen = {"index": ("index", "index"), "embedder": ("embedder", "embedder"), "state": ("state", "state"),
-              "actuator": ("actuator", "actuator"), "decision_log": ("log", "log"), "reasoner": ("reasoner", "reasoner")}
+    chosen = {
+        "index": ("index", "index"),
+        "embedder": ("embedder", "embedder"),
+        "state": ("state", "state"),
+        "actuator": ("actuator", "actuator"),
+        "decision_log": ("log", "log"),
+        "reasoner": ("reasoner", "reasoner"),
+    }
     if cfg.escalation.after:
         chosen["escalator"] = ("actuator", "escalation.actuator")
     return chosen
@@ -61,12 +67,16 @@ def backend_modules(cfg: AgentConfig) -> list[str]:
     naming what cannot be served."""
     hybrid = cfg.retrieval.hybrid
     if hybrid.enabled and hybrid.method != "sparse_dense":
-        raise ExportError(f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
-                          "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
-                          "exported exactly) or hybrid.enabled: false to export")
+        raise ExportError(
+            f"retrieval.hybrid.method {hybrid.method!r} (bm25s fusion) is for local exploration: Pinecone cannot "
+            "serve it; evaluate with retrieval.hybrid.method: sparse_dense (Pinecone's sparse-dense score, "
+            "exported exactly) or hybrid.enabled: false to export"
+        )
     if cfg.index.distance == "l2":
-        raise ExportError("index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
-                          "evaluate with cosine or ip to export")
+        raise ExportError(
+            "index.distance 'l2': Pinecone scores euclidean as a distance, the workbench as a similarity; "
+            "evaluate with cosine or ip to export"
+        )
     chosen = [f for backend in shipped_backends(cfg).values() for f in _own_files(backend)]
     if hybrid.enabled:
         chosen += HYBRID_FILES
@@ -86,7 +96,9 @@ def requirements(cfg: AgentConfig) -> list[str]:
     if cfg.reasoner.kind == "langchain":
         names.append(f"langchain-{cfg.reasoner.provider}")
     if cfg.observability.tracing != "none":
-        names += ["opentelemetry-sdk"] + (["opentelemetry-exporter-otlp-proto-grpc"] if cfg.observability.tracing == "otlp" else [])
+        names += ["opentelemetry-sdk"] + (
+            ["opentelemetry-exporter-otlp-proto-grpc"] if cfg.observability.tracing == "otlp" else []
+        )
     pins = []
     for name in dict.fromkeys(names):
         try:
@@ -114,5 +126,8 @@ def _expand(rel: str) -> list[str]:
     """A file, or every file of a folder (a trailing "/"), caches left out."""
     if not rel.endswith("/"):
         return [rel]
-    return [p.relative_to(PACKAGE).as_posix() for p in sorted((PACKAGE / rel).rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts]
+    return [
+        p.relative_to(PACKAGE).as_posix()
+        for p in sorted((PACKAGE / rel).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]

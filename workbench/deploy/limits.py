@@ -13,10 +13,10 @@ from typing import Any
 from workbench.events import MAX_TEXT_CHARS
 
 DYNAMODB_ITEM_BYTES = 400 * 1024
-BYTES_PER_CHAR = 4      # UTF-8's longest character
-PER_HIT_CHARS = 300     # a hit's id, score, title and separators, in the hits, contexts and prompt
-CHARS_PER_TOKEN = 8     # an LLM answer's bound from reasoner.max_tokens (English averages about 4)
-FIXED_CHARS = 2_000     # ids, config_id, latencies, token counts, key names
+BYTES_PER_CHAR = 4  # UTF-8's longest character
+PER_HIT_CHARS = 300  # a hit's id, score, title and separators, in the hits, contexts and prompt
+CHARS_PER_TOKEN = 8  # an LLM answer's bound from reasoner.max_tokens (English averages about 4)
+FIXED_CHARS = 2_000  # ids, config_id, latencies, token counts, key names
 
 
 def worst_case_decision_bytes(cfg: Any) -> int:
@@ -36,4 +36,5 @@ def check_decision_fits(cfg: Any) -> None:
             f"a decision of this config can reach {worst:,} bytes, over DynamoDB's {DYNAMODB_ITEM_BYTES:,}-byte item "
             f"limit (the decision table holds each one whole): lower retrieval.top_k ({cfg.retrieval.top_k}), "
             f"retrieval.chunking.size ({cfg.retrieval.chunking.size}) or reasoner.history_turns "
-            f"({cfg.reasoner.history_turns})")
+            f"({cfg.reasoner.history_turns})"
+        )

@@ -38,7 +38,9 @@ FORMAT = 2  # of the cached entries: a change of the lock's layout re-resolves
 def lock(requirements: list[str], architecture: str = "x86_64", cache: Path | None = None) -> tuple[str, float]:
     """(requirements.lock text, installed MB) for `requirements` on the Lambda platform of `architecture`."""
     folder = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "locks"
-    key = hashlib.sha256(json.dumps([FORMAT, requirements, evaluated_versions(), architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([FORMAT, requirements, evaluated_versions(), architecture, PYTHON, sorted(UNUSED | RUNTIME)]).encode()
+    ).hexdigest()[:16]
     cached = folder / f"{key}.json"
     if cached.exists():
         entry = json.loads(cached.read_text())
@@ -54,8 +56,14 @@ def lock(requirements: list[str], architecture: str = "x86_64", cache: Path | No
 
 def platform_args(architecture: str) -> list[str]:
     machine = MACHINE[architecture]
-    return ["--only-binary=:all:", "--python-version", PYTHON, "--implementation", "cp",
-            *(arg for minor in GLIBC_MINORS for arg in ("--platform", f"manylinux_2_{minor}_{machine}"))]
+    return [
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON,
+        "--implementation",
+        "cp",
+        *(arg for minor in GLIBC_MINORS for arg in ("--platform", f"manylinux_2_{minor}_{machine}")),
+    ]
 
 
 def resolve(requirements: list[str], architecture: str) -> list[dict[str, Any]]:
@@ -64,8 +72,24 @@ def resolve(requirements: list[str], architecture: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (Path(tmp) / "evaluated.txt").write_text("\n".join(evaluated_versions()) + "\n")
-        _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", f"{tmp}/report.json", *platform_args(architecture),
-              "--target", f"{tmp}/target", "-r", f"{tmp}/requirements.txt", "-c", f"{tmp}/evaluated.txt"], "resolve")
+        _pip(
+            [
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                f"{tmp}/report.json",
+                *platform_args(architecture),
+                "--target",
+                f"{tmp}/target",
+                "-r",
+                f"{tmp}/requirements.txt",
+                "-c",
+                f"{tmp}/evaluated.txt",
+            ],
+            "resolve",
+        )
         return json.loads((Path(tmp) / "report.json").read_text())["install"]
 
 
@@ -83,9 +107,16 @@ def kept(report: list[dict[str, Any]], architecture: str, left_out: set[str] = U
     from packaging.utils import canonicalize_name
 
     by_name = {canonicalize_name(p["metadata"]["name"]): p for p in report}
-    env = {"python_version": PYTHON, "python_full_version": f"{PYTHON}.0", "platform_machine": MACHINE[architecture],
-           "sys_platform": "linux", "platform_system": "Linux", "implementation_name": "cpython",
-           "platform_python_implementation": "CPython", "os_name": "posix"}
+    env = {
+        "python_version": PYTHON,
+        "python_full_version": f"{PYTHON}.0",
+        "platform_machine": MACHINE[architecture],
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "os_name": "posix",
+    }
     excluded = {canonicalize_name(n) for n in left_out}
     todo = [(name, frozenset()) for name, p in by_name.items() if p.get("requested")]
     visited: set[tuple[str, frozenset]] = set()
@@ -101,15 +132,19 @@ def kept(report: list[dict[str, Any]], architecture: str, left_out: set[str] = U
     return [p for name, p in by_name.items() if name in {n for n, _ in visited}]
 
 
-def lock_text(report: list[dict[str, Any]], requirements: list[str], architecture: str,
-              left_out: set[str] = UNUSED | RUNTIME) -> str:
+def lock_text(
+    report: list[dict[str, Any]], requirements: list[str], architecture: str, left_out: set[str] = UNUSED | RUNTIME
+) -> str:
     from packaging.utils import canonicalize_name
 
-    lines = [f"# requirements.lock: every package the Dockerfile installs, for CPython {PYTHON} on manylinux "
-             f"{MACHINE[architecture]}, with the sha256 of its wheel", "# (pip install --require-hashes --no-deps -r requirements.lock).",
-             f"# Resolved from: {', '.join(requirements)}.",
-             f"# Left out, with what only they pull in: {', '.join(sorted(left_out)) or 'nothing'} (never imported, or in the "
-             "Lambda runtime)."]
+    lines = [
+        f"# requirements.lock: every package the Dockerfile installs, for CPython {PYTHON} on manylinux "
+        f"{MACHINE[architecture]}, with the sha256 of its wheel",
+        "# (pip install --require-hashes --no-deps -r requirements.lock).",
+        f"# Resolved from: {', '.join(requirements)}.",
+        f"# Left out, with what only they pull in: {', '.join(sorted(left_out)) or 'nothing'} (never imported, or in the "
+        "Lambda runtime).",
+    ]
     for p in sorted(kept(report, architecture, left_out), key=lambda p: canonicalize_name(p["metadata"]["name"])):
         hashes = p["download_info"].get("archive_info", {}).get("hashes", {})
         if "sha256" not in hashes:
@@ -122,8 +157,20 @@ def installed_mb(lock_file_text: str, architecture: str) -> float:
     """MB that `pip install --target` of the lock writes, for the target platform, as the Dockerfile does."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.lock").write_text(lock_file_text)
-        _pip(["install", "--quiet", "--no-deps", "--require-hashes", *platform_args(architecture), "--target", f"{tmp}/target",
-              "-r", f"{tmp}/requirements.lock"], "install")
+        _pip(
+            [
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--require-hashes",
+                *platform_args(architecture),
+                "--target",
+                f"{tmp}/target",
+                "-r",
+                f"{tmp}/requirements.lock",
+            ],
+            "install",
+        )
         return round(sum(p.stat().st_size for p in Path(tmp, "target").rglob("*") if p.is_file()) / 1e6, 1)
 
 
@@ -131,5 +178,7 @@ def _pip(args: list[str], what: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         errors = [line for line in proc.stderr.splitlines() if "WARNING: Location" not in line]
-        raise LockError(f"pip could not {what} the bundle's requirements (it needs the package index, PyPI by default):\n"
-                        + "\n".join(errors[-15:]))
+        raise LockError(
+            f"pip could not {what} the bundle's requirements (it needs the package index, PyPI by default):\n"
+            + "\n".join(errors[-15:])
+        )

@@ -15,9 +15,17 @@ from pydantic import Field, model_validator
 from workbench.sections import Section
 
 # SAM's DeploymentPreference types (CodeDeploy's predefined Lambda configurations).
-Deployment = Literal["AllAtOnce", "Canary10Percent5Minutes", "Canary10Percent10Minutes", "Canary10Percent15Minutes",
-                     "Canary10Percent30Minutes", "Linear10PercentEvery1Minute", "Linear10PercentEvery2Minutes",
-                     "Linear10PercentEvery3Minutes", "Linear10PercentEvery10Minutes"]
+Deployment = Literal[
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+]
 
 
 class DeployConfig(Section):
@@ -27,40 +35,64 @@ class DeployConfig(Section):
     timeout_s: int = Field(30, ge=1, le=900)
     reserved_concurrency: int = Field(50, ge=1)
     sqs_batch_size: int = Field(10, ge=1, le=10000)
-    batching_window_s: int = Field(0, ge=0, le=300, description="SQS event source batching window; AWS needs >= 1 for batches over 10")
+    batching_window_s: int = Field(
+        0, ge=0, le=300, description="SQS event source batching window; AWS needs >= 1 for batches over 10"
+    )
     max_receive_count: int = Field(5, ge=1)
     orchestration: Literal["function", "step_functions"] = Field(
-        "function", description="one Lambda per event, or a Step Functions workflow Embed -> Retrieve -> Reason -> Act")
+        "function", description="one Lambda per event, or a Step Functions workflow Embed -> Retrieve -> Reason -> Act"
+    )
     architecture: Literal["x86_64", "arm64"] = Field("x86_64", description="arm64 (Graviton) costs 20% less per GB-second")
     fifo: bool = Field(False, description="SNS FIFO -> SQS FIFO, message group <tenant>#<user_id>: each user's events in order")
-    max_concurrency: int | None = Field(None, ge=2, le=1000, description="at most this many concurrent invocations from the "
-                                        "queue (the SQS event source's MaximumConcurrency); none: up to reserved_concurrency")
-    alias: str | None = Field(None, pattern=r"^[A-Za-z0-9]+$", description="publish a version and this alias on every deploy "
-                              "(SAM AutoPublishAlias); needed by provisioned_concurrency and a gradual deployment")
-    provisioned_concurrency: int = Field(0, ge=0, description="execution environments kept initialised (model loaded) on the alias")
-    deployment: Deployment = Field("AllAtOnce", description="how CodeDeploy shifts traffic to a new version; a canary or "
-                                   "linear deployment rolls back when an alarm fires")
+    max_concurrency: int | None = Field(
+        None,
+        ge=2,
+        le=1000,
+        description="at most this many concurrent invocations from the "
+        "queue (the SQS event source's MaximumConcurrency); none: up to reserved_concurrency",
+    )
+    alias: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9]+$",
+        description="publish a version and this alias on every deploy "
+        "(SAM AutoPublishAlias); needed by provisioned_concurrency and a gradual deployment",
+    )
+    provisioned_concurrency: int = Field(
+        0, ge=0, description="execution environments kept initialised (model loaded) on the alias"
+    )
+    deployment: Deployment = Field(
+        "AllAtOnce",
+        description="how CodeDeploy shifts traffic to a new version; a canary or "
+        "linear deployment rolls back when an alarm fires",
+    )
     pinecone_cloud: Literal["aws", "gcp", "azure"] = "aws"
     pinecone_region: str = "us-east-1"
 
     @model_validator(mode="after")
     def _deployable(self) -> "DeployConfig":
         if self.fifo and self.orchestration == "step_functions":
-            raise ValueError("fifo with orchestration step_functions: the workflow's executions run concurrently, so a "
-                             "user's events would no longer be handled in order; use orchestration: function")
+            raise ValueError(
+                "fifo with orchestration step_functions: the workflow's executions run concurrently, so a "
+                "user's events would no longer be handled in order; use orchestration: function"
+            )
         if self.fifo and self.sqs_batch_size > 10:
             raise ValueError(f"sqs_batch_size {self.sqs_batch_size}: a FIFO queue delivers at most 10 messages per batch")
         if self.sqs_batch_size > 10 and self.batching_window_s < 1:
-            raise ValueError(f"sqs_batch_size {self.sqs_batch_size} needs batching_window_s >= 1 (AWS refuses batches over 10 "
-                             "without a batching window)")
+            raise ValueError(
+                f"sqs_batch_size {self.sqs_batch_size} needs batching_window_s >= 1 (AWS refuses batches over 10 "
+                "without a batching window)"
+            )
         if self.max_concurrency is not None and self.max_concurrency > self.reserved_concurrency:
-            raise ValueError(f"max_concurrency {self.max_concurrency} exceeds reserved_concurrency {self.reserved_concurrency}: "
-                             "the extra pollers would only be throttled")
+            raise ValueError(
+                f"max_concurrency {self.max_concurrency} exceeds reserved_concurrency {self.reserved_concurrency}: "
+                "the extra pollers would only be throttled"
+            )
         if self.provisioned_concurrency and not self.alias:
             raise ValueError("provisioned_concurrency needs an alias (e.g. alias: live): it is configured on a published version")
         if self.provisioned_concurrency > self.reserved_concurrency:
-            raise ValueError(f"provisioned_concurrency {self.provisioned_concurrency} exceeds reserved_concurrency "
-                             f"{self.reserved_concurrency}")
+            raise ValueError(
+                f"provisioned_concurrency {self.provisioned_concurrency} exceeds reserved_concurrency {self.reserved_concurrency}"
+            )
         if self.deployment != "AllAtOnce" and not self.alias:
             raise ValueError(f"deployment {self.deployment} needs an alias (e.g. alias: live): CodeDeploy shifts the alias")
         return self
@@ -80,7 +112,9 @@ class PricingConfig(Section):
     sqs_per_million_requests: float = Field(0.40, ge=0)
     sqs_fifo_per_million_requests: float = Field(0.50, ge=0)
     sns_per_million_requests: float = Field(0.50, ge=0)
-    sns_fifo_per_million_requests: float = Field(0.30, ge=0, description="publishes; FIFO payload and delivery fees are not modelled")
+    sns_fifo_per_million_requests: float = Field(
+        0.30, ge=0, description="publishes; FIFO payload and delivery fees are not modelled"
+    )
     step_functions_per_1k_transitions: float = Field(0.025, ge=0)
     llm_input_per_1k_tokens: float = Field(0.00015, ge=0)
     llm_output_per_1k_tokens: float = Field(0.0006, ge=0)

@@ -35,8 +35,10 @@ def load_into_pinecone(chroma: Any, cfg: AgentConfig, index: Any, progress: bool
     found = {"dimension": getattr(stats, "dimension", None), "metric": getattr(stats, "metric", None)}
     for key in ("dimension", "metric"):
         if found[key] is not None and found[key] != spec[key]:
-            raise ExportError(f"Pinecone index has {key} {found[key]!r}, the evaluated config needs {spec[key]!r}; "
-                              "create the index from pinecone_index.json")
+            raise ExportError(
+                f"Pinecone index has {key} {found[key]!r}, the evaluated config needs {spec[key]!r}; "
+                "create the index from pinecone_index.json"
+            )
     field = cfg.retrieval.tenant_field
     target = PineconeIndex(index, field)
     params = _sparse_params(chroma, cfg)
@@ -70,8 +72,12 @@ def _check_limits(page: dict[str, Any], sparse: list[dict[str, list]] | None) ->
     for i, (cid, meta, text) in enumerate(zip(page["ids"], page["metadatas"], page["documents"])):
         size = len(json.dumps({**meta, "text": text}, separators=(",", ":")).encode())
         if size > METADATA_LIMIT_BYTES:
-            raise ExportError(f"chunk {cid!r}: metadata with its text is {size} bytes, over Pinecone's {METADATA_LIMIT_BYTES} "
-                              "per record; use smaller retrieval.chunking.size or fewer metadata fields")
+            raise ExportError(
+                f"chunk {cid!r}: metadata with its text is {size} bytes, over Pinecone's {METADATA_LIMIT_BYTES} "
+                "per record; use smaller retrieval.chunking.size or fewer metadata fields"
+            )
         if sparse is not None and len(sparse[i]["indices"]) > SPARSE_LIMIT:
-            raise ExportError(f"chunk {cid!r}: {len(sparse[i]['indices'])} distinct BM25 terms, over Pinecone's {SPARSE_LIMIT} "
-                              "non-zero sparse values per record; use smaller retrieval.chunking.size")
+            raise ExportError(
+                f"chunk {cid!r}: {len(sparse[i]['indices'])} distinct BM25 terms, over Pinecone's {SPARSE_LIMIT} "
+                "non-zero sparse values per record; use smaller retrieval.chunking.size"
+            )

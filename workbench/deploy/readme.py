@@ -8,35 +8,56 @@ from typing import Any
 from workbench.config import AgentConfig
 from workbench.deploy.monitoring import LOG_RETENTION_DAYS
 
-USAGE_ROWS = {"dynamodb_write_units": "DynamoDB write units", "dynamodb_read_units": "DynamoDB read units (strongly consistent)",
-              "sqs_requests": "SQS requests", "sns_requests": "SNS publishes", "lambda_requests": "Lambda invocations",
-              "transitions": "Step Functions state transitions", "vector_queries": "Pinecone queries"}
+USAGE_ROWS = {
+    "dynamodb_write_units": "DynamoDB write units",
+    "dynamodb_read_units": "DynamoDB read units (strongly consistent)",
+    "sqs_requests": "SQS requests",
+    "sns_requests": "SNS publishes",
+    "lambda_requests": "Lambda invocations",
+    "transitions": "Step Functions state transitions",
+    "vector_queries": "Pinecone queries",
+}
 
 
 def readme(cfg: AgentConfig, run_id: str | None, metrics: dict[str, float], checks: dict[str, Any]) -> str:
     d = cfg.deploy
     check_lines = "\n".join(f"- {k}: {v}" for k, v in checks.items())
-    options = [f"{d.architecture}", f"{d.memory_mb} MB", f"timeout {d.timeout_s} s", f"reserved concurrency {d.reserved_concurrency}",
-               *([f"at most {d.max_concurrency} concurrent invocations from the queue"] if d.max_concurrency else []),
-               *([f"alias `{d.alias}`"] if d.alias else []),
-               *([f"{d.provisioned_concurrency} provisioned (initialised) environments"] if d.provisioned_concurrency else []),
-               *([f"{d.deployment} deployments that roll back on the error-rate and latency alarms"] if d.deployment != "AllAtOnce" else [])]
-    flow = ("SNS FIFO topic → SQS FIFO queue (message group `<tenant>#<user_id>`: each user's events in order)" if d.fifo
-            else "SNS topic → SQS queue")
-    consumer = ("a starter function → a Step Functions workflow Embed → Retrieve → Reason → Act, each step its own function"
-              if d.orchestration == "step_functions" else "Lambda")
+    options = [
+        f"{d.architecture}",
+        f"{d.memory_mb} MB",
+        f"timeout {d.timeout_s} s",
+        f"reserved concurrency {d.reserved_concurrency}",
+        *([f"at most {d.max_concurrency} concurrent invocations from the queue"] if d.max_concurrency else []),
+        *([f"alias `{d.alias}`"] if d.alias else []),
+        *([f"{d.provisioned_concurrency} provisioned (initialised) environments"] if d.provisioned_concurrency else []),
+        *(
+            [f"{d.deployment} deployments that roll back on the error-rate and latency alarms"]
+            if d.deployment != "AllAtOnce"
+            else []
+        ),
+    ]
+    flow = (
+        "SNS FIFO topic → SQS FIFO queue (message group `<tenant>#<user_id>`: each user's events in order)"
+        if d.fifo
+        else "SNS topic → SQS queue"
+    )
+    consumer = (
+        "a starter function → a Step Functions workflow Embed → Retrieve → Reason → Act, each step its own function"
+        if d.orchestration == "step_functions"
+        else "Lambda"
+    )
     return f"""# {cfg.name}: Agent Workbench export
 
-config_id `{cfg.config_id}`, MLflow run `{run_id or '-'}`, exported {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+config_id `{cfg.config_id}`, MLflow run `{run_id or "-"}`, exported {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.
 
 {flow} (DLQ after {d.max_receive_count} receives, visibility {6 * d.timeout_s} s, batches of {d.sqs_batch_size}, partial batch
-responses) → {consumer} (Python 3.12 container image, {', '.join(options)}; X-Ray tracing) → Pinecone (retrieval) + DynamoDB
+responses) → {consumer} (Python 3.12 container image, {", ".join(options)}; X-Ray tracing) → Pinecone (retrieval) + DynamoDB
 (state, idempotency, the decision ledger with its stream).
 
 ## Deploy
 
 1. Create the Pinecone index from `pinecone_index.json` and copy the evaluated collection into it:
-   `workbench pinecone-load --run {run_id or 'RUN_ID'} --host https://<your-index-host>` (PINECONE_API_KEY in the environment).
+   `workbench pinecone-load --run {run_id or "RUN_ID"} --host https://<your-index-host>` (PINECONE_API_KEY in the environment).
 2. Store the Pinecone API key in Secrets Manager: `aws secretsmanager create-secret --name agent-workbench/pinecone --secret-string "$PINECONE_API_KEY"`.
 3. `sam build && sam deploy --guided` (answer PineconeHost with the index host). `sam build` builds the container
    image, so it needs Docker running. There is no zip build: numpy and onnxruntime at the evaluated versions have
@@ -71,9 +92,11 @@ holds only what it calls (Embed nothing, Retrieve the Pinecone secret, Reason th
 def _fifo_note(cfg: AgentConfig) -> str:
     if not cfg.deploy.fifo:
         return ""
-    return ("\n   FIFO: publish with `--message-group-id <tenant>#<user_id>` and `--message-deduplication-id` set to a "
-            "hash of `<tenant>#<event_id>` (`workbench.events.fifo_ids` computes both), so each user's events are handled "
-            "in order and a republished event is dropped by SNS within its 5-minute window (the ledger drops it after).")
+    return (
+        "\n   FIFO: publish with `--message-group-id <tenant>#<user_id>` and `--message-deduplication-id` set to a "
+        "hash of `<tenant>#<event_id>` (`workbench.events.fifo_ids` computes both), so each user's events are handled "
+        "in order and a republished event is dropped by SNS within its 5-minute window (the ledger drops it after)."
+    )
 
 
 def cost_section(metrics: dict[str, float]) -> str:

@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 STEPS = ("Embed", "Retrieve", "Reason", "Act")
-TRANSIENT_ERRORS = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                    "Lambda.TooManyRequestsException", "States.Timeout"]
+TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+]
 
 
 def state_machine(timeout_s: int) -> dict[str, Any]:
@@ -22,21 +27,36 @@ def state_machine(timeout_s: int) -> dict[str, Any]:
         # Act is safe to repeat (the ledger), so any failure of it is retried; the others on transient errors only.
         errors = ["States.ALL"] if step == "Act" else TRANSIENT_ERRORS
         states[step] = {
-            "Type": "Task", "Resource": f"${{{step}Arn}}", "TimeoutSeconds": timeout_s,
+            "Type": "Task",
+            "Resource": f"${{{step}Arn}}",
+            "TimeoutSeconds": timeout_s,
             "Retry": [{"ErrorEquals": errors, **retry}],
             # States.ALL does not match a payload over the quota: that one is named.
-            "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "DeadLetter"},
-                      {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"}],
+            "Catch": [
+                {"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "DeadLetter"},
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"},
+            ],
             **({"Next": following} if following else {"End": True}),
         }
-    states["DeadLetter"] = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
-                            "Parameters": {"QueueUrl": "${DeadLetterQueueUrl}", "MessageBody.$": "$.dead_letter",
-                                           "MessageAttributes": {
-                                               "error": {"DataType": "String", "StringValue.$": "States.JsonToString($.error)"},
-                                               "execution": {"DataType": "String", "StringValue.$": "$$.Execution.Id"}}},
-                            "Retry": [{"ErrorEquals": ["States.ALL"], **retry, "MaxAttempts": 6}],
-                            "Next": "Failed"}
-    states["Failed"] = {"Type": "Fail", "Error": "AgentStepFailed", "Cause": "a step failed after its retries; event sent to the DLQ"}
+    states["DeadLetter"] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {
+            "QueueUrl": "${DeadLetterQueueUrl}",
+            "MessageBody.$": "$.dead_letter",
+            "MessageAttributes": {
+                "error": {"DataType": "String", "StringValue.$": "States.JsonToString($.error)"},
+                "execution": {"DataType": "String", "StringValue.$": "$$.Execution.Id"},
+            },
+        },
+        "Retry": [{"ErrorEquals": ["States.ALL"], **retry, "MaxAttempts": 6}],
+        "Next": "Failed",
+    }
+    states["Failed"] = {
+        "Type": "Fail",
+        "Error": "AgentStepFailed",
+        "Cause": "a step failed after its retries; event sent to the DLQ",
+    }
     return {"Comment": "Agent Workbench: Embed -> Retrieve -> Reason -> Act", "StartAt": STEPS[0], "States": states}
 
 

@@ -12,10 +12,16 @@ from workbench.deploy.monitoring import alarm_resources
 def sam_template(cfg: AgentConfig, run_id: str | None) -> dict[str, Any]:
     d = cfg.deploy
     env: dict[str, Any] = {
-        "STATE_TABLE": {"Ref": "StateTable"}, "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
-        "DECISION_TABLE": {"Ref": "DecisionTable"}, "PINECONE_HOST": {"Ref": "PineconeHost"}, "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
-        "POWERTOOLS_SERVICE_NAME": "agent-workbench", "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbench",
-        "WORKBENCH_CONFIG_ID": cfg.config_id, "STAGE": {"Ref": "StageName"}}
+        "STATE_TABLE": {"Ref": "StateTable"},
+        "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+        "DECISION_TABLE": {"Ref": "DecisionTable"},
+        "PINECONE_HOST": {"Ref": "PineconeHost"},
+        "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
+        "POWERTOOLS_SERVICE_NAME": "agent-workbench",
+        "POWERTOOLS_METRICS_NAMESPACE": "AgentWorkbench",
+        "WORKBENCH_CONFIG_ID": cfg.config_id,
+        "STAGE": {"Ref": "StageName"},
+    }
     secret_params = _secret_url_parameters(cfg)
     for var, param in secret_params.items():  # the function reads url_env from its environment, set at deploy time
         env[var] = {"Ref": param}
@@ -34,45 +40,104 @@ def sam_template(cfg: AgentConfig, run_id: str | None) -> dict[str, Any]:
         "Parameters": {
             "StageName": {"Type": "String", "Default": "dev", "AllowedPattern": "^[a-z0-9-]+$"},
             "PineconeHost": {"Type": "String", "Description": "Data-plane URL of the Pinecone index (see pinecone_index.json)"},
-            "PineconeSecretName": {"Type": "String", "Default": "agent-workbench/pinecone",
-                                   "Description": "Secrets Manager secret holding the Pinecone API key"},
-            **{param: {"Type": "String", "NoEcho": True, "Description": f"Secret URL for the environment variable {var} (url_env in the config)"}
-               for var, param in secret_params.items()},
+            "PineconeSecretName": {
+                "Type": "String",
+                "Default": "agent-workbench/pinecone",
+                "Description": "Secrets Manager secret holding the Pinecone API key",
+            },
+            **{
+                param: {
+                    "Type": "String",
+                    "NoEcho": True,
+                    "Description": f"Secret URL for the environment variable {var} (url_env in the config)",
+                }
+                for var, param in secret_params.items()
+            },
         },
         "Resources": {
             "EventsTopic": {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": "alias/aws/sns", **fifo}},
-            "EventsDLQ": {"Type": "AWS::SQS::Queue", "Properties": {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True,
-                                                                   **_fifo_queue(d.fifo, "dlq")}},
-            "EventsQueue": {"Type": "AWS::SQS::Queue", "Properties": {
-                "VisibilityTimeout": 6 * d.timeout_s, "SqsManagedSseEnabled": True, **_fifo_queue(d.fifo, "events"),
-                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["EventsDLQ", "Arn"]}, "maxReceiveCount": d.max_receive_count}}},
-            "EventsQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
-                "Queues": [{"Ref": "EventsQueue"}],
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
-                    "Resource": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
-                    "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "EventsTopic"}}}}]}}},
-            "EventsSubscription": {"Type": "AWS::SNS::Subscription", "Properties": {
-                "TopicArn": {"Ref": "EventsTopic"}, "Protocol": "sqs", "Endpoint": {"Fn::GetAtt": ["EventsQueue", "Arn"]}}},
-            "StateTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
-                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
-            "IdempotencyTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete", "Properties": {
-                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
-                "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True}}},
+            "EventsDLQ": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {"MessageRetentionPeriod": 1209600, "SqsManagedSseEnabled": True, **_fifo_queue(d.fifo, "dlq")},
+            },
+            "EventsQueue": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "VisibilityTimeout": 6 * d.timeout_s,
+                    "SqsManagedSseEnabled": True,
+                    **_fifo_queue(d.fifo, "events"),
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["EventsDLQ", "Arn"]},
+                        "maxReceiveCount": d.max_receive_count,
+                    },
+                },
+            },
+            "EventsQueuePolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {
+                    "Queues": [{"Ref": "EventsQueue"}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "sns.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                                "Resource": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
+                                "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": "EventsTopic"}}},
+                            }
+                        ],
+                    },
+                },
+            },
+            "EventsSubscription": {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": {
+                    "TopicArn": {"Ref": "EventsTopic"},
+                    "Protocol": "sqs",
+                    "Endpoint": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
+                },
+            },
+            "StateTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "SSESpecification": table_sse,
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                },
+            },
+            "IdempotencyTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Delete",
+                "UpdateReplacePolicy": "Delete",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "SSESpecification": table_sse,
+                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                    "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+                },
+            },
             # The decision log and the delivery core's ledger: one item per <tenant>#<event_id>, written once, then
             # marked acted; its stream feeds audit and replay consumers.
-            "DecisionTable": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": {
-                "BillingMode": "PAY_PER_REQUEST", "SSESpecification": table_sse,
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}},
+            "DecisionTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "SSESpecification": table_sse,
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                },
+            },
             **resources_extra,
         },
         "Outputs": {

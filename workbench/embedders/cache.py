@@ -44,7 +44,9 @@ class CachedEmbedder:
         # A cache: a vector lost to a power cut is computed again. Not waiting for the disk on every commit keeps
         # the cache's own bookkeeping (milliseconds) out of the stage timings, where only model time belongs.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, ms REAL, PRIMARY KEY (model, key))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key TEXT, vector BLOB, ms REAL, PRIMARY KEY (model, key))"
+        )
         if "ms" not in {row[1] for row in self._db.execute("PRAGMA table_info(embeddings)")}:
             self._db.execute("ALTER TABLE embeddings ADD COLUMN ms REAL")  # a cache from before compute times were kept
 
@@ -89,10 +91,11 @@ class CachedEmbedder:
         ordered = sorted(keys - found.keys())
         with self._lock:
             for i in range(0, len(ordered), _LOOKUP_CHUNK):
-                chunk = ordered[i:i + _LOOKUP_CHUNK]
+                chunk = ordered[i : i + _LOOKUP_CHUNK]
                 rows = self._db.execute(  # a row without a time predates them: computed again, once, to measure it
                     f"SELECT key, vector, ms FROM embeddings WHERE model = ? AND ms IS NOT NULL AND key IN ({','.join('?' * len(chunk))})",
-                    [self.model_id, *chunk])
+                    [self.model_id, *chunk],
+                )
                 found.update((k, (np.frombuffer(v, dtype=np.float32), ms)) for k, v, ms in rows)
         self._remember(found)
         return found
@@ -104,5 +107,7 @@ class CachedEmbedder:
 
     def _store(self, items: dict[str, tuple[np.ndarray, float]]) -> None:
         with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
-                                 [(self.model_id, k, v.tobytes(), ms) for k, (v, ms) in items.items()])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
+                [(self.model_id, k, v.tobytes(), ms) for k, (v, ms) in items.items()],
+            )

@@ -40,12 +40,12 @@ class OnnxMiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            encodings = self.tokenizer.encode_batch(list(texts[start:start + self.batch_size]))
+            encodings = self.tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
             pooled = (hidden * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True), 1e-9, None)
-            out[start:start + len(encodings)] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[start : start + len(encodings)] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return out
 
 
@@ -59,6 +59,7 @@ def export_onnx(folder: Path) -> Path:
 
     source = Path(get_model_path())
     folder.mkdir(parents=True, exist_ok=True)
+
     class Encoder(torch.nn.Module):  # keyword arguments: BertModel's positional order changes between releases
         def __init__(self) -> None:
             super().__init__()
@@ -72,9 +73,16 @@ def export_onnx(folder: Path) -> Path:
     dynamic = {k: {0: "batch", 1: "tokens"} for k in sample} | {"last_hidden_state": {0: "batch", 1: "tokens"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings concern shapes the dynamic axes already cover
-        torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-                          str(folder / "model.onnx"), input_names=list(sample), output_names=["last_hidden_state"],
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(folder / "model.onnx"),
+            input_names=list(sample),
+            output_names=["last_hidden_state"],
+            dynamic_axes=dynamic,
+            opset_version=17,
+            dynamo=False,
+        )
     shutil.copy(source / "tokenizer.json", folder / "tokenizer.json")
     return folder
 

@@ -8,8 +8,14 @@ from typing import Any, Callable, Sequence
 from workbench.types import Hit
 
 
-def query_many(index: Any, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
-               filter: dict[str, Any] | None = None, **hybrid: Sequence[Any]) -> list[list[Hit]]:
+def query_many(
+    index: Any,
+    vectors: Sequence[Sequence[float]],
+    top_k: int,
+    tenant: str | None,
+    filter: dict[str, Any] | None = None,
+    **hybrid: Sequence[Any],
+) -> list[list[Hit]]:
     """The hits of each vector, within one tenant and filter: the index's own `query_many` (one call for all, as
     Chroma takes many query embeddings) when it has one, else one `query` per vector. `hybrid`, for an index that
     also scores keywords: `texts` and `keywords`, one per vector."""
@@ -41,8 +47,15 @@ class PerTenantWrapper:
     def count(self, tenant: str | None = None) -> int:
         return self.inner.count(tenant)
 
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
-              text: str = "", keyword: str | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        text: str = "",
+        keyword: str | None = None,
+    ) -> list[Hit]:
         return self.query_many([vector], top_k, tenant, filter, [text], [keyword])[0]
 
     def built(self, tenant: str | None, build: Callable[[list[Hit]], Any]) -> Any:

@@ -49,9 +49,16 @@ class ChromaServerStore(ChromaStore):
         try:
             env = chromadb.Settings(anonymized_telemetry=False)  # reads the CHROMA_* variables
             ssl, headers = bool(env.chroma_server_ssl_enabled), env.chroma_server_headers
-            admin = chromadb.AdminClient(chromadb.Settings(
-                anonymized_telemetry=False, chroma_api_impl="chromadb.api.fastapi.FastAPI", chroma_server_host=self.host,
-                chroma_server_http_port=self.port, chroma_server_ssl_enabled=ssl, chroma_server_headers=headers))
+            admin = chromadb.AdminClient(
+                chromadb.Settings(
+                    anonymized_telemetry=False,
+                    chroma_api_impl="chromadb.api.fastapi.FastAPI",
+                    chroma_server_host=self.host,
+                    chroma_server_http_port=self.port,
+                    chroma_server_ssl_enabled=ssl,
+                    chroma_server_headers=headers,
+                )
+            )
             try:
                 admin.get_database(self.database)
             except NotFoundError:
@@ -59,13 +66,20 @@ class ChromaServerStore(ChromaStore):
                     admin.create_database(self.database)
                 except UniqueConstraintError:
                     pass  # another client created it in between
-            return chromadb.HttpClient(self.host, self.port, ssl=ssl, headers=headers, database=self.database,
-                                       settings=chromadb.Settings(anonymized_telemetry=False))
+            return chromadb.HttpClient(
+                self.host,
+                self.port,
+                ssl=ssl,
+                headers=headers,
+                database=self.database,
+                settings=chromadb.Settings(anonymized_telemetry=False),
+            )
         except Exception as exc:  # noqa: BLE001 - transport, TLS, auth and settings errors all mean the same to the user
             raise ChromaServerError(
                 f"cannot use the Chroma server at {'https' if ssl else 'http'}://{self.host}:{self.port} (index.host, index.port): "
                 f"{type(exc).__name__}: {str(exc)[:200]}. Start it (`chroma run --path DIR --host {self.host} --port "
-                f"{self.port}`), check the CHROMA_SERVER_* variables, or remove index.host to use the embedded index") from None
+                f"{self.port}`), check the CHROMA_SERVER_* variables, or remove index.host to use the embedded index"
+            ) from None
 
     def collection(self, name: str, hnsw: dict[str, Any], metadata: dict[str, Any] | None) -> Any:
         """The collection `name` searched with `hnsw["ef_search"]`: under a name of its own for that value, holding

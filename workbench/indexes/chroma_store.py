@@ -86,12 +86,15 @@ class ChromaStore:
                 raise
         else:
             # embedding_function=None: we always bring vectors; Chroma's default would download a model.
-            handle = self.client.get_or_create_collection(name, configuration={"hnsw": hnsw}, metadata=metadata,
-                                                          embedding_function=None)
+            handle = self.client.get_or_create_collection(
+                name, configuration={"hnsw": hnsw}, metadata=metadata, embedding_function=None
+            )
         built = (handle.configuration or {}).get("hnsw") or {}
         if built.get("space", hnsw["space"]) != hnsw["space"]:
-            raise ConfigError(f"collection {name!r} in {self.where} was built with distance {built['space']!r}, the config "
-                             f"asks {hnsw['space']!r}; use another index.collection or delete the workspace")
+            raise ConfigError(
+                f"collection {name!r} in {self.where} was built with distance {built['space']!r}, the config "
+                f"asks {hnsw['space']!r}; use another index.collection or delete the workspace"
+            )
         if built.get("ef_search") != hnsw["ef_search"]:
             self._set_ef(handle, hnsw["ef_search"])  # before the first query loads the graph: no reopen needed
         return handle

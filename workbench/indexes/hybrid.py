@@ -37,17 +37,26 @@ class HybridIndex(indexes.PerTenantWrapper):
         super().__init__(inner)
         self.cfg = cfg
 
-    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
-                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
-                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+    def query_many(
+        self,
+        vectors: Sequence[Sequence[float]],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        texts: Sequence[str] | None = None,
+        keywords: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
         """`query` for each vector of a batch: the dense candidates of all in one multi-query, then fusion per vector."""
         n = max(self.cfg.candidates, top_k)
         texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
-        return [self._ranked(dense, text, keyword, n, tenant, filter)[:top_k]
-                for dense, text, keyword in zip(indexes.query_many(self.inner, vectors, n, tenant, filter), texts, keywords)]
+        return [
+            self._ranked(dense, text, keyword, n, tenant, filter)[:top_k]
+            for dense, text, keyword in zip(indexes.query_many(self.inner, vectors, n, tenant, filter), texts, keywords)
+        ]
 
-    def _ranked(self, dense: list[Hit], text: str, keyword: str | None, n: int, tenant: str | None,
-                flt: dict[str, Any] | None) -> list[Hit]:
+    def _ranked(
+        self, dense: list[Hit], text: str, keyword: str | None, n: int, tenant: str | None, flt: dict[str, Any] | None
+    ) -> list[Hit]:
         fused = self._fuse(dense, self._keyword_hits(text, n, tenant, flt) if text else [])
         return [h for h in fused if keyword.lower() in h.text.lower()] if keyword else fused
 
@@ -57,7 +66,9 @@ class HybridIndex(indexes.PerTenantWrapper):
         model, chunks = self._index_for(tenant)
         if not chunks:
             return []
-        ids, scores = model.retrieve(bm25s.tokenize([text], stopwords="en", show_progress=False), k=len(chunks), show_progress=False)
+        ids, scores = model.retrieve(
+            bm25s.tokenize([text], stopwords="en", show_progress=False), k=len(chunks), show_progress=False
+        )
         hits = [Hit(chunks[i].id, float(s), chunks[i].text, chunks[i].metadata) for i, s in zip(ids[0], scores[0]) if s > 0]
         return [h for h in hits if matches(flt, h.metadata)][:n]
 
@@ -78,8 +89,10 @@ class HybridIndex(indexes.PerTenantWrapper):
             score = {i: self.cfg.weight * vector.get(i, 0.0) + (1 - self.cfg.weight) * keyword.get(i, 0.0) for i in by_id}
         cosine = {h.id: h.score for h in dense}
         order = sorted(score, key=lambda i: (-score[i], i))
-        return [Hit(i, cosine.get(i, 0.0), by_id[i].text, {**by_id[i].metadata, "fusion_score": round(float(score[i]), 6)})
-                for i in order]
+        return [
+            Hit(i, cosine.get(i, 0.0), by_id[i].text, {**by_id[i].metadata, "fusion_score": round(float(score[i]), 6)})
+            for i in order
+        ]
 
 
 def _bm25_of(chunks: list[Hit]) -> tuple[Any, list[Hit]]:

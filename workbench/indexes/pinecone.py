@@ -31,8 +31,14 @@ class PineconeIndex:
         self.index, self.tenant_field, self.hybrid, self.bm25_dir = index, tenant_field, hybrid, bm25_dir
         self.serves_sparse_dense = hybrid is not None
 
-    def upsert(self, ids: Sequence[str], vectors: Any, texts: Sequence[str], metadatas: Sequence[dict[str, Any]],
-               sparse: Sequence[dict[str, list]] | None = None) -> None:
+    def upsert(
+        self,
+        ids: Sequence[str],
+        vectors: Any,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+        sparse: Sequence[dict[str, list]] | None = None,
+    ) -> None:
         by_tenant: dict[str, list[dict[str, Any]]] = {}
         for i, meta in enumerate(metadatas):
             if self.tenant_field not in meta:
@@ -43,36 +49,58 @@ class PineconeIndex:
             by_tenant.setdefault(str(meta[self.tenant_field]), []).append(record)
         for tenant, records in by_tenant.items():
             for start in range(0, len(records), _BATCH):
-                self.index.upsert(vectors=records[start:start + _BATCH], namespace=tenant)
+                self.index.upsert(vectors=records[start : start + _BATCH], namespace=tenant)
 
-    def query(self, vector: Sequence[float], top_k: int, tenant: str | None, filter: dict[str, Any] | None = None,
-              text: str = "", keyword: str | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        text: str = "",
+        keyword: str | None = None,
+    ) -> list[Hit]:
         if tenant is None:
             raise ValueError("Pinecone queries are always tenant-scoped: pass the tenant")
         if filter is not None:
             validate_filter(filter)
         if self.hybrid is None:
-            res = self.index.query(vector=[float(x) for x in vector], top_k=top_k, namespace=tenant, filter=filter,
-                                   include_metadata=True)
+            res = self.index.query(
+                vector=[float(x) for x in vector], top_k=top_k, namespace=tenant, filter=filter, include_metadata=True
+            )
             return [_hit(m, float(m.score)) for m in res.matches]
         from workbench.indexes.sparse import bm25
 
         dense, sparse = bm25.scale(vector, bm25.encode_query(_params(self.bm25_dir, tenant), text), self.hybrid.weight)
         k = max(self.hybrid.candidates, top_k) if keyword else top_k
-        res = self.index.query(vector=dense, sparse_vector=sparse if sparse["indices"] else None, top_k=k, namespace=tenant,
-                               filter=filter, include_metadata=True, include_values=True)
+        res = self.index.query(
+            vector=dense,
+            sparse_vector=sparse if sparse["indices"] else None,
+            top_k=k,
+            namespace=tenant,
+            filter=filter,
+            include_metadata=True,
+            include_values=True,
+        )
         import numpy as np
 
         q = np.asarray(vector, dtype=np.float64)
-        hits = [_hit(m, float(q @ np.asarray(m.values, dtype=np.float64)), fusion_score=round(float(m.score), 6))
-                for m in res.matches]
+        hits = [
+            _hit(m, float(q @ np.asarray(m.values, dtype=np.float64)), fusion_score=round(float(m.score), 6)) for m in res.matches
+        ]
         if keyword:
             hits = [h for h in hits if keyword.lower() in h.text.lower()]
         return hits[:top_k]
 
-    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
-                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
-                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+    def query_many(
+        self,
+        vectors: Sequence[Sequence[float]],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        texts: Sequence[str] | None = None,
+        keywords: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
         """`query` for each vector of a batch. Pinecone takes one query vector per request, so they run concurrently."""
         texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
         if len(vectors) == 1:
@@ -121,8 +149,12 @@ def build(ctx: BuildContext) -> PineconeIndex:
     if hybrid.enabled and hybrid.method != "sparse_dense":
         raise ConfigError(f"retrieval.hybrid.method {hybrid.method!r} runs locally only; Pinecone serves sparse_dense")
     folder = Path(os.environ.get("WORKBENCH_BM25_DIR", Path(__file__).resolve().parent.parent.parent / "bm25"))
-    return PineconeIndex(connect(host, api_key()), ctx.config.retrieval.tenant_field,
-                         hybrid if hybrid.enabled else None, folder if hybrid.enabled else None)
+    return PineconeIndex(
+        connect(host, api_key()),
+        ctx.config.retrieval.tenant_field,
+        hybrid if hybrid.enabled else None,
+        folder if hybrid.enabled else None,
+    )
 
 
 def api_key() -> str:

@@ -45,9 +45,15 @@ class SparseDenseIndex(indexes.PerTenantWrapper):
     def params(self, tenant: str | None) -> bm25.BM25Params:
         return self._tenant(tenant).params
 
-    def query_many(self, vectors: Sequence[Sequence[float]], top_k: int, tenant: str | None,
-                   filter: dict[str, Any] | None = None, texts: Sequence[str] | None = None,
-                   keywords: Sequence[str | None] | None = None) -> list[list[Hit]]:
+    def query_many(
+        self,
+        vectors: Sequence[Sequence[float]],
+        top_k: int,
+        tenant: str | None,
+        filter: dict[str, Any] | None = None,
+        texts: Sequence[str] | None = None,
+        keywords: Sequence[str | None] | None = None,
+    ) -> list[list[Hit]]:
         """`query` for each vector of a batch; the first round of dense candidates of all in one multi-query."""
         t = self._tenant(tenant)
         texts, keywords = texts or [""] * len(vectors), keywords or [None] * len(vectors)
@@ -55,15 +61,24 @@ class SparseDenseIndex(indexes.PerTenantWrapper):
         out = []
         for vector, first, text, keyword in zip(vectors, firsts, texts, keywords):
             k = max(self.cfg.candidates, top_k) if keyword else top_k  # as the Lambda: keyword-filter the top `candidates`
-            ranked = self._exact_top(np.asarray(vector, dtype=np.float64), bm25.encode_query(t.params, text), k, tenant,
-                                     filter, t, first)
+            ranked = self._exact_top(
+                np.asarray(vector, dtype=np.float64), bm25.encode_query(t.params, text), k, tenant, filter, t, first
+            )
             if keyword:
                 ranked = [h for h in ranked if keyword.lower() in h.text.lower()]
             out.append(ranked[:top_k])
         return out
 
-    def _exact_top(self, q: np.ndarray, sq: dict[str, list], k: int, tenant: str | None, flt: dict[str, Any] | None,
-                   t: _Tenant, dense: list[Hit]) -> list[Hit]:
+    def _exact_top(
+        self,
+        q: np.ndarray,
+        sq: dict[str, list],
+        k: int,
+        tenant: str | None,
+        flt: dict[str, Any] | None,
+        t: _Tenant,
+        dense: list[Hit],
+    ) -> list[Hit]:
         """`dense`: the top max(candidates, k) by cosine, the first round's candidates."""
         alpha = self.cfg.weight
         sparse: dict[int, float] = {}
@@ -85,13 +100,17 @@ class SparseDenseIndex(indexes.PerTenantWrapper):
             scored.sort(key=lambda s: (-s[0], s[1]))
             if len(dense) < n or n >= len(t.docs):
                 break  # every document that passes the filter was a candidate
-            outside = alpha * (dense[-1].score + 1e-6) + (1 - alpha) * (sparse[sparse_ranked[n]] if len(sparse_ranked) > n else 0.0)
+            outside = alpha * (dense[-1].score + 1e-6) + (1 - alpha) * (
+                sparse[sparse_ranked[n]] if len(sparse_ranked) > n else 0.0
+            )
             if len(scored) >= k and scored[k - 1][0] >= outside:
                 break
             n *= 2
             dense = self.inner.query(q.tolist(), n, tenant, flt)
-        return [Hit(cid, cosine, hit.text, {**hit.metadata, "fusion_score": round(score, 6)})
-                for score, cid, cosine, hit in scored[:k]]
+        return [
+            Hit(cid, cosine, hit.text, {**hit.metadata, "fusion_score": round(score, 6)})
+            for score, cid, cosine, hit in scored[:k]
+        ]
 
     def _tenant(self, tenant: str | None) -> _Tenant:
         def build(docs: list[Hit]) -> _Tenant:

@@ -29,8 +29,7 @@ def doc_id_of(chunk_id: str) -> str:
 def make_splitter(cfg: ChunkingConfig) -> Any:
     from langchain_text_splitters import CharacterTextSplitter, MarkdownTextSplitter, RecursiveCharacterTextSplitter
 
-    kinds = {"recursive": RecursiveCharacterTextSplitter, "character": CharacterTextSplitter,
-             "markdown": MarkdownTextSplitter}
+    kinds = {"recursive": RecursiveCharacterTextSplitter, "character": CharacterTextSplitter, "markdown": MarkdownTextSplitter}
     return kinds[cfg.splitter](chunk_size=cfg.size, chunk_overlap=cfg.overlap)
 
 
@@ -43,8 +42,10 @@ def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig, tenant_field:
             raise CorpusError(f"document {doc.id!r} has no {tenant_field!r} in its metadata; pass --tenant to set a default")
         for key, value in doc.metadata.items():
             if not isinstance(value, _SCALAR):
-                raise CorpusError(f"document {doc.id!r}: metadata {key!r} must be a string, number or boolean "
-                                  f"(vector stores filter on scalars), got {value!r}")
+                raise CorpusError(
+                    f"document {doc.id!r}: metadata {key!r} must be a string, number or boolean "
+                    f"(vector stores filter on scalars), got {value!r}"
+                )
         for n, piece in enumerate(splitter.split_text(doc.text)):
             meta = {**doc.metadata, tenant_field: tenant, "doc_id": doc.id, "title": doc.title, "chunk": n}
             # Whether sentence vectors are stored is part of what a chunk holds: switching it rewrites the chunk.

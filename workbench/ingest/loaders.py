@@ -33,7 +33,9 @@ def load_corpus(path: str | Path) -> list[Document]:
     elif path.suffix == ".json":
         docs = list(_squad(path))
     else:
-        raise CorpusError(f"{path}: unsupported corpus format {path.suffix!r}; use .jsonl, .csv, SQuAD .json or a folder of .md/.txt")
+        raise CorpusError(
+            f"{path}: unsupported corpus format {path.suffix!r}; use .jsonl, .csv, SQuAD .json or a folder of .md/.txt"
+        )
     if not docs:
         raise CorpusError(f"{path}: the corpus holds no documents")
     seen: set[str] = set()

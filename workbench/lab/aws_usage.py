@@ -48,7 +48,7 @@ class Usage:
 
 def attribute_size(value: dict[str, Any]) -> int:
     """Bytes of one attribute value in DynamoDB's wire format ({"S": ...}, {"N": ...}, {"M": ...}, ...)."""
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return len(inner.encode("utf-8"))
     if kind == "N":  # about one byte per two significant digits, plus one
@@ -88,8 +88,15 @@ def read_units(size: int) -> int:
     return max(1, math.ceil(size / 4096))
 
 
-def dynamodb_units(cfg: AgentConfig, tenant: str, event_id: str, decision: dict[str, Any],
-                   before: Sequence[Message], after: Sequence[Message], now: float | None = None) -> tuple[int, int]:
+def dynamodb_units(
+    cfg: AgentConfig,
+    tenant: str,
+    event_id: str,
+    decision: dict[str, Any],
+    before: Sequence[Message],
+    after: Sequence[Message],
+    now: float | None = None,
+) -> tuple[int, int]:
     """(write units, read units) one event's delivery spends: state, ledger and (single function) idempotency."""
     from workbench.serve.idempotency import idempotency_key
     from workbench.serve.ledger import ledger_item, ledger_key
@@ -106,20 +113,38 @@ def dynamodb_units(cfg: AgentConfig, tenant: str, event_id: str, decision: dict[
     writes = write_units(old, new) + write_units(claimed) + write_units(claimed, acted)
     reads = read_units(old) + 1  # the state (a miss still costs one) and the ledger's miss
     if cfg.deploy.orchestration == "function":
-        record = {"id": {"S": idempotency_key(tenant, event_id)}, "expiration": {"N": str(int(now) + 86400)},
-                  "in_progress_expiration": {"N": str(int(now * 1000))}, "status": {"S": "INPROGRESS"}}
+        record = {
+            "id": {"S": idempotency_key(tenant, event_id)},
+            "expiration": {"N": str(int(now) + 86400)},
+            "in_progress_expiration": {"N": str(int(now * 1000))},
+            "status": {"S": "INPROGRESS"},
+        }
         done = {**record, "status": {"S": "COMPLETED"}, "data": {"S": json.dumps(decision, sort_keys=True, default=str)}}
         writes += write_units(item_size(record)) + write_units(item_size(record), item_size(done))
     return writes, reads
 
 
-def event_usage(cfg: AgentConfig, tenant: str, event_id: str, decision: dict[str, Any], before: Sequence[Message],
-                after: Sequence[Message], message_bytes: int) -> Usage:
+def event_usage(
+    cfg: AgentConfig,
+    tenant: str,
+    event_id: str,
+    decision: dict[str, Any],
+    before: Sequence[Message],
+    after: Sequence[Message],
+    message_bytes: int,
+) -> Usage:
     from workbench.deploy.state_machine import happy_path, state_machine
 
     d = cfg.deploy
     writes, reads = dynamodb_units(cfg, tenant, event_id, decision, before, after)
     chunks = max(1, math.ceil(message_bytes / CHUNK))
     steps = len(happy_path(state_machine(d.timeout_s))) if d.orchestration == "step_functions" else 0
-    return Usage(dynamodb_write_units=writes, dynamodb_read_units=reads, sqs_requests=chunks + 2 / d.sqs_batch_size,
-                 sns_requests=chunks, lambda_requests=1 / d.sqs_batch_size + steps, transitions=steps, vector_queries=1)
+    return Usage(
+        dynamodb_write_units=writes,
+        dynamodb_read_units=reads,
+        sqs_requests=chunks + 2 / d.sqs_batch_size,
+        sns_requests=chunks,
+        lambda_requests=1 / d.sqs_batch_size + steps,
+        transitions=steps,
+        vector_queries=1,
+    )

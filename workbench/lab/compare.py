@@ -28,11 +28,20 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
     if raw.empty:
         return pd.DataFrame()
     if f"metrics.{quality}" not in raw:
-        raise ConfigError(f"no run has metric {quality!r}; choose one of {sorted(c[8:] for c in raw if c.startswith('metrics.'))}")
+        raise ConfigError(
+            f"no run has metric {quality!r}; choose one of {sorted(c[8:] for c in raw if c.startswith('metrics.'))}"
+        )
     params = raw[[c for c in raw if c.startswith("params.")]]
     varying = [c for c in params if params[c].astype(str).nunique(dropna=False) > 1]
-    frame = pd.DataFrame({"run_id": raw["run_id"], "name": raw["tags.config_name"], "config_id": raw["tags.config_id"],
-                          "dataset": raw["tags.dataset"], "status": raw["status"]})
+    frame = pd.DataFrame(
+        {
+            "run_id": raw["run_id"],
+            "name": raw["tags.config_name"],
+            "config_id": raw["tags.config_id"],
+            "dataset": raw["tags.dataset"],
+            "status": raw["status"],
+        }
+    )
     for col in varying:
         frame[col[7:]] = raw[col]
     for col in (c for c in raw if c.startswith("metrics.")):
@@ -49,8 +58,9 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
         return frame
     frame["pareto"], frame["beaten_by"] = False, "not finished"
     done = frame["status"] == "FINISHED"
-    on_front, beaten_by = significant_front(frame[done], {r: load_run(r) for r in frame.loc[done, "run_id"]}, quality,
-                                         [c for c in COSTS if c in frame])
+    on_front, beaten_by = significant_front(
+        frame[done], {r: load_run(r) for r in frame.loc[done, "run_id"]}, quality, [c for c in COSTS if c in frame]
+    )
     frame.loc[done, "pareto"], frame.loc[done, "beaten_by"] = on_front, beaten_by
     return frame
 
@@ -59,8 +69,12 @@ def search_objectives(experiment_id: str, sweep_name: str) -> list[str] | None:
     """The objectives of the Optuna search called `sweep_name` (None when it is a grid sweep)."""
     import mlflow
 
-    runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1, filter_string=(
-        f"tags.sweep_name = '{sweep_name}' and tags.`workbench.search` = 'optuna'"))
+    runs = mlflow.search_runs(
+        [experiment_id],
+        output_format="list",
+        max_results=1,
+        filter_string=(f"tags.sweep_name = '{sweep_name}' and tags.`workbench.search` = 'optuna'"),
+    )
     return runs[0].data.tags["workbench.objectives"].split(",") if runs else None
 
 
@@ -69,8 +83,10 @@ def front(frame: Any, objectives: list[str]) -> list[bool]:
     (Optuna's definition, so a search's front here is its study's `best_trials`)."""
     signs = np.array([1.0 if o.endswith(":max") else -1.0 for o in objectives])
     values = frame[[o.rsplit(":", 1)[0] for o in objectives]].to_numpy(dtype=float) * signs  # every axis maximised
-    return [not any((other >= row).all() and (other > row).any() for j, other in enumerate(values) if j != i)
-            for i, row in enumerate(values)]
+    return [
+        not any((other >= row).all() and (other > row).any() for j, other in enumerate(values) if j != i)
+        for i, row in enumerate(values)
+    ]
 
 
 def significant_front(frame: Any, runs: dict[str, Any], quality: str, costs: list[str]) -> tuple[list[bool], list[str]]:
@@ -137,10 +153,18 @@ def format_differences(diffs: Any, baseline: str) -> str:
     def cell(r: Any) -> str:
         return f"{r.diff:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]" if r.n else "no common questions"
 
-    shown = pd.DataFrame({"run": diffs["name"], "metric": diffs["metric"], "n": diffs["n"],
-                          "difference [95% CI]": [cell(r) for r in diffs.itertuples()], "p (Holm)": diffs["p_value"].round(4),
-                          "test": diffs["test"], "effect": diffs["effect_size"].round(3),
-                          "significant": ["better" if r.better else "worse" if r.significant else "no" for r in diffs.itertuples()]})
+    shown = pd.DataFrame(
+        {
+            "run": diffs["name"],
+            "metric": diffs["metric"],
+            "n": diffs["n"],
+            "difference [95% CI]": [cell(r) for r in diffs.itertuples()],
+            "p (Holm)": diffs["p_value"].round(4),
+            "test": diffs["test"],
+            "effect": diffs["effect_size"].round(3),
+            "significant": ["better" if r.better else "worse" if r.significant else "no" for r in diffs.itertuples()],
+        }
+    )
     with pd.option_context("display.width", 250, "display.max_colwidth", 40):
         return f"against baseline {baseline} (candidate - baseline):\n" + shown.to_string(index=False)
 
@@ -159,8 +183,13 @@ class Comparison:
         return shown
 
 
-def compare(experiment_id: str, quality: str = QUALITY, filter_string: str = "", baseline: str | None = None,
-            objectives: list[str] | None = None) -> Comparison:
+def compare(
+    experiment_id: str,
+    quality: str = QUALITY,
+    filter_string: str = "",
+    baseline: str | None = None,
+    objectives: list[str] | None = None,
+) -> Comparison:
     """The runs with their front (a search's `objectives` give its study's own), and with a baseline (run id or
     name) every other run's paired differences from it."""
     from workbench.lab.paired import against_baseline, load_run, resolve_run

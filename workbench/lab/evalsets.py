@@ -86,7 +86,9 @@ class DatasetSpec(BaseModel):
 
     def corpus_path(self) -> Path:
         if not self.corpus.exists():
-            raise EvalSetError(f"{self.corpus}: corpus not found (the bundled one is datasets/squad-v1.1-dev-24/dev-v1.1-first24.json)")
+            raise EvalSetError(
+                f"{self.corpus}: corpus not found (the bundled one is datasets/squad-v1.1-dev-24/dev-v1.1-first24.json)"
+            )
         return self.corpus / "corpus.jsonl" if self.corpus.is_dir() else self.corpus
 
 
@@ -108,8 +110,9 @@ def load_evalset(path: str | Path) -> EvalSet:
     return EvalSet(name=path.stem, cases=cases)
 
 
-def from_squad(path: str | Path, tenant: str, limit: int | None = None, per_paragraph: int = 1,
-               articles: list[str] | None = None) -> EvalSet:
+def from_squad(
+    path: str | Path, tenant: str, limit: int | None = None, per_paragraph: int = 1, articles: list[str] | None = None
+) -> EvalSet:
     """Questions of a SQuAD file: the reference context is the paragraph asked on (doc id `<title>#<i>`)."""
     path = Path(path)
     try:
@@ -123,8 +126,12 @@ def from_squad(path: str | Path, tenant: str, limit: int | None = None, per_para
         for i, para in enumerate(article["paragraphs"]):
             for qa in para["qas"][:per_paragraph]:
                 answers = list(dict.fromkeys(a["text"] for a in qa["answers"]))
-                turn = Turn(question=qa["question"].strip(), answers=answers, relevant={f"{article['title']}#{i}": 1},
-                            reference_contexts=[para["context"]])
+                turn = Turn(
+                    question=qa["question"].strip(),
+                    answers=answers,
+                    relevant={f"{article['title']}#{i}": 1},
+                    reference_contexts=[para["context"]],
+                )
                 cases.append(EvalCase(case_id=qa["id"], tenant=tenant, user_id=f"eval-{qa['id']}", turns=[turn]))
     return EvalSet(name=path.stem, cases=cases[:limit])
 
@@ -141,6 +148,9 @@ def from_beir(folder: str | Path, tenant: str, split: str = "test", limit: int |
         for row in csv.DictReader(fh, delimiter="\t"):
             qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     queries = {str(q["_id"]): q["text"] for q in map(json.loads, queries_path.read_text(encoding="utf-8").splitlines()) if q}
-    cases = [EvalCase(case_id=qid, tenant=tenant, user_id=f"eval-{qid}", turns=[Turn(question=queries[qid], relevant=rel)])
-             for qid, rel in qrels.items() if qid in queries]
+    cases = [
+        EvalCase(case_id=qid, tenant=tenant, user_id=f"eval-{qid}", turns=[Turn(question=queries[qid], relevant=rel)])
+        for qid, rel in qrels.items()
+        if qid in queries
+    ]
     return EvalSet(name=folder.name, cases=cases[:limit])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from workbench.assembly import build_embedder
 from workbench.config import AgentConfig
 from workbench.errors import ConfigError, EvalSetError
 from workbench.events import Event
@@ -29,7 +30,6 @@ from workbench.lab.scorers.ragas_metrics import JUDGED, build_metrics, score_sam
 from workbench.lab.scorers.retrieval import retrieval_metrics
 from workbench.lab.scorers.span_metrics import answer_tokens
 from workbench.lab.summary import STAGES, row_costs, summarize
-from workbench.loop import build_embedder
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext
 from workbench.state import user_item
@@ -53,15 +53,23 @@ class EvalResult:
 def index_key(config: AgentConfig, corpus: Path, tenant: str, articles: Sequence[str] | None) -> str:
     """Everything that changes what the index holds; nothing downstream of retrieval."""
     stat = corpus.stat() if corpus.is_file() else None
-    ident = {"corpus": str(corpus.resolve()), "size": stat.st_size if stat else None, "mtime": stat.st_mtime_ns if stat else None,
-             "tenant": tenant, "articles": sorted(articles or []), "embedder": config.embedder.model_dump(),
-             "index": config.index.model_dump(), "chunking": config.retrieval.chunking.model_dump(),
-             "tenant_field": config.retrieval.tenant_field}
+    ident = {
+        "corpus": str(corpus.resolve()),
+        "size": stat.st_size if stat else None,
+        "mtime": stat.st_mtime_ns if stat else None,
+        "tenant": tenant,
+        "articles": sorted(articles or []),
+        "embedder": config.embedder.model_dump(),
+        "index": config.index.model_dump(),
+        "chunking": config.retrieval.chunking.model_dump(),
+        "tenant_field": config.retrieval.tenant_field,
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def open_index(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace, embedder: Embedder,
-               progress: bool = False) -> tuple[VectorIndex, str, Path]:
+def open_index(
+    config: AgentConfig, dataset: DatasetSpec, workspace: Workspace, embedder: Embedder, progress: bool = False
+) -> tuple[VectorIndex, str, Path]:
     """The index this config is evaluated on, built on first use and reused after."""
     from workbench.indexes.chroma import ChromaIndex
     from workbench.ingest.pipeline import ingest
@@ -73,8 +81,16 @@ def open_index(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace, 
     ready = folder / "ready.json"
     # A server outlives the marker's meaning when it is wiped or replaced: there, the count must match too.
     if not ready.exists() or (config.index.host and index.count() != json.loads(ready.read_text())["chunks"]):
-        report = ingest(corpus, config, workspace, tenant=dataset.tenant, embedder=embedder, index=index,
-                        progress=progress, keep=_article_filter(dataset.articles))
+        report = ingest(
+            corpus,
+            config,
+            workspace,
+            tenant=dataset.tenant,
+            embedder=embedder,
+            index=index,
+            progress=progress,
+            keep=_article_filter(dataset.articles),
+        )
         ready.write_text(json.dumps({"config_id": config.config_id, "corpus": str(corpus), **report.as_dict()}))
     return index, key, folder
 
@@ -86,9 +102,18 @@ def _article_filter(articles: Sequence[str] | None) -> Callable[[Any], bool] | N
     return lambda doc: doc.metadata.get("article") in wanted
 
 
-def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | None = None, *, judge: str | None = None,
-             metrics: Sequence[str] | None = None, embedder: Embedder | None = None, progress: bool = True,
-             repeats: int = 1, live: tuple[Any, Any] | None = None) -> EvalResult:
+def evaluate(
+    config: AgentConfig,
+    dataset: DatasetSpec,
+    workspace: Workspace | None = None,
+    *,
+    judge: str | None = None,
+    metrics: Sequence[str] | None = None,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+    repeats: int = 1,
+    live: tuple[Any, Any] | None = None,
+) -> EvalResult:
     """Run every turn `repeats` times (each repeat with fresh conversation state, sharing the index and cache), then score.
     `live`: (index, state) of a deployed stack to evaluate instead of the local index (evaluation/live.py)."""
     import pandas as pd
@@ -133,47 +158,98 @@ def evaluate(config: AgentConfig, dataset: DatasetSpec, workspace: Workspace | N
     usage = Usage.mean(usages)
     table["cost_per_1m_events"] = row_costs(table, config, usage, index.count())
     aggregates = summarize(table, config, usage, index.count())
-    aggregates.update(judge_summary(table, [m for m in JUDGED if m in scorers], cache), answer_tokens=float(table["answer_tokens"].mean()))
+    aggregates.update(
+        judge_summary(table, [m for m in JUDGED if m in scorers], cache), answer_tokens=float(table["answer_tokens"].mean())
+    )
     not_run = [m for m in JUDGED if m not in scorers]
-    return EvalResult(config, evalset, table, aggregates, not_run, key, folder, getattr(embedder, "computed", 0) - before,
-                      repeats=repeats, spans=spans)
+    return EvalResult(
+        config,
+        evalset,
+        table,
+        aggregates,
+        not_run,
+        key,
+        folder,
+        getattr(embedder, "computed", 0) - before,
+        repeats=repeats,
+        spans=spans,
+    )
 
 
-def _ask(agent: Any, recorder: StageRecorder, exact: ExactSearch | None, case: EvalCase, t: int, turn: Turn) -> tuple[dict, dict, list, Usage]:
+def _ask(
+    agent: Any, recorder: StageRecorder, exact: ExactSearch | None, case: EvalCase, t: int, turn: Turn
+) -> tuple[dict, dict, list, Usage]:
     """One turn through the loop: its table row, its ragas sample, its stage spans, the AWS usage it would cost."""
     config = agent.config
     event = Event(event_id=f"{case.case_id}:{t}", tenant=case.tenant, user_id=case.user_id, text=turn.question)
     history = agent.state.load(case.tenant, user_item(case.user_id)).history
     d = agent.handle(event, filter=case.filter)
-    usage = event_usage(config, case.tenant, event.event_id, d.to_dict(), history,
-                        agent.state.load(case.tenant, user_item(case.user_id)).history, len(event.model_dump_json()))
+    usage = event_usage(
+        config,
+        case.tenant,
+        event.event_id,
+        d.to_dict(),
+        history,
+        agent.state.load(case.tenant, user_item(case.user_id)).history,
+        len(event.model_dump_json()),
+    )
     stages = recorder.take()
     describe(stages, d, config, case.filter, t)
     latency = charged(d.latency_ms, stages)
     ranked = list(dict.fromkeys(doc_id_of(chunk) for chunk, _ in d.hits))
-    sample = {"user_input": turn.question, "response": d.answer, "reference": turn.answers[0] if turn.answers else None,
-              "references": turn.answers, "retrieved_contexts": list(d.contexts), "reference_contexts": turn.reference_contexts,
-              "retrieved_context_ids": ranked, "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0]}
-    row = {"case_id": case.case_id, "turn": t, "question": turn.question, "answer": d.answer,
-           "reference": sample["reference"], "retrieved": ranked, "relevant": sorted(turn.relevant),
-           "citations": list(d.citations), "declined": d.declined, "escalated": d.escalated,
-           "answer_tokens": len(answer_tokens(d.answer)), "top_score": d.hits[0][1] if d.hits else math.nan,
-           **{f"latency_{s}_ms": latency.get(s, 0.0) for s in STAGES}, "replayed_ms": sum(s.replayed_ms for s in stages),
-           "input_tokens": d.tokens.get("input_tokens", 0), "output_tokens": d.tokens.get("output_tokens", 0)}
+    sample = {
+        "user_input": turn.question,
+        "response": d.answer,
+        "reference": turn.answers[0] if turn.answers else None,
+        "references": turn.answers,
+        "retrieved_contexts": list(d.contexts),
+        "reference_contexts": turn.reference_contexts,
+        "retrieved_context_ids": ranked,
+        "reference_context_ids": [k for k, g in turn.relevant.items() if g > 0],
+    }
+    row = {
+        "case_id": case.case_id,
+        "turn": t,
+        "question": turn.question,
+        "answer": d.answer,
+        "reference": sample["reference"],
+        "retrieved": ranked,
+        "relevant": sorted(turn.relevant),
+        "citations": list(d.citations),
+        "declined": d.declined,
+        "escalated": d.escalated,
+        "answer_tokens": len(answer_tokens(d.answer)),
+        "top_score": d.hits[0][1] if d.hits else math.nan,
+        **{f"latency_{s}_ms": latency.get(s, 0.0) for s in STAGES},
+        "replayed_ms": sum(s.replayed_ms for s in stages),
+        "input_tokens": d.tokens.get("input_tokens", 0),
+        "output_tokens": d.tokens.get("output_tokens", 0),
+    }
     if turn.relevant:
         row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
     # The question's vector is in the embedding cache already: no second model call.
-    row["ann_recall_at_k"] = exact.recall(agent.embedder.embed([turn.question])[0], config.retrieval.top_k, case.tenant,
-                                          combine(config.retrieval.filter, case.filter)) if exact else math.nan
+    row["ann_recall_at_k"] = (
+        exact.recall(
+            agent.embedder.embed([turn.question])[0],
+            config.retrieval.top_k,
+            case.tenant,
+            combine(config.retrieval.filter, case.filter),
+        )
+        if exact
+        else math.nan
+    )
     return row, sample, stages, usage
 
 
-def _warm_up(config: AgentConfig, workspace: Workspace, embedder: Embedder, index: VectorIndex, recorder: StageRecorder,
-             case: EvalCase) -> None:
+def _warm_up(
+    config: AgentConfig, workspace: Workspace, embedder: Embedder, index: VectorIndex, recorder: StageRecorder, case: EvalCase
+) -> None:
     """One untimed event through a throwaway agent: the first query of a process pays lazy initialisation (index
     files, SQLite, imports), which would otherwise be charged to whichever configuration is evaluated first."""
     with sandboxed_agent(config, workspace, embedder=embedder, index=index, tracer=recorder) as agent:
-        agent.handle(Event(event_id="warm-up", tenant=case.tenant, user_id="warm-up", text=case.turns[0].question), filter=case.filter)
+        agent.handle(
+            Event(event_id="warm-up", tenant=case.tenant, user_id="warm-up", text=case.turns[0].question), filter=case.filter
+        )
     recorder.take()
 
 

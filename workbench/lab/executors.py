@@ -36,8 +36,8 @@ def prepare(cfg: AgentConfig, dataset: DatasetSpec, workspace: Workspace, embedd
 
 def run_point(point: Point) -> Outcome:
     """A worker's evaluation of one point: its own model (loaded at its first point), this node's caches."""
+    from workbench.assembly import build_embedder
     from workbench.lab import tracking
-    from workbench.loop import build_embedder
     from workbench.registry import BuildContext
 
     key = (point.workspace, point.config.embedder)
@@ -89,11 +89,17 @@ class Ray:
             # A remote cluster gets this checkout's package, so its workers run the driver's code.
             runtime_env = {"py_modules": [str(Path(workbench.__file__).parent)]} if address else None
             try:
-                ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False,
-                         runtime_env=runtime_env, log_to_driver=False)
+                ray.init(
+                    address=address,
+                    num_cpus=None if address else jobs,
+                    include_dashboard=False,
+                    runtime_env=runtime_env,
+                    log_to_driver=False,
+                )
             except Exception as exc:  # noqa: BLE001 - connection and start-up errors alike
-                raise ExecutorError(f"cannot start or join Ray at {address or 'a new local cluster'}: "
-                                    f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                raise ExecutorError(
+                    f"cannot start or join Ray at {address or 'a new local cluster'}: {type(exc).__name__}: {str(exc)[:200]}"
+                ) from None
         self.task = ray.remote(num_cpus=1)(run_point)
 
     def map(self, points: Iterable[Point]) -> Iterator[Outcome]:
@@ -112,8 +118,10 @@ def check(kind: str, address: str | None, tracking_uri: str) -> None:
     if address and kind != "ray":
         raise ExecutorError("--address is for --executor ray")
     if (address or "").startswith("ray://") and not tracking_uri.startswith(("http", "databricks")):
-        raise ExecutorError(f"the workers of the cluster at {address} cannot log to the tracking store {tracking_uri} of "
-                            "this machine: give a tracking server (--tracking-uri http://HOST:5000, see README)")
+        raise ExecutorError(
+            f"the workers of the cluster at {address} cannot log to the tracking store {tracking_uri} of "
+            "this machine: give a tracking server (--tracking-uri http://HOST:5000, see README)"
+        )
 
 
 @contextmanager

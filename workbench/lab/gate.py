@@ -57,11 +57,15 @@ def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alp
     missing = [run.run_id for run in (baseline, candidate) if column not in run.table]
     if missing:
         known = quality_columns(baseline.table) + ["latency_total_p95_ms", "latency_total_p50_ms", "cost_per_1m_events"]
-        raise ConfigError(f"--metric {metric}: run(s) {', '.join(missing)} have no per-question values for it; choose from {known}")
+        raise ConfigError(
+            f"--metric {metric}: run(s) {', '.join(missing)} have no per-question values for it; choose from {known}"
+        )
     a, b = aligned(baseline, candidate, column)
     if not len(a):
-        raise DataError(f"{metric}: the runs {baseline.run_id} and {candidate.run_id} share no question with a value "
-                         f"for it; gate on a metric both have, on the same eval set")
+        raise DataError(
+            f"{metric}: the runs {baseline.run_id} and {candidate.run_id} share no question with a value "
+            f"for it; gate on a metric both have, on the same eval set"
+        )
     if lower_is_better(metric):
         before, after = baseline.metrics.get(metric, np.nan), candidate.metrics.get(metric, np.nan)
     else:
@@ -75,7 +79,9 @@ def gate(baseline: RunData, candidate: RunData, metrics: list[str], margins: lis
         margins = margins * len(metrics)
     if len(margins) != len(metrics):
         raise ConfigError(f"{len(metrics)} --metric and {len(margins)} --margin: give one margin for all, or one per metric")
-    return GateReport(baseline.run_id, candidate.run_id, alpha, [check(baseline, candidate, m, g, alpha) for m, g in zip(metrics, margins)])
+    return GateReport(
+        baseline.run_id, candidate.run_id, alpha, [check(baseline, candidate, m, g, alpha) for m, g in zip(metrics, margins)]
+    )
 
 
 def log_gate(report: GateReport, experiment_id: str, baseline_ref: str) -> str:
@@ -84,9 +90,18 @@ def log_gate(report: GateReport, experiment_id: str, baseline_ref: str) -> str:
 
     client = mlflow.MlflowClient()
     verdict = "pass" if report.passed else "fail"
-    run = client.create_run(experiment_id, run_name=f"gate:{baseline_ref}", tags={
-        "workbench.kind": "gate", "mlflow.parentRunId": report.candidate, "baseline_run": report.baseline,
-        "baseline": baseline_ref, "candidate_run": report.candidate, "verdict": verdict})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"gate:{baseline_ref}",
+        tags={
+            "workbench.kind": "gate",
+            "mlflow.parentRunId": report.candidate,
+            "baseline_run": report.baseline,
+            "baseline": baseline_ref,
+            "candidate_run": report.candidate,
+            "verdict": verdict,
+        },
+    )
     for c in report.checks:
         client.log_param(run.info.run_id, f"margin.{c.metric}", c.margin)
         client.log_metric(run.info.run_id, f"{c.metric}_bound", c.bound)

@@ -42,8 +42,18 @@ STYLES = get_args(Style)
 _WORD = re.compile(r"[^\W_]{2,}")
 
 
-def build_known_item_set(corpus: str | Path, n: int, seed: int = 0, *, tenant: str = "acme", chunking: ChunkingConfig | None = None,
-                         style: Style = "mixed", noise: float = 0.2, min_terms: int = 3, max_terms: int = 6) -> EvalSet:
+def build_known_item_set(
+    corpus: str | Path,
+    n: int,
+    seed: int = 0,
+    *,
+    tenant: str = "acme",
+    chunking: ChunkingConfig | None = None,
+    style: Style = "mixed",
+    noise: float = 0.2,
+    min_terms: int = 3,
+    max_terms: int = 6,
+) -> EvalSet:
     """`n` known-item queries over `corpus` (any format `workbench ingest` reads), chunked as `chunking`."""
     if not 0 <= noise < 1:
         raise ConfigError(f"noise {noise}: give a probability in [0, 1)")
@@ -68,10 +78,20 @@ def build_known_item_set(corpus: str | Path, n: int, seed: int = 0, *, tenant: s
         kind = style if style != "mixed" else rng.choice(("terms", "sentence"))
         query = _sentence_query(chunks[i], rng, noise) if kind == "sentence" else None
         if not query:  # terms, or a chunk with no sentence long enough to perturb
-            kind, query = "terms", _terms_query(terms[i], frequency, len(chunks), rng, noise, rng.randint(min_terms, max_terms),
-                                                vocabulary, background)
-        cases.append(EvalCase(case_id=f"known-item-{seed}-{number}-{kind}", tenant=tenant, user_id=f"eval-known-item-{number}",
-                              turns=[Turn(question=query, relevant={doc_id_of(chunks[i].id): 1}, reference_contexts=[chunks[i].text])]))
+            kind, query = (
+                "terms",
+                _terms_query(
+                    terms[i], frequency, len(chunks), rng, noise, rng.randint(min_terms, max_terms), vocabulary, background
+                ),
+            )
+        cases.append(
+            EvalCase(
+                case_id=f"known-item-{seed}-{number}-{kind}",
+                tenant=tenant,
+                user_id=f"eval-known-item-{number}",
+                turns=[Turn(question=query, relevant={doc_id_of(chunks[i].id): 1}, reference_contexts=[chunks[i].text])],
+            )
+        )
     return EvalSet(name=f"{Path(corpus).stem}-known-items-{seed}", cases=cases)
 
 
@@ -80,13 +100,21 @@ def _terms(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in stop]
 
 
-def _terms_query(chunk_terms: list[str], frequency: Counter, chunk_count: int, rng: random.Random, noise: float, k: int,
-                 vocabulary: list[str], background: list[int]) -> str:
+def _terms_query(
+    chunk_terms: list[str],
+    frequency: Counter,
+    chunk_count: int,
+    rng: random.Random,
+    noise: float,
+    k: int,
+    vocabulary: list[str],
+    background: list[int],
+) -> str:
     tf = Counter(chunk_terms)
     weight = {t: c * math.log(chunk_count / frequency[t]) + 1e-6 for t, c in tf.items()}
     # Weighted sampling without replacement (Efraimidis & Spirakis): the k largest u ** (1 / w).
-    ranked = sorted(weight, key=lambda t: (-rng.random() ** (1 / weight[t]), t))
-    picked = ranked[:min(k, len(ranked))]
+    ranked = sorted(weight, key=lambda t: (-(rng.random() ** (1 / weight[t])), t))
+    picked = ranked[: min(k, len(ranked))]
     return " ".join(rng.choices(vocabulary, cum_weights=background)[0] if rng.random() < noise else t for t in picked)
 
 

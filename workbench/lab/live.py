@@ -48,15 +48,22 @@ class ScopedState:
             self.inner.table.delete_item(Key={"pk": pk(tenant, key)})
 
 
-def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None = None, *, embedder: Any = None,
-                  judge: str | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_live(
+    run_id: str,
+    dataset: DatasetSpec,
+    workspace: Workspace | None = None,
+    *,
+    embedder: Any = None,
+    judge: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """The run's config on the deployed index and state table; returns the report (also attached to the run)."""
     import mlflow
 
+    from workbench.assembly import build_embedder
     from workbench.indexes import pinecone
     from workbench.lab import tracking
     from workbench.lab.evaluate import evaluate
-    from workbench.loop import build_embedder
     from workbench.registry import BuildContext
     from workbench.state import dynamodb
 
@@ -65,9 +72,11 @@ def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None
     exported = mlflow.get_run(run_id).data
     evalset = dataset.load_evalset()
     if evalset.content_hash != exported.tags.get("dataset_hash"):
-        raise LiveEvalError(f"the eval set ({evalset.name}, hash {evalset.content_hash}) is not run {run_id}'s (dataset "
-                            f"{exported.tags.get('dataset')}, hash {exported.tags.get('dataset_hash')}): give the same "
-                            "--corpus, --evalset, --article and --limit as that evaluation")
+        raise LiveEvalError(
+            f"the eval set ({evalset.name}, hash {evalset.content_hash}) is not run {run_id}'s (dataset "
+            f"{exported.tags.get('dataset')}, hash {exported.tags.get('dataset_hash')}): give the same "
+            "--corpus, --evalset, --article and --limit as that evaluation"
+        )
     ctx = BuildContext(cfg, workspace)
     ctx.embedder = embedder or build_embedder(ctx)
     local_bm25 = Path(exported.tags.get("index_path", ".")) / "bm25" / cfg.index.collection
@@ -80,8 +89,9 @@ def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None
     try:
         table.table.load()  # a missing table or credentials: one clear error before any question is asked
     except Exception as exc:  # noqa: BLE001 - botocore raises several kinds
-        raise LiveEvalError(f"the live state table {table.table.name!r} (STATE_TABLE): {type(exc).__name__}: "
-                            f"{str(exc)[:200]}") from None
+        raise LiveEvalError(
+            f"the live state table {table.table.name!r} (STATE_TABLE): {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     state = ScopedState(table, f"workbench-eval-{uuid.uuid4().hex[:12]}")
     try:
         result = evaluate(cfg, dataset, workspace, judge=judge, embedder=ctx.embedder, progress=progress, live=(index, state))
@@ -91,8 +101,11 @@ def evaluate_live(run_id: str, dataset: DatasetSpec, workspace: Workspace | None
     stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"  # two checks within a second keep both reports
     client = mlflow.MlflowClient()
     client.log_dict(run_id, report, f"live/{stamp}/report.json")
-    client.log_table(run_id, tracking.redacted(result.table.astype({c: str for c in ("retrieved", "relevant", "citations")}),
-                                               cfg.privacy.redact), f"live/{stamp}/per_question.json")
+    client.log_table(
+        run_id,
+        tracking.redacted(result.table.astype({c: str for c in ("retrieved", "relevant", "citations")}), cfg.privacy.redact),
+        f"live/{stamp}/per_question.json",
+    )
     return {**report, "report_artifact": f"live/{stamp}/report.json"}
 
 
@@ -118,10 +131,16 @@ def compare_with_run(run_id: str, exported_metrics: dict[str, float], result: An
         questions.append(entry)
     shared = sorted(set(exported_metrics) & set(result.metrics))
     return {
-        "exported_run": run_id, "config_id": result.config.config_id, "backends": "aws", "questions": len(questions),
-        "same_retrieved": sum(q["same_retrieved"] for q in questions), "same_answer": sum(q["same_answer"] for q in questions),
-        "metrics": {m: {"exported": exported_metrics[m], "live": result.metrics[m], "delta": result.metrics[m] - exported_metrics[m]}
-                    for m in shared},
+        "exported_run": run_id,
+        "config_id": result.config.config_id,
+        "backends": "aws",
+        "questions": len(questions),
+        "same_retrieved": sum(q["same_retrieved"] for q in questions),
+        "same_answer": sum(q["same_answer"] for q in questions),
+        "metrics": {
+            m: {"exported": exported_metrics[m], "live": result.metrics[m], "delta": result.metrics[m] - exported_metrics[m]}
+            for m in shared
+        },
         "not_measured_live": sorted(set(exported_metrics) - set(result.metrics) - {"questions"}),
         "differing_questions": [q for q in questions if not (q["same_retrieved"] and q["same_answer"])],
     }

@@ -24,13 +24,24 @@ from workbench.ingest.loaders import load_corpus
 from workbench.lab.evalsets import EvalCase, EvalSet, Turn
 
 _HOP = re.compile(r"^<\d+-hop>\n\n")
-PERSONAS = [("Newcomer", "Knows little of the subject and asks about the basic facts the documents state."),
-            ("Analyst", "Compares facts across documents and asks how they relate."),
-            ("Expert", "Knows the field and asks precise questions about specific details.")]
+PERSONAS = [
+    ("Newcomer", "Knows little of the subject and asks about the basic facts the documents state."),
+    ("Analyst", "Compares facts across documents and asks how they relate."),
+    ("Expert", "Knows the field and asks precise questions about specific details."),
+]
 
 
-def build_llm_evalset(corpus: str | Path, n: int, llm: str, *, seed: int = 0, tenant: str = "acme",
-                      chunking: ChunkingConfig | None = None, multi_hop: float = 0.5, cache: Any = None) -> EvalSet:
+def build_llm_evalset(
+    corpus: str | Path,
+    n: int,
+    llm: str,
+    *,
+    seed: int = 0,
+    tenant: str = "acme",
+    chunking: ChunkingConfig | None = None,
+    multi_hop: float = 0.5,
+    cache: Any = None,
+) -> EvalSet:
     """`n` questions over `corpus` by the chat model `llm` ("provider:model"), a `multi_hop` share of them multi-hop."""
     from ragas.embeddings import LangchainEmbeddingsWrapper
     from ragas.testset import TestsetGenerator
@@ -53,21 +64,25 @@ def build_llm_evalset(corpus: str | Path, n: int, llm: str, *, seed: int = 0, te
     if not chunks:
         raise EvalSetError(f"{corpus}: no text to write questions about")
     model = chat_model(llm, cache, role="--llm")
-    graph = KnowledgeGraph(nodes=[Node(type=NodeType.CHUNK, properties={"page_content": c.text, "document_metadata": {"id": c.id}})
-                                  for c in chunks])
+    graph = KnowledgeGraph(
+        nodes=[Node(type=NodeType.CHUNK, properties={"page_content": c.text, "document_metadata": {"id": c.id}}) for c in chunks]
+    )
     apply_transforms(graph, [NERExtractor(llm=model), OverlapScoreBuilder(new_property_name="entities_overlap")])
     linked = any(r.type == "entities_overlap" for r in graph.relationships)
     shares = [(SingleHopSpecificQuerySynthesizer(llm=model), 1 - multi_hop if linked else 1.0)]
     if linked and multi_hop > 0:
         shares.append((MultiHopSpecificQuerySynthesizer(llm=model), multi_hop))
     # ragas picks nodes and personas with `random`, and its embedding model goes unused with personas given
-    generator = TestsetGenerator(llm=model, embedding_model=LangchainEmbeddingsWrapper(make_langchain_embeddings(HashingEmbedder())),
-                                 knowledge_graph=graph, persona_list=[Persona(name=a, role_description=b) for a, b in PERSONAS])
+    generator = TestsetGenerator(
+        llm=model,
+        embedding_model=LangchainEmbeddingsWrapper(make_langchain_embeddings(HashingEmbedder())),
+        knowledge_graph=graph,
+        persona_list=[Persona(name=a, role_description=b) for a, b in PERSONAS],
+    )
     state = random.getstate()
     random.seed(seed)
     try:
-        testset = generator.generate(testset_size=n, query_distribution=[s for s in shares if s[1] > 0],
-                                     raise_exceptions=True)
+        testset = generator.generate(testset_size=n, query_distribution=[s for s in shares if s[1] > 0], raise_exceptions=True)
     finally:
         random.setstate(state)
     ids = {c.text: c.id for c in chunks}
@@ -77,9 +92,23 @@ def build_llm_evalset(corpus: str | Path, n: int, llm: str, *, seed: int = 0, te
         contexts = [_HOP.sub("", t, count=1) for t in row.reference_contexts or []]  # multi-hop ones open with "<1-hop>"
         found = [ids[t] for t in contexts if t in ids]
         if not found or not row.user_input:
-            raise EvalSetError(f"generated question {number} ({row.user_input!r}) cites no chunk of {corpus}: ragas changed "
-                               "how it reports reference contexts")
-        cases.append(EvalCase(case_id=f"llm-{seed}-{number}-{kind}-hop", tenant=tenant, user_id=f"eval-llm-{number}",
-                              turns=[Turn(question=row.user_input, answers=[row.reference] if row.reference else [],
-                                          relevant={doc_id_of(i): 1 for i in found}, reference_contexts=contexts)]))
+            raise EvalSetError(
+                f"generated question {number} ({row.user_input!r}) cites no chunk of {corpus}: ragas changed "
+                "how it reports reference contexts"
+            )
+        cases.append(
+            EvalCase(
+                case_id=f"llm-{seed}-{number}-{kind}-hop",
+                tenant=tenant,
+                user_id=f"eval-llm-{number}",
+                turns=[
+                    Turn(
+                        question=row.user_input,
+                        answers=[row.reference] if row.reference else [],
+                        relevant={doc_id_of(i): 1 for i in found},
+                        reference_contexts=contexts,
+                    )
+                ],
+            )
+        )
     return EvalSet(name=f"{Path(corpus).stem}-llm-{seed}", cases=cases)

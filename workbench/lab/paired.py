@@ -47,7 +47,9 @@ def load_run(run_id: str) -> RunData:
     from workbench.lab import tracking
 
     run = mlflow.get_run(run_id)
-    return RunData(run_id, run.data.tags.get("config_name", run.info.run_name), tracking.per_question(run_id), dict(run.data.metrics))
+    return RunData(
+        run_id, run.data.tags.get("config_name", run.info.run_name), tracking.per_question(run_id), dict(run.data.metrics)
+    )
 
 
 def resolve_run(ref: str, experiment_id: str) -> str:
@@ -61,12 +63,19 @@ def resolve_run(ref: str, experiment_id: str) -> str:
     except Exception:  # noqa: BLE001 - not a run id; try it as a name
         pass
     for tag in (f"tags.`{tracking.PROMOTED_TAG}`", "tags.config_name"):
-        runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1, order_by=["attributes.start_time DESC"],
-                                  filter_string=f"{tag} = '{ref}' and tags.`workbench.kind` = 'evaluation'")
+        runs = mlflow.search_runs(
+            [experiment_id],
+            output_format="list",
+            max_results=1,
+            order_by=["attributes.start_time DESC"],
+            filter_string=f"{tag} = '{ref}' and tags.`workbench.kind` = 'evaluation'",
+        )
         if runs:
             return runs[0].info.run_id
-    raise tracking.TrackingError(f"{ref!r} is neither a run id, a promoted name nor a configuration name in this experiment; "
-                                 "`workbench compare` lists the runs")
+    raise tracking.TrackingError(
+        f"{ref!r} is neither a run id, a promoted name nor a configuration name in this experiment; "
+        "`workbench compare` lists the runs"
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +112,18 @@ def difference(base: RunData, cand: RunData, metric: str) -> Difference:
     draws = paired_draws(a, b, statistic)
     low, high = np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2]) if len(draws) else (np.nan, np.nan)
     diff = after - before
-    return Difference(len(a), diff, float(low), float(high), bootstrap_p(draws), "paired bootstrap",
-                      diff / before if before else np.nan, metric=metric, baseline=before, candidate=after)
+    return Difference(
+        len(a),
+        diff,
+        float(low),
+        float(high),
+        bootstrap_p(draws),
+        "paired bootstrap",
+        diff / before if before else np.nan,
+        metric=metric,
+        baseline=before,
+        candidate=after,
+    )
 
 
 def judged(differences: list[Difference]) -> list[Difference]:
@@ -134,9 +153,16 @@ def latest_run(experiment_id: str, other_than: str) -> str:
 
     from workbench.lab import tracking
 
-    runs = mlflow.search_runs([experiment_id], output_format="list", max_results=2, order_by=["attributes.start_time DESC"],
-                              filter_string="tags.`workbench.kind` = 'evaluation' and attributes.status = 'FINISHED'")
+    runs = mlflow.search_runs(
+        [experiment_id],
+        output_format="list",
+        max_results=2,
+        order_by=["attributes.start_time DESC"],
+        filter_string="tags.`workbench.kind` = 'evaluation' and attributes.status = 'FINISHED'",
+    )
     found = next((r.info.run_id for r in runs if r.info.run_id != other_than), None)
     if found is None:
-        raise tracking.TrackingError("no evaluation run to gate besides the baseline; run `workbench eval` first, or pass --candidate")
+        raise tracking.TrackingError(
+            "no evaluation run to gate besides the baseline; run `workbench eval` first, or pass --candidate"
+        )
     return found

@@ -28,8 +28,16 @@ def plot_run(result: Any, out: Path) -> list[Path]:
     for offset, q, colour in ((-0.2, 50, "tab:blue"), (0.2, 95, "tab:orange")):
         names = [f"latency_{s}_p{q}_ms" for s in STAGE_ORDER]
         values = [m[n] for n in names]
-        left.bar([i + offset for i in x], values, width=0.4, label=f"p{q}", color=colour,
-                 yerr=_errors(values, [interval(table, n) for n in names]), capsize=3, ecolor="black")
+        left.bar(
+            [i + offset for i in x],
+            values,
+            width=0.4,
+            label=f"p{q}",
+            color=colour,
+            yerr=_errors(values, [interval(table, n) for n in names]),
+            capsize=3,
+            ecolor="black",
+        )
     left.set_xticks(list(x), STAGE_ORDER, rotation=30, ha="right")
     left.set_ylabel("ms (cache hits charged their model time)")
     repeats = f"{result.repeats} repeats" if result.repeats > 1 else "1 repeat"
@@ -37,8 +45,14 @@ def plot_run(result: Any, out: Path) -> list[Path]:
     left.legend()
     names = quality_columns(table)[::-1]  # first metric on top
     values = [m[n] for n in names]
-    right.barh(names, values, xerr=_errors(values, [(m[f"{n}_ci_low"], m[f"{n}_ci_high"]) for n in names]),
-               capsize=3, color="tab:green", ecolor="black")
+    right.barh(
+        names,
+        values,
+        xerr=_errors(values, [(m[f"{n}_ci_low"], m[f"{n}_ci_high"]) for n in names]),
+        capsize=3,
+        color="tab:green",
+        ecolor="black",
+    )
     right.set_xlim(0, 1.05)
     right.tick_params(axis="y", labelsize=8)
     right.set_title(f"Quality, 95% interval over {result.evalset.turn_count} questions", y=1.0)
@@ -62,7 +76,10 @@ def plot_comparison(frame: Any, quality: str, out: Path, baseline: str | None = 
     on the front under uncertainty (`frame["pareto"]`) labelled, the baseline ringed."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, x, label in ((axes[0], "latency_total_p95_ms", "p95 latency (ms)"), (axes[1], "cost_per_1m_events", "USD per 1M events")):
+    for ax, x, label in (
+        (axes[0], "latency_total_p95_ms", "p95 latency (ms)"),
+        (axes[1], "cost_per_1m_events", "USD per 1M events"),
+    ):
         if x not in frame:
             ax.set_visible(False)
             continue
@@ -70,11 +87,27 @@ def plot_comparison(frame: Any, quality: str, out: Path, baseline: str | None = 
             part = frame[frame["pareto"] == on_front]
             if part.empty:
                 continue
-            ax.errorbar(part[x], part[quality], xerr=_frame_errors(part, x), yerr=_frame_errors(part, quality), fmt="o",
-                        color=colour, ecolor=colour, alpha=0.8, capsize=3, label=name)
+            ax.errorbar(
+                part[x],
+                part[quality],
+                xerr=_frame_errors(part, x),
+                yerr=_frame_errors(part, quality),
+                fmt="o",
+                color=colour,
+                ecolor=colour,
+                alpha=0.8,
+                capsize=3,
+                label=name,
+            )
         for k, (_, row) in enumerate(frame.iterrows()):  # staggered, so runs at the same spot stay readable
-            ax.annotate(row["name"], (row[x], row[quality]), fontsize=8, xytext=(5, 4 - 11 * (k % 3)), textcoords="offset points",
-                        color="black" if row["pareto"] else "dimgray")
+            ax.annotate(
+                row["name"],
+                (row[x], row[quality]),
+                fontsize=8,
+                xytext=(5, 4 - 11 * (k % 3)),
+                textcoords="offset points",
+                color="black" if row["pareto"] else "dimgray",
+            )
         if baseline is not None and (frame["run_id"] == baseline).any():
             row = frame[frame["run_id"] == baseline].iloc[0]
             ax.scatter([row[x]], [row[quality]], s=220, facecolors="none", edgecolors="tab:blue", linewidths=2, label="baseline")

@@ -63,19 +63,29 @@ def charged(latency_ms: dict[str, float], spans: list[StageSpan]) -> dict[str, f
     return out
 
 
-def describe(spans: list[StageSpan], decision: Decision, config: AgentConfig, case_filter: dict | None, earlier_turns: int) -> None:
+def describe(
+    spans: list[StageSpan], decision: Decision, config: AgentConfig, case_filter: dict | None, earlier_turns: int
+) -> None:
     """Fill each span's inputs and outputs from the decision (texts in it are already redacted by the agent)."""
     rc, ec = config.retrieval, config.reasoner
     who = {"tenant": decision.tenant, "user_id": decision.user_id}
     io = {
         "embed": ({"text": decision.question}, {"model": config.embedder.model, "dimension": config.embedder.dimension}),
-        "retrieve": ({**who, "top_k": rc.top_k, "filter": combine(rc.filter, case_filter), "hybrid": rc.hybrid.enabled},
-                     {"hits": [{"id": h, "score": s} for h, s in decision.hits]}),
+        "retrieve": (
+            {**who, "top_k": rc.top_k, "filter": combine(rc.filter, case_filter), "hybrid": rc.hybrid.enabled},
+            {"hits": [{"id": h, "score": s} for h, s in decision.hits]},
+        ),
         "load_state": (who, {"earlier_turns": earlier_turns}),
         "build_prompt": ({"question": decision.question, "history_turns": ec.history_turns}, {"prompt": decision.prompt}),
-        "reason": ({"question": decision.question, "passages": len(decision.hits), "reasoner": ec.kind},
-                   {"answer": decision.answer, "citations": list(decision.citations), "declined": decision.declined,
-                    "tokens": dict(decision.tokens)}),
+        "reason": (
+            {"question": decision.question, "passages": len(decision.hits), "reasoner": ec.kind},
+            {
+                "answer": decision.answer,
+                "citations": list(decision.citations),
+                "declined": decision.declined,
+                "tokens": dict(decision.tokens),
+            },
+        ),
         "persist_state": (who, {"messages_appended": 2}),
         "act": ({"actuator": config.actuator.kind}, {"escalated": decision.escalated}),
     }

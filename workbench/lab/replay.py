@@ -38,21 +38,40 @@ def replay(log: Path, config: AgentConfig, workspace: Workspace | None = None, l
     rows = []
     with sandboxed_agent(config, workspace) as agent:
         for old in records:
-            new = agent.handle(Event(event_id=old["event_id"], tenant=old["tenant"], user_id=old["user_id"],
-                                     text=old["question"], timestamp=old["timestamp"]))
+            new = agent.handle(
+                Event(
+                    event_id=old["event_id"],
+                    tenant=old["tenant"],
+                    user_id=old["user_id"],
+                    text=old["question"],
+                    timestamp=old["timestamp"],
+                )
+            )
             before, after = {h for h, _ in old["hits"]}, {h for h, _ in new.hits}
             vectors = np.asarray(agent.embedder.embed([old["answer"], new.answer]), dtype=np.float32)
-            rows.append({"event_id": old["event_id"], "user_id": old["user_id"], "question": old["question"],
-                         "old_answer": old["answer"], "new_answer": new.answer,
-                         "retrieval_overlap": len(before & after) / len(before | after) if before | after else 1.0,
-                         "answer_similarity": float(vectors[0] @ vectors[1]), "answer_changed": old["answer"] != new.answer,
-                         "old_latency_ms": old["latency_ms"]["total"], "new_latency_ms": new.latency_ms["total"],
-                         "old_config_id": old["config_id"]})
+            rows.append(
+                {
+                    "event_id": old["event_id"],
+                    "user_id": old["user_id"],
+                    "question": old["question"],
+                    "old_answer": old["answer"],
+                    "new_answer": new.answer,
+                    "retrieval_overlap": len(before & after) / len(before | after) if before | after else 1.0,
+                    "answer_similarity": float(vectors[0] @ vectors[1]),
+                    "answer_changed": old["answer"] != new.answer,
+                    "old_latency_ms": old["latency_ms"]["total"],
+                    "new_latency_ms": new.latency_ms["total"],
+                    "old_config_id": old["config_id"],
+                }
+            )
     table = pd.DataFrame(rows)
-    metrics = {"replayed": float(len(table)), "retrieval_overlap": float(table["retrieval_overlap"].mean()),
-               "answer_similarity": float(table["answer_similarity"].mean()),
-               "answers_changed": float(table["answer_changed"].mean()),
-               "latency_ratio": float(table["new_latency_ms"].mean() / max(table["old_latency_ms"].mean(), 1e-9))}
+    metrics = {
+        "replayed": float(len(table)),
+        "retrieval_overlap": float(table["retrieval_overlap"].mean()),
+        "answer_similarity": float(table["answer_similarity"].mean()),
+        "answers_changed": float(table["answer_changed"].mean()),
+        "latency_ratio": float(table["new_latency_ms"].mean() / max(table["old_latency_ms"].mean(), 1e-9)),
+    }
     return ReplayResult(table, metrics)
 
 
@@ -62,8 +81,15 @@ def log_replay(result: ReplayResult, config: AgentConfig, log: Path) -> str:
     from workbench.lab.tracking import flatten, redacted
 
     old_ids = sorted(set(result.table["old_config_id"]))
-    with mlflow.start_run(run_name=f"replay:{config.name}", tags={"workbench.kind": "replay", "config_id": config.config_id,
-                                                                    "replayed_config_ids": ",".join(old_ids), "decision_log": str(log)}) as run:
+    with mlflow.start_run(
+        run_name=f"replay:{config.name}",
+        tags={
+            "workbench.kind": "replay",
+            "config_id": config.config_id,
+            "replayed_config_ids": ",".join(old_ids),
+            "decision_log": str(log),
+        },
+    ) as run:
         mlflow.log_params(flatten(config.shown()))
         mlflow.log_metrics(result.metrics)
         mlflow.log_table(redacted(result.table, config.privacy.redact), "replay.json")

@@ -22,7 +22,9 @@ def changed(a: RunData, b: RunData) -> list[dict[str, Any]]:
     scores = [run.table.groupby(QUESTION)[metrics].mean() for run in (a, b)]
     common = first[0].index.intersection(first[1].index)
     if not len(common):
-        raise DataError(f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?")
+        raise DataError(
+            f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?"
+        )
     out = []
     for key in common:
         left, right = first[0].loc[key], first[1].loc[key]
@@ -30,11 +32,20 @@ def changed(a: RunData, b: RunData) -> list[dict[str, Any]]:
         answer = left["answer"] != right["answer"]
         if not (hits or answer):
             continue
-        out.append({"case_id": key[0], "turn": int(key[1]), "question": left["question"],
-                    "changed": [what for what, flag in (("hits", hits), ("answer", answer)) if flag],
-                    "hits_a": list(left["retrieved"]), "hits_b": list(right["retrieved"]),
-                    "answer_a": left["answer"], "answer_b": right["answer"],
-                    "scores_a": _known(scores[0].loc[key]), "scores_b": _known(scores[1].loc[key])})
+        out.append(
+            {
+                "case_id": key[0],
+                "turn": int(key[1]),
+                "question": left["question"],
+                "changed": [what for what, flag in (("hits", hits), ("answer", answer)) if flag],
+                "hits_a": list(left["retrieved"]),
+                "hits_b": list(right["retrieved"]),
+                "answer_a": left["answer"],
+                "answer_b": right["answer"],
+                "scores_a": _known(scores[0].loc[key]),
+                "scores_b": _known(scores[1].loc[key]),
+            }
+        )
     return out
 
 
@@ -44,10 +55,17 @@ def as_table(records: list[dict[str, Any]], a: RunData, b: RunData, width: int =
         return f"no question changed its hits or answer between {a.name} ({a.run_id[:8]}) and {b.name} ({b.run_id[:8]})"
     lines = [f"{len(records)} questions changed: A = {a.name} ({a.run_id[:8]}), B = {b.name} ({b.run_id[:8]})"]
     for r in records:
-        scores = "  ".join(f"{m} {r['scores_a'][m]:.3f} -> {r['scores_b'][m]:.3f}" for m in SHOWN if m in r["scores_a"] and m in r["scores_b"])
-        lines += [f"\n[{r['case_id']}:{r['turn']}] {_cut(r['question'], width)}  (changed: {', '.join(r['changed'])})",
-                  f"  hits   A {', '.join(r['hits_a'][:5])}", f"         B {', '.join(r['hits_b'][:5])}",
-                  f"  answer A {_cut(r['answer_a'], width)}", f"         B {_cut(r['answer_b'], width)}", f"  {scores}"]
+        scores = "  ".join(
+            f"{m} {r['scores_a'][m]:.3f} -> {r['scores_b'][m]:.3f}" for m in SHOWN if m in r["scores_a"] and m in r["scores_b"]
+        )
+        lines += [
+            f"\n[{r['case_id']}:{r['turn']}] {_cut(r['question'], width)}  (changed: {', '.join(r['changed'])})",
+            f"  hits   A {', '.join(r['hits_a'][:5])}",
+            f"         B {', '.join(r['hits_b'][:5])}",
+            f"  answer A {_cut(r['answer_a'], width)}",
+            f"         B {_cut(r['answer_b'], width)}",
+            f"  {scores}",
+        ]
     return "\n".join(lines)
 
 

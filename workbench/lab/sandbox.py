@@ -26,5 +26,12 @@ def sandboxed_agent(config: AgentConfig, workspace: Workspace, **parts: Any) -> 
     with tempfile.TemporaryDirectory(dir=workspace.root) as scratch:
         folder = Path(scratch)
         state = parts.pop("state", None) or SQLiteStateStore(folder / "state.sqlite", config.state.ttl_days)
-        yield Agent.from_config(config, workspace, state=state, actuator=OutboxActuator(folder / "outbox.jsonl"),
-                                decision_log=NoDecisionLog(), escalator=OutboxActuator(folder / "escalations.jsonl"), **parts)
+        yield Agent.from_config(
+            config,
+            workspace,
+            state=state,
+            actuator=OutboxActuator(folder / "outbox.jsonl"),
+            decision_log=NoDecisionLog(),
+            escalator=OutboxActuator(folder / "escalations.jsonl"),
+            **parts,
+        )

@@ -44,9 +44,19 @@ def default_storage(workspace: Workspace) -> str:
     return f"sqlite:///{(workspace.root / 'optuna.db').resolve()}"
 
 
-def run_search(spec: SweepSpec, workspace: Workspace | None = None, *, trials: int, tracking_uri: str | None = None,
-               jobs: int = 1, executor: str = "process", address: str | None = None, storage: str | None = None,
-               progress: bool = True, on_point_done: Callable[[str], None] | None = None) -> SearchReport:
+def run_search(
+    spec: SweepSpec,
+    workspace: Workspace | None = None,
+    *,
+    trials: int,
+    tracking_uri: str | None = None,
+    jobs: int = 1,
+    executor: str = "process",
+    address: str | None = None,
+    storage: str | None = None,
+    progress: bool = True,
+    on_point_done: Callable[[str], None] | None = None,
+) -> SearchReport:
     """Run the study of `spec` until it has `trials` finished trials; `jobs` trials at a time."""
     import optuna
     from tqdm.auto import tqdm
@@ -71,11 +81,17 @@ def run_search(spec: SweepSpec, workspace: Workspace | None = None, *, trials: i
     _recover(study, search)
     remaining = trials - len(study.get_trials(deepcopy=False, states=done))
     if remaining > 0:
-        with make_executor(executor, jobs, address, sweep.run_inline) as pool, \
-                tqdm(total=trials, initial=trials - remaining, desc=f"search {spec.name}", unit="trial", disable=not progress) as bar:
+        with (
+            make_executor(executor, jobs, address, sweep.run_inline) as pool,
+            tqdm(total=trials, initial=trials - remaining, desc=f"search {spec.name}", unit="trial", disable=not progress) as bar,
+        ):
             trial_runner = TrialRunner(sweep, pool, search, spec.base_config(), space, report, on_point_done)
-            study.optimize(trial_runner, n_trials=remaining, n_jobs=jobs,
-                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=done), lambda *_: bar.update()])
+            study.optimize(
+                trial_runner,
+                n_trials=remaining,
+                n_jobs=jobs,
+                callbacks=[optuna.study.MaxTrialsCallback(trials, states=done), lambda *_: bar.update()],
+            )
     report.trials = len(study.get_trials(deepcopy=False, states=done))
     report.pareto = [t.user_attrs["mlflow_run_id"] for t in study.best_trials]
     report.embedded += sweep.prepared
@@ -91,13 +107,16 @@ def _study(name: str, url: str, search: SearchSpec) -> Any:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         # Heartbeats: a trial whose process died (kill -9, a lost node) is failed after the grace period and retried.
-        storage = RDBStorage(url, heartbeat_interval=30, grace_period=120,
-                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(2))
+        storage = RDBStorage(
+            url, heartbeat_interval=30, grace_period=120, heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(2)
+        )
         study = optuna.create_study(study_name=name, storage=storage, directions=search.directions(), load_if_exists=True)
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, an unreachable database
-        raise SearchError(f"cannot open the Optuna storage {mask_secrets(url)}: {type(exc).__name__}: {str(exc)[:200]}. "
-                          "Give --storage a database URL (sqlite:///FILE, postgresql://...) or leave it out for the "
-                          "workspace's optuna.db") from None
+        raise SearchError(
+            f"cannot open the Optuna storage {mask_secrets(url)}: {type(exc).__name__}: {str(exc)[:200]}. "
+            "Give --storage a database URL (sqlite:///FILE, postgresql://...) or leave it out for the "
+            "workspace's optuna.db"
+        ) from None
     # Seeded by the trials already there: a resumed study goes on where it was, not through the same proposals again.
     study.sampler = sampler(search, None if search.seed is None else search.seed + len(study.trials))
     return study
@@ -127,8 +146,11 @@ def _recover(study: Any, search: SearchSpec) -> None:
         run = mlflow.get_run(run_id)
         values = [run.data.metrics.get(name) for name in search.metrics()]
         if run.info.status == "FINISHED" and None not in values:
-            study.add_trial(optuna.trial.create_trial(params=trial.params, distributions=trial.distributions, values=values,
-                                                      user_attrs=trial.user_attrs))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=trial.params, distributions=trial.distributions, values=values, user_attrs=trial.user_attrs
+                )
+            )
             known.add(config_id)
 
 
@@ -153,8 +175,16 @@ class TrialRunner:
     """Optuna's objective: one trial's configuration, evaluated (or found evaluated), its objectives told back.
     Called from `jobs` threads at once; the work itself runs in the executor."""
 
-    def __init__(self, sweep: SweepRun, pool: Any, search: SearchSpec, base: AgentConfig, space: dict[str, Any],
-                 report: SearchReport, hook: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        sweep: SweepRun,
+        pool: Any,
+        search: SearchSpec,
+        base: AgentConfig,
+        space: dict[str, Any],
+        report: SearchReport,
+        hook: Callable[[str], None] | None,
+    ) -> None:
         self.sweep, self.pool, self.search, self.base, self.space = sweep, pool, search, base, space
         self.report, self.hook = report, hook
         self._lock = threading.Lock()
@@ -199,15 +229,23 @@ class TrialRunner:
     def _evaluate(self, cfg: AgentConfig, number: int) -> tuple[str, dict[str, float]]:
         import mlflow
 
-        earlier = mlflow.search_runs([self.sweep.experiment_id], output_format="list", max_results=1, filter_string=(
-            f"tags.config_id = '{cfg.config_id}' and tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}' "
-            "and attributes.status = 'FINISHED'"))
+        earlier = mlflow.search_runs(
+            [self.sweep.experiment_id],
+            output_format="list",
+            max_results=1,
+            filter_string=(
+                f"tags.config_id = '{cfg.config_id}' and tags.`mlflow.parentRunId` = '{self.sweep.parent_run_id}' "
+                "and attributes.status = 'FINISHED'"
+            ),
+        )
         if earlier:  # this study evaluated it before it was interrupted
             with self._lock:
                 self.report.repeated += 1
             return earlier[0].info.run_id, earlier[0].data.metrics
         self.sweep.prepare(cfg)
-        outcome = next(iter(self.pool.map([self.sweep.point(cfg, {"optuna.study": self.report.study, "optuna.trial": str(number)})])))
+        outcome = next(
+            iter(self.pool.map([self.sweep.point(cfg, {"optuna.study": self.report.study, "optuna.trial": str(number)})]))
+        )
         with self._lock:
             self.report.ran.append(cfg.config_id)
             self.report.embedded += outcome.embedded
@@ -217,6 +255,8 @@ class TrialRunner:
     def _value(metrics: dict[str, float], name: str) -> float:
         value = metrics.get(name)
         if value is None or value != value:
-            raise SearchError(f"objective {name!r}: the evaluation has no such metric (or it was not computed); "
-                              f"choose among {sorted(k for k, v in metrics.items() if v == v)}")
+            raise SearchError(
+                f"objective {name!r}: the evaluation has no such metric (or it was not computed); "
+                f"choose among {sorted(k for k, v in metrics.items() if v == v)}"
+            )
         return float(value)

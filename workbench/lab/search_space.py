@@ -52,8 +52,12 @@ class SearchSpec(BaseModel):
     sampler: Literal["tpe", "nsga2"] = "tpe"
     seed: int | None = 0
     population: int = Field(8, ge=2, description="nsga2: trials per generation")
-    startup: int = Field(5, ge=1, description="tpe: random trials before its model proposes (Optuna's default is 10; "
-                         "5 suits the budgets of tens of trials: docs/benchmarks.md)")
+    startup: int = Field(
+        5,
+        ge=1,
+        description="tpe: random trials before its model proposes (Optuna's default is 10; "
+        "5 suits the budgets of tens of trials: docs/benchmarks.md)",
+    )
     space: dict[str, Range | list[Any]] = Field(default_factory=dict)
 
     @field_validator("objectives")

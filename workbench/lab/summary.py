@@ -46,8 +46,12 @@ def statistic_of(metric: str) -> tuple[str, Any]:
 
 def row_costs(table: Any, config: AgentConfig, usage: Usage, index_vectors: int) -> list[float]:
     """Each question's cost per 1M events: the cost model is linear in what varies per question, so their mean is the run's."""
-    return [cost_per_million_events(config, usage, r.latency_total_ms, r.input_tokens, r.output_tokens, len(r.question),
-                                    index_vectors)["cost_per_1m_events"] for r in table.itertuples()]
+    return [
+        cost_per_million_events(
+            config, usage, r.latency_total_ms, r.input_tokens, r.output_tokens, len(r.question), index_vectors
+        )["cost_per_1m_events"]
+        for r in table.itertuples()
+    ]
 
 
 def summarize(table: Any, config: AgentConfig, usage: Usage, index_vectors: int) -> dict[str, float]:
@@ -73,8 +77,10 @@ def interval(table: Any, metric: str) -> tuple[float, float]:
     bootstrap over the questions (the machine's state during the run is then not sampled)."""
     column, statistic = statistic_of(metric)
     values = table[column].to_numpy(dtype=float)
-    each = [float(statistic(part[None, :], axis=1)[0]) for part in (values[table["repeat"].to_numpy() == r]
-                                                                    for r in sorted(set(table["repeat"])))]
+    each = [
+        float(statistic(part[None, :], axis=1)[0])
+        for part in (values[table["repeat"].to_numpy() == r] for r in sorted(set(table["repeat"])))
+    ]
     low, high = t_interval(each) if len(each) > 1 else bootstrap_ci(values, statistic)
     return max(low, 0.0) if low == low else low, high  # a time or a price is never negative; a t interval can be
 
@@ -92,8 +98,15 @@ def _operations(table: Any, config: AgentConfig, usage: Usage, index_vectors: in
     out["decline_rate"] = float(table["declined"].mean())
     out["escalation_rate"] = float(table["escalated"].mean())
     out.update(usage.as_dict())
-    out.update(cost_per_million_events(
-        config, usage, mean_latency_ms=float(table["latency_total_ms"].mean()), mean_input_tokens=float(table["input_tokens"].mean()),
-        mean_output_tokens=float(table["output_tokens"].mean()), mean_question_chars=float(table["question"].str.len().mean()),
-        index_vectors=index_vectors))
+    out.update(
+        cost_per_million_events(
+            config,
+            usage,
+            mean_latency_ms=float(table["latency_total_ms"].mean()),
+            mean_input_tokens=float(table["input_tokens"].mean()),
+            mean_output_tokens=float(table["output_tokens"].mean()),
+            mean_question_chars=float(table["question"].str.len().mean()),
+            index_vectors=index_vectors,
+        )
+    )
     return out

@@ -30,13 +30,13 @@ from workbench.yamlfile import read_yaml
 class SweepSpec(BaseModel):
     """Example (experiments/topk_sweep.yaml)::
 
-        name: topk
-        base: experiments/default.yaml      # or an inline mapping of config sections
-        dataset: {corpus: datasets/squad-v1.1-dev-24/dev-v1.1-first24.json, articles: [Oxygen], limit: 20}
-        grid: {retrieval.top_k: [3, 5, 10]}
-        points: [{reasoner.max_sentences: 2}]   # optional: listed variations, added to the grid's
-        repeats: 3                            # optional: each point evaluated 3 times (intervals over repeats for latency)
-        traces: false                         # optional: no MLflow trace per question (they cost about a point's time)
+    name: topk
+    base: experiments/default.yaml      # or an inline mapping of config sections
+    dataset: {corpus: datasets/squad-v1.1-dev-24/dev-v1.1-first24.json, articles: [Oxygen], limit: 20}
+    grid: {retrieval.top_k: [3, 5, 10]}
+    points: [{reasoner.max_sentences: 2}]   # optional: listed variations, added to the grid's
+    repeats: 3                            # optional: each point evaluated 3 times (intervals over repeats for latency)
+    traces: false                         # optional: no MLflow trace per question (they cost about a point's time)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -133,8 +133,8 @@ class Outcome:
 @dataclass
 class SweepReport:
     parent_run_id: str
-    ran: list[str] = field(default_factory=list)       # config_ids evaluated now
-    skipped: list[str] = field(default_factory=list)   # config_ids already finished before
+    ran: list[str] = field(default_factory=list)  # config_ids evaluated now
+    skipped: list[str] = field(default_factory=list)  # config_ids already finished before
     run_ids: dict[str, str] = field(default_factory=dict)
     embedded: int = 0  # texts the model embedded during this sweep (the rest came from the cache)
 
@@ -142,8 +142,9 @@ class SweepReport:
 class SweepRun:
     """What the points of one sweep share: the store, the parent run, this process's models and its index builds."""
 
-    def __init__(self, spec: SweepSpec, workspace: Workspace, tracking_uri: str | None, progress: bool,
-                 search: SearchSpec | None = None) -> None:
+    def __init__(
+        self, spec: SweepSpec, workspace: Workspace, tracking_uri: str | None, progress: bool, search: SearchSpec | None = None
+    ) -> None:
         from workbench.lab import tracking
 
         self.spec, self.workspace, self.progress = spec, workspace, progress
@@ -156,7 +157,7 @@ class SweepRun:
         self._building = threading.Lock()
 
     def embedder_for(self, cfg: AgentConfig) -> Any:
-        from workbench.loop import build_embedder
+        from workbench.assembly import build_embedder
         from workbench.registry import BuildContext
 
         if cfg.embedder not in self._embedders:
@@ -182,9 +183,16 @@ class SweepRun:
         # Absolute paths: a Ray worker does not run in this process's working directory.
         data = self.spec.dataset
         dataset = data.model_copy(update={"corpus": data.corpus.resolve(), "evalset": data.evalset and data.evalset.resolve()})
-        return Point(cfg, self.spec.model_copy(update={"dataset": dataset}), Workspace(self.workspace.root.resolve()),
-                     self.tracking_uri, self.parent_run_id, self.evalset.name, self.evalset.content_hash,
-                     {"sweep_name": self.spec.name, **(tags or {})})
+        return Point(
+            cfg,
+            self.spec.model_copy(update={"dataset": dataset}),
+            Workspace(self.workspace.root.resolve()),
+            self.tracking_uri,
+            self.parent_run_id,
+            self.evalset.name,
+            self.evalset.content_hash,
+            {"sweep_name": self.spec.name, **(tags or {})},
+        )
 
     def run_inline(self, point: Point) -> Outcome:
         return evaluate_point(point, self.embedder_for(point.config), self.progress)
@@ -195,9 +203,17 @@ class SweepRun:
         mlflow.MlflowClient().set_terminated(self.parent_run_id, "FINISHED")
 
 
-def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_uri: str | None = None, jobs: int = 1,
-              progress: bool = True, on_point_done: Callable[[str], None] | None = None, executor: str = "process",
-              address: str | None = None) -> SweepReport:
+def run_sweep(
+    spec: SweepSpec,
+    workspace: Workspace | None = None,
+    *,
+    tracking_uri: str | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    on_point_done: Callable[[str], None] | None = None,
+    executor: str = "process",
+    address: str | None = None,
+) -> SweepReport:
     """Every point of the grid and list; `executor` "process" (`jobs` processes, 1: this one) or "ray" (`address`)."""
     from workbench.lab import tracking
     from workbench.lab.executors import check, make_executor
@@ -210,8 +226,7 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
     report = SweepReport(sweep.parent_run_id)
     todo = []
     for cfg in spec.expand():
-        done = sweep.finished(cfg)
-        if done:
+        if done := sweep.finished(cfg):
             report.skipped.append(cfg.config_id)
             report.run_ids[cfg.config_id] = done
         else:
@@ -219,8 +234,9 @@ def run_sweep(spec: SweepSpec, workspace: Workspace | None = None, *, tracking_u
     for cfg in todo:  # every distinct index is built here, once, before any fan-out
         sweep.prepare(cfg)
     # Nothing or one point to run: no pool, no cluster to start for it.
-    with make_executor(executor if todo else "process", jobs if len(todo) > 1 else 1, address if todo else None,
-                       sweep.run_inline) as pool:
+    with make_executor(
+        executor if todo else "process", jobs if len(todo) > 1 else 1, address if todo else None, sweep.run_inline
+    ) as pool:
         for cfg, outcome in zip(todo, pool.map([sweep.point(cfg) for cfg in todo])):
             report.ran.append(cfg.config_id)
             report.run_ids[cfg.config_id] = outcome.run_id
@@ -238,13 +254,20 @@ def _parent_run(spec: SweepSpec, dataset_hash: str, experiment_id: str, search: 
     import mlflow
 
     key = f"{spec.spec_hash}-optuna" if search else spec.spec_hash
-    runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1,
-                              filter_string=f"tags.sweep_hash = '{key}' and tags.dataset_hash = '{dataset_hash}'")
+    runs = mlflow.search_runs(
+        [experiment_id],
+        output_format="list",
+        max_results=1,
+        filter_string=f"tags.sweep_hash = '{key}' and tags.dataset_hash = '{dataset_hash}'",
+    )
     if runs:
         return runs[0].info.run_id
     tags = {"workbench.search": "optuna", "workbench.objectives": ",".join(search.objectives)} if search else {}
-    run = mlflow.MlflowClient().create_run(experiment_id, run_name=f"{'search' if search else 'sweep'}:{spec.name}", tags={
-        "sweep_hash": key, "sweep_name": spec.name, "dataset_hash": dataset_hash, "workbench.kind": "sweep", **tags})
+    run = mlflow.MlflowClient().create_run(
+        experiment_id,
+        run_name=f"{'search' if search else 'sweep'}:{spec.name}",
+        tags={"sweep_hash": key, "sweep_name": spec.name, "dataset_hash": dataset_hash, "workbench.kind": "sweep", **tags},
+    )
     shown = json.dumps(mask_secrets(spec.model_dump(mode="json")), indent=2)  # an override may carry a secret URL
     mlflow.MlflowClient().log_text(run.info.run_id, shown, "sweep_spec.json")
     return run.info.run_id
@@ -256,8 +279,22 @@ def evaluate_point(point: Point, embedder: Any, progress: bool = False) -> Outco
     from workbench.lab.evaluate import evaluate
 
     spec = point.spec
-    result = evaluate(point.config, spec.dataset, point.workspace, judge=spec.judge, metrics=spec.metrics,
-                      embedder=embedder, progress=progress, repeats=spec.repeats)
-    run_id = tracking.log_evaluation(result, point.dataset_name, point.dataset_hash, parent_run_id=point.parent_run_id,
-                                     extra_tags=point.tags, traces=spec.traces)
+    result = evaluate(
+        point.config,
+        spec.dataset,
+        point.workspace,
+        judge=spec.judge,
+        metrics=spec.metrics,
+        embedder=embedder,
+        progress=progress,
+        repeats=spec.repeats,
+    )
+    run_id = tracking.log_evaluation(
+        result,
+        point.dataset_name,
+        point.dataset_hash,
+        parent_run_id=point.parent_run_id,
+        extra_tags=point.tags,
+        traces=spec.traces,
+    )
     return Outcome(run_id, result.embedded, result.metrics)

@@ -19,10 +19,14 @@ from workbench.errors import TiktokenFilesError
 
 # name: (the URL tiktoken fetches it from, which names its cache entry; the SHA-256 tiktoken checks)
 ENCODINGS = {
-    "cl100k": ("https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
-               "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"),
-    "o200k": ("https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
-              "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
+    "cl100k": (
+        "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",
+        "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    ),
+    "o200k": (
+        "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    ),
 }
 
 
@@ -54,13 +58,15 @@ def _tiktoken_text(name: str) -> bytes:
     try:
         import quicktok
     except ImportError as exc:
-        raise TiktokenFilesError("generating questions with an LLM needs quicktok-v1 (pip install 'quicktok-v1==0.4.0'), "
-                                 "which carries tiktoken's vocabularies") from exc
+        raise TiktokenFilesError(
+            "generating questions with an LLM needs quicktok-v1 (pip install 'quicktok-v1==0.4.0'), "
+            "which carries tiktoken's vocabularies"
+        ) from exc
     data = (Path(quicktok.__file__).parent / "data" / f"{name}.vocab").read_bytes()
     (count,), offset, ranked = struct.unpack_from("<I", data), 4, []
     for _ in range(count):
         (length,) = struct.unpack_from("<H", data, offset)
-        token = data[offset + 2:offset + 2 + length]
+        token = data[offset + 2 : offset + 2 + length]
         (rank,) = struct.unpack_from("<I", data, offset + 2 + length)
         ranked.append((rank, token))
         offset += 6 + length

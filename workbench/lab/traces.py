@@ -38,22 +38,61 @@ def log_traces(result: Any, run_id: str, experiment_id: str) -> int:
         # The decision's own texts (redacted by the agent when the config says so), never the eval set's.
         question = {"question": next((s.inputs["text"] for s in stages if s.stage == "embed"), "")}
         answer = {"answer": next((s.outputs["answer"] for s in stages if s.stage == "reason"), "")}
-        spans.append(Span.from_dict(_span(trace_id, root_id, None, ROOT, "AGENT", start, end, question, answer,
-                                          {"latency_charged_ms": row["latency_total_ms"], "cost_per_1m_events": row["cost_per_1m_events"],
-                                           "case_id": row["case_id"], "turn": row["turn"], "repeat": row["repeat"]})))
+        spans.append(
+            Span.from_dict(
+                _span(
+                    trace_id,
+                    root_id,
+                    None,
+                    ROOT,
+                    "AGENT",
+                    start,
+                    end,
+                    question,
+                    answer,
+                    {
+                        "latency_charged_ms": row["latency_total_ms"],
+                        "cost_per_1m_events": row["cost_per_1m_events"],
+                        "case_id": row["case_id"],
+                        "turn": row["turn"],
+                        "repeat": row["repeat"],
+                    },
+                )
+            )
+        )
         for s in stages:
-            spans.append(Span.from_dict(_span(trace_id, uuid.uuid4().hex[:16], root_id, s.stage, _SPAN_TYPES.get(s.stage, "UNKNOWN"),
-                                              s.start_ns, s.end_ns, s.inputs, s.outputs,
-                                              {"latency_charged_ms": row[f"latency_{s.stage}_ms"], "cache_replayed_ms": s.replayed_ms})))
+            spans.append(
+                Span.from_dict(
+                    _span(
+                        trace_id,
+                        uuid.uuid4().hex[:16],
+                        root_id,
+                        s.stage,
+                        _SPAN_TYPES.get(s.stage, "UNKNOWN"),
+                        s.start_ns,
+                        s.end_ns,
+                        s.inputs,
+                        s.outputs,
+                        {"latency_charged_ms": row[f"latency_{s.stage}_ms"], "cache_replayed_ms": s.replayed_ms},
+                    )
+                )
+            )
         name = f"{row['case_id']}:{row['turn']}" + (f"#{row['repeat']}" if result.repeats > 1 else "")
         scores = [Feedback(name=m, value=float(row[m]), source=source, trace_id=trace_id) for m in metrics if _known(row.get(m))]
-        infos.append(TraceInfo(
-            trace_id=trace_id, trace_location=TraceLocation.from_experiment_id(experiment_id), request_time=start // 1_000_000,
-            execution_duration=(end - start) // 1_000_000, state=TraceState.OK,
-            request_preview=question["question"][:1000], response_preview=answer["answer"][:1000],
-            trace_metadata={"mlflow.sourceRun": run_id, "mlflow.trace_schema.version": "3"},
-            tags={"mlflow.traceName": name},
-            assessments=scores))
+        infos.append(
+            TraceInfo(
+                trace_id=trace_id,
+                trace_location=TraceLocation.from_experiment_id(experiment_id),
+                request_time=start // 1_000_000,
+                execution_duration=(end - start) // 1_000_000,
+                state=TraceState.OK,
+                request_preview=question["question"][:1000],
+                response_preview=answer["answer"][:1000],
+                trace_metadata={"mlflow.sourceRun": run_id, "mlflow.trace_schema.version": "3"},
+                tags={"mlflow.traceName": name},
+                assessments=scores,
+            )
+        )
     if not infos:
         return 0
     client = TracingClient()
@@ -71,12 +110,34 @@ def _known(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
-def _span(trace_id: str, span_id: str, parent: str | None, name: str, kind: str, start: int, end: int,
-          inputs: dict[str, Any], outputs: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+def _span(
+    trace_id: str,
+    span_id: str,
+    parent: str | None,
+    name: str,
+    kind: str,
+    start: int,
+    end: int,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
     """A span in MLflow's stored form: attribute values JSON-encoded, as its own spans carry them."""
-    attrs = {"mlflow.traceRequestId": trace_id, "mlflow.spanType": kind, "mlflow.spanInputs": inputs,
-             "mlflow.spanOutputs": outputs, **attributes}
-    return {"trace_id": trace_id, "span_id": span_id, "parent_span_id": parent, "name": name,
-            "start_time_unix_nano": start, "end_time_unix_nano": end, "events": [],
-            "status": {"code": "STATUS_CODE_OK", "message": ""},
-            "attributes": {k: json.dumps(v, default=str) for k, v in attrs.items()}}
+    attrs = {
+        "mlflow.traceRequestId": trace_id,
+        "mlflow.spanType": kind,
+        "mlflow.spanInputs": inputs,
+        "mlflow.spanOutputs": outputs,
+        **attributes,
+    }
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "name": name,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "events": [],
+        "status": {"code": "STATUS_CODE_OK", "message": ""},
+        "attributes": {k: json.dumps(v, default=str) for k, v in attrs.items()},
+    }

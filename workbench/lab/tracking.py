@@ -57,9 +57,11 @@ def connect(workspace: Workspace, uri: str | None = None, experiment: str = EXPE
         mlflow.set_experiment(experiment_id=experiment_id)
         return experiment_id
     except Exception as exc:  # noqa: BLE001 - any transport or store error means the same thing to the user
-        raise TrackingError(f"cannot use the MLflow tracking store at {uri}: {type(exc).__name__}: {str(exc)[:200]}. "
-                            "Start the server (`mlflow server`), fix --tracking-uri, or unset MLFLOW_TRACKING_URI "
-                            "to use the local store in the workspace.") from None
+        raise TrackingError(
+            f"cannot use the MLflow tracking store at {uri}: {type(exc).__name__}: {str(exc)[:200]}. "
+            "Start the server (`mlflow server`), fix --tracking-uri, or unset MLFLOW_TRACKING_URI "
+            "to use the local store in the workspace."
+        ) from None
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -74,8 +76,15 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_run_id: str | None = None,
-                   extra_tags: dict[str, str] | None = None, traces: bool = True) -> str:
+def log_evaluation(
+    result: Any,
+    dataset_name: str,
+    dataset_hash: str,
+    *,
+    parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    traces: bool = True,
+) -> str:
     """One MLflow run for one evaluation: params, tags, metrics with their intervals, config YAML, the per-question
     table (what compare, gate and diff read back), plots, and unless `traces` is off a trace per question."""
     import mlflow
@@ -84,16 +93,26 @@ def log_evaluation(result: Any, dataset_name: str, dataset_hash: str, *, parent_
     from workbench.lab.traces import log_traces
 
     cfg: AgentConfig = result.config
-    tags = {"config_id": cfg.config_id, "config_name": cfg.name, "dataset": dataset_name, "dataset_hash": dataset_hash,
-            "workbench.kind": "evaluation", "index_key": result.index_key, "index_path": str(result.index_path),
-            "ragas_llm_metrics": "not run (no judge configured)" if result.not_run else "run", "repeats": str(result.repeats),
-            **(extra_tags or {})}
+    tags = {
+        "config_id": cfg.config_id,
+        "config_name": cfg.name,
+        "dataset": dataset_name,
+        "dataset_hash": dataset_hash,
+        "workbench.kind": "evaluation",
+        "index_key": result.index_key,
+        "index_path": str(result.index_path),
+        "ragas_llm_metrics": "not run (no judge configured)" if result.not_run else "run",
+        "repeats": str(result.repeats),
+        **(extra_tags or {}),
+    }
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(run_name=cfg.name, tags=tags, nested=parent_run_id is not None) as run:
         mlflow.log_params(flatten(cfg.shown()))  # secrets in URLs masked, here and in config.yaml
-        mlflow.log_metrics({k: v for k, v in result.metrics.items() if v == v} |  # NaN: not computed, not logged
-                           {"questions": result.evalset.turn_count, "repeats": result.repeats})
+        mlflow.log_metrics(
+            {k: v for k, v in result.metrics.items() if v == v}  # NaN: not computed, not logged
+            | {"questions": result.evalset.turn_count, "repeats": result.repeats}
+        )
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
         table = result.table.assign(**{c: result.table[c].map(json.dumps) for c in LIST_COLUMNS})
         mlflow.log_table(redacted(table, cfg.privacy.redact, keep=("case_id",)), PER_QUESTION)  # compare pairs on case_id
@@ -117,7 +136,9 @@ def per_question(run_id: str) -> Any:
     try:
         table = mlflow.load_table(PER_QUESTION, run_ids=[run_id])
     except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several MLflow exception types
-        raise TrackingError(f"run {run_id}: no {PER_QUESTION} table ({type(exc).__name__}); is it a workbench evaluation run?") from None
+        raise TrackingError(
+            f"run {run_id}: no {PER_QUESTION} table ({type(exc).__name__}); is it a workbench evaluation run?"
+        ) from None
     for column in (c for c in LIST_COLUMNS if c in table):
         table[column] = table[column].map(_listed)
     if "repeat" not in table:
@@ -157,9 +178,13 @@ def finished_run(config_id: str, dataset_hash: str, experiment_id: str, repeats:
     import mlflow
 
     wanted = f" and tags.repeats = '{repeats}'" if repeats > 1 else ""
-    runs = mlflow.search_runs([experiment_id], output_format="list", max_results=1,
-                              filter_string=f"tags.config_id = '{config_id}' and tags.dataset_hash = '{dataset_hash}' "
-                                            f"and attributes.status = 'FINISHED'{wanted}")
+    runs = mlflow.search_runs(
+        [experiment_id],
+        output_format="list",
+        max_results=1,
+        filter_string=f"tags.config_id = '{config_id}' and tags.dataset_hash = '{dataset_hash}' "
+        f"and attributes.status = 'FINISHED'{wanted}",
+    )
     return runs[0].info.run_id if runs else None
 
 
@@ -169,7 +194,9 @@ def config_of_run(run_id: str) -> AgentConfig:
     try:
         text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
     except Exception as exc:  # noqa: BLE001 - a missing run surfaces as several MLflow exception types
-        raise TrackingError(f"run {run_id}: no config.yaml artifact ({type(exc).__name__}); is it a workbench evaluation run?") from None
+        raise TrackingError(
+            f"run {run_id}: no config.yaml artifact ({type(exc).__name__}); is it a workbench evaluation run?"
+        ) from None
     import yaml
 
     return AgentConfig.from_dict(yaml.safe_load(text), source=f"run {run_id}")
@@ -201,10 +228,21 @@ def log_comparison(frame: Any, plot: Path, experiment_id: str, sweep_name: str |
     import mlflow
 
     client = mlflow.MlflowClient()
-    parents = mlflow.search_runs([experiment_id], output_format="list", max_results=1,
-                                 filter_string=f"tags.sweep_name = '{sweep_name}' and tags.`workbench.kind` = 'sweep'") if sweep_name else []
-    run_id = parents[0].info.run_id if parents else client.create_run(
-        experiment_id, run_name="compare", tags={"workbench.kind": "comparison"}).info.run_id
+    parents = (
+        mlflow.search_runs(
+            [experiment_id],
+            output_format="list",
+            max_results=1,
+            filter_string=f"tags.sweep_name = '{sweep_name}' and tags.`workbench.kind` = 'sweep'",
+        )
+        if sweep_name
+        else []
+    )
+    run_id = (
+        parents[0].info.run_id
+        if parents
+        else client.create_run(experiment_id, run_name="compare", tags={"workbench.kind": "comparison"}).info.run_id
+    )
     client.log_artifact(run_id, str(plot), "comparison")
     client.log_table(run_id, frame, "comparison/runs.json")
     if differences is not None:

@@ -83,17 +83,27 @@ class ExtractiveReasoner:
         query = next(fresh)
         return candidates, slots, np.vstack([query, *(row if row is not None else next(fresh) for row in rows)])
 
-    def _window(self, candidates: list[_Candidate], slots: dict[tuple[int, int], int], scores: list[float], best: int,
-                words: int, taken: set[int]) -> tuple[list[int], int]:
+    def _window(
+        self,
+        candidates: list[_Candidate],
+        slots: dict[tuple[int, int], int],
+        scores: list[float],
+        best: int,
+        words: int,
+        taken: set[int],
+    ) -> tuple[list[int], int]:
         """The sentence with its better-scoring neighbour in the same hit, if the answer stays within the word budget."""
         centre = candidates[best]
-        around = [(slots[(centre.hit, centre.position + step)], step) for step in (-1, 1) if (centre.hit, centre.position + step) in slots]
+        around = [
+            (slots[(centre.hit, centre.position + step)], step)
+            for step in (-1, 1)
+            if (centre.hit, centre.position + step) in slots
+        ]
         for i, step in sorted(around, key=lambda item: -scores[item[0]]):
             added = len(candidates[i].text.split())
             if i not in taken and words + added <= self.max_answer_words:
                 return ([i, best] if step < 0 else [best, i]), words + added
         return [best], words
-
 
     def _declines(self, hits: Sequence[Hit]) -> bool:
         return not hits or max(h.score for h in hits) < self.min_score

@@ -21,10 +21,16 @@ _KINDS = (
     ("time", re.compile(r"\bwhen\b|\b(what|which) (year|decade|century|date|month|day)\b")),
     ("entity", re.compile(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhere\b")),
 )
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-                     r"hundred|thousand|million|billion|dozen)\b", re.IGNORECASE)
-_TIME = re.compile(r"\b(1\d{3}|20\d{2})\b|\b(january|february|march|april|may|june|july|august|september|october|"
-                   r"november|december|century|decade)\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|million|billion|dozen)\b",
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"\b(1\d{3}|20\d{2})\b|\b(january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|century|decade)\b",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"(?<=\S )[A-Z][\w'-]+")  # a capitalised word that does not open the sentence
 _WHOLE = re.compile(r"^[\"'(\[]?[A-Z0-9].*[.!?][\"')\]]?$", re.DOTALL)
 
@@ -60,6 +66,11 @@ def score_sentences(question: str, sentences: Sequence[str], cosines: Sequence[f
     kind = question_kind(question)
     question_words = {w.lower() for w in re.findall(r"\w+", question)}
     w = WEIGHTS
-    return [w["cosine"] * cos + w["overlap"] * sum(rarity[t] for t in asked & ts) / total + w["retrieval"] * ret
-            + w["answer_type"] * answer_type_match(kind, s, question_words) + w["fragment"] * (not _WHOLE.match(s.strip()))
-            for s, ts, cos, ret in zip(sentences, terms, cosines, retrieval)]
+    return [
+        w["cosine"] * cos
+        + w["overlap"] * sum(rarity[t] for t in asked & ts) / total
+        + w["retrieval"] * ret
+        + w["answer_type"] * answer_type_match(kind, s, question_words)
+        + w["fragment"] * (not _WHOLE.match(s.strip()))
+        for s, ts, cos, ret in zip(sentences, terms, cosines, retrieval)
+    ]

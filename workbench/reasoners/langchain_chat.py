@@ -22,8 +22,11 @@ class LangChainReasoner:
 
     def reason(self, question: str, prompt: str, hits: Sequence[Hit]) -> Answer:
         message = self.chat_model.invoke(prompt)
-        text = message.content if isinstance(message.content, str) else "".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in message.content)
+        text = (
+            message.content
+            if isinstance(message.content, str)
+            else "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in message.content)
+        )
         known = {h.id for h in hits}
         citations = tuple(dict.fromkeys(c for c in _CITATION.findall(text) if c in known))
         usage = getattr(message, "usage_metadata", None) or {}
@@ -38,6 +41,8 @@ def build(ctx: BuildContext) -> LangChainReasoner:
     try:
         model = init_chat_model(cfg.model, model_provider=cfg.provider, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
     except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
-        raise ConfigError(f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
-                         f"langchain package (e.g. langchain-{cfg.provider}) and set its API key in the environment.") from exc
+        raise ConfigError(
+            f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
+            f"langchain package (e.g. langchain-{cfg.provider}) and set its API key in the environment."
+        ) from exc
     return LangChainReasoner(model)

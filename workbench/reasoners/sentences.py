@@ -18,18 +18,19 @@ _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 # A full stop after these is not the end of a sentence ("Robert A. Millikan", "St. Louis", "U.S. Army").
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof st jr sr gen col lt sgt capt gov sen rep rev mt ft no nos vol fig inc ltd co corp vs "
-    "e.g i.e u.s u.k u.n jan feb mar apr jun jul aug sep sept oct nov dec approx ca".split())
+    "e.g i.e u.s u.k u.n jan feb mar apr jun jul aug sep sept oct nov dec approx ca".split()
+)
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text`, splitting at . ! ? before a capital or digit, but not after initials or abbreviations."""
     sentences, start = [], 0
     for match in _BOUNDARY.finditer(text):
-        words = text[max(0, match.start() - 24):match.start() + 1].split()
+        words = text[max(0, match.start() - 24) : match.start() + 1].split()
         word = words[-1].rstrip(".!?").lstrip("\"'([").lower() if words else ""
         if (len(word) == 1 and word.isalpha()) or word in _ABBREVIATIONS:
             continue
-        sentences.append(text[start:match.end()].strip())
+        sentences.append(text[start : match.end()].strip())
         start = match.end()
     sentences.append(text[start:].strip())
     return [s for s in sentences if s]
@@ -60,6 +61,6 @@ def with_sentence_vectors(texts: Sequence[str], metadatas: Sequence[dict[str, An
     vectors = embedder.embed(flat) if flat else []
     out, row = [], 0
     for meta, sentences in zip(metadatas, split):
-        out.append({**meta, SENTENCE_VECTORS: encode_vectors(vectors[row:row + len(sentences)])})
+        out.append({**meta, SENTENCE_VECTORS: encode_vectors(vectors[row : row + len(sentences)])})
         row += len(sentences)
     return out

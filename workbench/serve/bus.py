@@ -48,33 +48,45 @@ class LocalBus:
         self.max_receives, self.clock = max_receives, clock
         self._sqlite = ThreadLocalSQLite(path)
         db = self._sqlite.conn()
-        db.execute("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, body BLOB NOT NULL, published_at REAL NOT NULL, "
-                   "visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT, last_error TEXT)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, body BLOB NOT NULL, published_at REAL NOT NULL, "
+            "visible_at REAL NOT NULL, receive_count INTEGER NOT NULL DEFAULT 0, receipt TEXT, last_error TEXT)"
+        )
         db.execute("CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at)")
-        db.execute("CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, "
-                   "receive_count INTEGER NOT NULL, failed_at REAL NOT NULL)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body BLOB NOT NULL, reason TEXT NOT NULL, "
+            "receive_count INTEGER NOT NULL, failed_at REAL NOT NULL)"
+        )
 
     def publish(self, body: bytes | str, message_id: str | None = None) -> str:
         mid = message_id or uuid.uuid4().hex
         data = body.encode() if isinstance(body, str) else body
         now = self.clock()
-        self._sqlite.conn().execute("INSERT INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, data, now, now))
+        self._sqlite.conn().execute(
+            "INSERT INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, data, now, now)
+        )
         return mid
 
     def receive(self, max_messages: int = 10, visibility_timeout: float = 30) -> Received:
         now = self.clock()
         with self._sqlite.transaction() as db:
-            rows = db.execute("SELECT id, body, receive_count, last_error FROM messages WHERE visible_at <= ? "
-                              "ORDER BY published_at LIMIT ?", (now, max_messages)).fetchall()
+            rows = db.execute(
+                "SELECT id, body, receive_count, last_error FROM messages WHERE visible_at <= ? ORDER BY published_at LIMIT ?",
+                (now, max_messages),
+            ).fetchall()
             out = Received()
             for mid, body, count, last_error in rows:
                 if count >= self.max_receives:
-                    self._move_to_dlq(db, mid, body, f"received {count} times without success; last error: {last_error or 'none'}", count)
+                    self._move_to_dlq(
+                        db, mid, body, f"received {count} times without success; last error: {last_error or 'none'}", count
+                    )
                     out.dead_lettered += 1
                     continue
                 receipt = uuid.uuid4().hex
-                db.execute("UPDATE messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
-                           (now + visibility_timeout, receipt, mid))
+                db.execute(
+                    "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
+                    (now + visibility_timeout, receipt, mid),
+                )
                 out.append(Message(mid, bytes(body), receipt, count + 1))
         return out
 
@@ -85,8 +97,14 @@ class LocalBus:
         if not receipts:
             return set()
         marks = ",".join("?" * len(receipts))
-        rows = self._sqlite.conn().execute(f"UPDATE messages SET visible_at = MAX(visible_at, ?) WHERE receipt IN ({marks}) "
-                                           "RETURNING receipt", (self.clock() + timeout, *receipts)).fetchall()
+        rows = (
+            self._sqlite.conn()
+            .execute(
+                f"UPDATE messages SET visible_at = MAX(visible_at, ?) WHERE receipt IN ({marks}) RETURNING receipt",
+                (self.clock() + timeout, *receipts),
+            )
+            .fetchall()
+        )
         return {row[0] for row in rows}
 
     @contextmanager
@@ -103,8 +121,10 @@ class LocalBus:
     def fail(self, receipt: str, reason: str, retry_after: float = 0.0) -> None:
         """A transient failure: keep the reason and make the message visible again after `retry_after` seconds. The
         receipt is spent, so a heartbeat can no longer hide the message."""
-        self._sqlite.conn().execute("UPDATE messages SET last_error = ?, visible_at = ?, receipt = NULL WHERE receipt = ?",
-                             (_reason(reason), self.clock() + retry_after, receipt))
+        self._sqlite.conn().execute(
+            "UPDATE messages SET last_error = ?, visible_at = ?, receipt = NULL WHERE receipt = ?",
+            (_reason(reason), self.clock() + retry_after, receipt),
+        )
 
     def dead_letter(self, message: Message, reason: str) -> None:
         """A permanent failure (bad input): straight to the DLQ with the reason; retrying cannot help."""
@@ -120,16 +140,25 @@ class LocalBus:
             kept = _redacted_body(bytes(body))
         except Exception as exc:  # noqa: BLE001 - one message must not stop the bus
             log.exception("message %s: body could not be redacted for the DLQ; a placeholder is kept", mid)
-            kept = json.dumps({"message_id": mid, "body_not_kept": f"redaction failed ({type(exc).__name__}); "
-                               f"{len(body)} bytes dropped"}).encode("utf-8")
+            kept = json.dumps(
+                {"message_id": mid, "body_not_kept": f"redaction failed ({type(exc).__name__}); {len(body)} bytes dropped"}
+            ).encode("utf-8")
             reason = f"{reason}; body not kept: redaction failed ({type(exc).__name__})"
-        db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, kept, _reason(reason), count, self.clock()))
+        db.execute(
+            "INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", (mid, kept, _reason(reason), count, self.clock())
+        )
         db.execute("DELETE FROM messages WHERE id = ?", (mid,))
 
     def dead_letters(self) -> list[dict]:
-        rows = self._sqlite.conn().execute("SELECT id, body, reason, receive_count, failed_at FROM dead_letters ORDER BY failed_at").fetchall()
-        return [{"id": r[0], "body": bytes(r[1]).decode("utf-8", "replace"), "reason": r[2], "receive_count": r[3], "failed_at": r[4]}
-                for r in rows]
+        rows = (
+            self._sqlite.conn()
+            .execute("SELECT id, body, reason, receive_count, failed_at FROM dead_letters ORDER BY failed_at")
+            .fetchall()
+        )
+        return [
+            {"id": r[0], "body": bytes(r[1]).decode("utf-8", "replace"), "reason": r[2], "receive_count": r[3], "failed_at": r[4]}
+            for r in rows
+        ]
 
     def redrive(self, ids: list[str] | None = None) -> int:
         """Put dead letters back on the queue (all, or these ids) with a fresh receive count."""
@@ -138,7 +167,10 @@ class LocalBus:
         with self._sqlite.transaction() as db:
             rows = db.execute(f"SELECT id, body FROM dead_letters {where}", args).fetchall()
             for mid, body in rows:
-                db.execute("INSERT OR REPLACE INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)", (mid, body, now, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO messages (id, body, published_at, visible_at) VALUES (?, ?, ?, ?)",
+                    (mid, body, now, now),
+                )
                 db.execute("DELETE FROM dead_letters WHERE id = ?", (mid,))
         return len(rows)
 

@@ -21,9 +21,9 @@ from typing import Any, Iterable, Iterator
 
 from workbench.redaction import KINDS, redact
 
-MAX_DEPTH = 32        # deeper levels are summarised; also stops cycles
-MAX_NODES = 10_000    # values kept from one payload
-MAX_CHARS = 20_000    # characters kept from one string
+MAX_DEPTH = 32  # deeper levels are summarised; also stops cycles
+MAX_NODES = 10_000  # values kept from one payload
+MAX_CHARS = 20_000  # characters kept from one string
 MAX_INT_BITS = 1_000  # longer integers are described, not printed (str() of a long int raises past 4300 digits)
 KEY_FIELDS = ("tenant", "event_id", "user_id")
 
@@ -38,13 +38,18 @@ class DeadLetterFile:
         """Append one dead letter. `source` says where the payload came from: a file and line number, an SQS
         messageId or an SNS MessageId, so it can be found and replayed."""
         # Each field on its own: a payload that cannot be kept must not take its source and reason with it.
-        record = {"at": time.time(), "stage": self._field(stage, 100), "source": self._field(source, 500),
-                  "reason": self._field(reason, 4000)}
+        record = {
+            "at": time.time(),
+            "stage": self._field(stage, 100),
+            "source": self._field(source, 500),
+            "reason": self._field(reason, 4000),
+        }
         try:
             line = json.dumps({**record, "raw": _Sanitiser(self._text).value(raw)}, ensure_ascii=False, allow_nan=False)
         except Exception as exc:  # noqa: BLE001 - the contract is to never raise on input; keep what can be kept
-            line = json.dumps({**record, "raw": {"not_kept": f"the payload could not be recorded ({type(exc).__name__})"}},
-                              ensure_ascii=False)
+            line = json.dumps(
+                {**record, "raw": {"not_kept": f"the payload could not be recorded ({type(exc).__name__})"}}, ensure_ascii=False
+            )
         for breaker in ("\x85", "\u2028", "\u2029"):  # line breaks to str.splitlines: escape them, one letter per line
             line = line.replace(breaker, f"\\u{ord(breaker):04x}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +102,12 @@ class _Sanitiser:
         if depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple, set, frozenset)):
             return f"<{type(value).__name__} nested deeper than {MAX_DEPTH} levels>"
         if isinstance(value, dict):
-            return {self.scrub(k if isinstance(k, str) else _repr(k), 200):
-                    v[:MAX_CHARS] if k in KEY_FIELDS and isinstance(v, str) else self.value(v, depth + 1)
-                    for k, v in itertools.islice(value.items(), MAX_NODES)}
+            return {
+                self.scrub(k if isinstance(k, str) else _repr(k), 200): v[:MAX_CHARS]
+                if k in KEY_FIELDS and isinstance(v, str)
+                else self.value(v, depth + 1)
+                for k, v in itertools.islice(value.items(), MAX_NODES)
+            }
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.value(v, depth + 1) for v in itertools.islice(value, MAX_NODES)]
         return self.scrub(_repr(value))

@@ -74,20 +74,32 @@ class Delivery:
             yield [[(p, next(done) if p.event else None) for p in records] for records in parsed]
 
     def deliver_parsed(self, records: Pending) -> list[Outcome]:
-        return [self.deliver_event(p.event, p.source, p.raw, retrieved) if p.event
-                else Outcome("rejected", p.source, p.raw, reason=p.error or "") for p, retrieved in records]
+        return [
+            self.deliver_event(p.event, p.source, p.raw, retrieved)
+            if p.event
+            else Outcome("rejected", p.source, p.raw, reason=p.error or "")
+            for p, retrieved in records
+        ]
 
     def deliver_event(self, event: Event, source: str, raw: Any = None, retrieved: Retrieved | None = None) -> Outcome:
         try:
             result = self._once(event=event.model_dump(mode="json"), retrieved=retrieved)
         except AlreadyInProgress:
-            return Outcome("in_progress", source, raw, event, reason=f"event {event.event_id} of tenant {event.tenant} "
-                           "is being handled by another attempt")
+            return Outcome(
+                "in_progress",
+                source,
+                raw,
+                event,
+                reason=f"event {event.event_id} of tenant {event.tenant} is being handled by another attempt",
+            )
         except Exception as exc:  # noqa: BLE001 - one event's failure is its outcome, never the caller's crash
             # A handler's exception text may quote the event ("cannot parse '4111 ...'"): its reason and its logged
             # traceback are redacted, as everything else that is logged or kept.
-            log.warning("event failed: %s", redact("".join(traceback.format_exception(exc))),
-                        extra={"correlation_id": event.correlation, "event_id": event.event_id})
+            log.warning(
+                "event failed: %s",
+                redact("".join(traceback.format_exception(exc))),
+                extra={"correlation_id": event.correlation, "event_id": event.event_id},
+            )
             return Outcome("failed", source, raw, event, reason=redact(f"{type(exc).__name__}: {exc}"))
         duplicate = bool(result.pop("duplicate", False))
         return Outcome("duplicate" if duplicate else "handled", source, raw, event, result)

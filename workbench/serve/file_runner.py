@@ -27,8 +27,15 @@ class RunSummary:
     reasons: list[str] = field(default_factory=list)
 
 
-def run_payloads(delivery: Delivery, payloads: Iterable[tuple[str, Any]], deadletter: DeadLetterFile, *, budget_s: float,
-                 progress: bool = False, total: int | None = None) -> RunSummary:
+def run_payloads(
+    delivery: Delivery,
+    payloads: Iterable[tuple[str, Any]],
+    deadletter: DeadLetterFile,
+    *,
+    budget_s: float,
+    progress: bool = False,
+    total: int | None = None,
+) -> RunSummary:
     """`payloads` are (source, payload) pairs, the source naming where each came from (e.g. `events.jsonl:7`)."""
     from tqdm.auto import tqdm
 

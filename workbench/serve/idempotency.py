@@ -54,13 +54,18 @@ class Deadline:
         return max(0, int((getattr(self._local, "at", time.time()) - time.time()) * 1000))
 
 
-def idempotent(fn: Callable[..., dict[str, Any]], persistence: BasePersistenceLayer, ttl_s: int,
-               context: Any = None) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
+def idempotent(
+    fn: Callable[..., dict[str, Any]], persistence: BasePersistenceLayer, ttl_s: int, context: Any = None
+) -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     """`fn(event)` made idempotent on the event's (tenant, event_id). A repeat returns the stored result with
     `"duplicate": True`; an attempt in progress raises `AlreadyInProgress`. Other keyword arguments reach `fn`
     as they are, outside the key."""
-    config = IdempotencyConfig(event_key_jmespath=EVENT_KEY, expires_after_seconds=ttl_s, raise_on_no_idempotency_key=True,
-                               response_hook=lambda response, _record: {**response, "duplicate": True})
+    config = IdempotencyConfig(
+        event_key_jmespath=EVENT_KEY,
+        expires_after_seconds=ttl_s,
+        raise_on_no_idempotency_key=True,
+        response_hook=lambda response, _record: {**response, "duplicate": True},
+    )
     if context is not None:
         config.register_lambda_context(context)
 
@@ -79,12 +84,17 @@ class SQLitePersistenceLayer(BasePersistenceLayer):
         self._sqlite = ThreadLocalSQLite(path)
         self._held: set[str] = set()  # keys this process put in progress and has not completed or deleted
         self._held_lock = threading.Lock()
-        self._sqlite.conn().execute("CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                                    "expiration INTEGER NOT NULL, in_progress_expiration INTEGER, data TEXT)")
+        self._sqlite.conn().execute(
+            "CREATE TABLE IF NOT EXISTS idempotency (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+            "expiration INTEGER NOT NULL, in_progress_expiration INTEGER, data TEXT)"
+        )
 
     def _get_record(self, idempotency_key: str) -> DataRecord:
-        row = self._sqlite.conn().execute("SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?",
-                                          (idempotency_key,)).fetchone()
+        row = (
+            self._sqlite.conn()
+            .execute("SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?", (idempotency_key,))
+            .fetchone()
+        )
         if row is None:
             raise IdempotencyItemNotFoundError
         return _record(idempotency_key, row)
@@ -92,21 +102,30 @@ class SQLitePersistenceLayer(BasePersistenceLayer):
     def _put_record(self, data_record: DataRecord) -> None:
         now = time.time()
         with self._sqlite.transaction() as db:
-            row = db.execute("SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?",
-                             (data_record.idempotency_key,)).fetchone()
+            row = db.execute(
+                "SELECT status, expiration, in_progress_expiration, data FROM idempotency WHERE id = ?",
+                (data_record.idempotency_key,),
+            ).fetchone()
             # The DynamoDB layer's condition: absent, expired, or in progress past its in-progress expiry.
             if row and not (row[1] < now or (row[0] == "INPROGRESS" and row[2] is not None and row[2] < now * 1000)):
                 raise IdempotencyItemAlreadyExistsError(old_data_record=_record(data_record.idempotency_key, row))
-            db.execute("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, NULL)",
-                       (data_record.idempotency_key, data_record.status, data_record.expiry_timestamp,
-                        data_record.in_progress_expiry_timestamp))
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, NULL)",
+                (
+                    data_record.idempotency_key,
+                    data_record.status,
+                    data_record.expiry_timestamp,
+                    data_record.in_progress_expiry_timestamp,
+                ),
+            )
         with self._held_lock:
             self._held.add(data_record.idempotency_key)
 
     def _update_record(self, data_record: DataRecord) -> None:
-        self._sqlite.conn().execute("UPDATE idempotency SET status = ?, expiration = ?, data = ? WHERE id = ?",
-                                    (data_record.status, data_record.expiry_timestamp, data_record.response_data,
-                                     data_record.idempotency_key))
+        self._sqlite.conn().execute(
+            "UPDATE idempotency SET status = ?, expiration = ?, data = ? WHERE id = ?",
+            (data_record.status, data_record.expiry_timestamp, data_record.response_data, data_record.idempotency_key),
+        )
         self._release(data_record.idempotency_key)
 
     def _delete_record(self, data_record: DataRecord) -> None:
@@ -125,8 +144,11 @@ class SQLitePersistenceLayer(BasePersistenceLayer):
             return 0
         until = int((time.time() + seconds) * 1000)
         with self._sqlite.transaction() as db:
-            return db.execute(f"UPDATE idempotency SET in_progress_expiration = MAX(COALESCE(in_progress_expiration, 0), ?) "
-                              f"WHERE status = 'INPROGRESS' AND id IN ({','.join('?' * len(held))})", [until, *held]).rowcount
+            return db.execute(
+                f"UPDATE idempotency SET in_progress_expiration = MAX(COALESCE(in_progress_expiration, 0), ?) "
+                f"WHERE status = 'INPROGRESS' AND id IN ({','.join('?' * len(held))})",
+                [until, *held],
+            ).rowcount
 
 
 @contextmanager

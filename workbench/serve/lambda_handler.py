@@ -42,19 +42,29 @@ from workbench.redaction import storable
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.ledger import DynamoDBLedger
 
-STAGE_METRICS = {"embed": "embedding_latency_ms", "retrieve": "vector_search_latency_ms", "reason": "reasoning_latency_ms",
-                 "total": "decision_latency_ms"}
+STAGE_METRICS = {
+    "embed": "embedding_latency_ms",
+    "retrieve": "vector_search_latency_ms",
+    "reason": "reasoning_latency_ms",
+    "total": "decision_latency_ms",
+}
 # Step Functions mode: each step is its own function (WORKBENCH_STEP) and builds only the backends it calls, so its
 # role grants only their permissions: Embed none, Retrieve the Pinecone secret, Reason the state table, Act the ledger.
 # Reason keeps the embedder: the extractive reasoner ranks sentences with it.
-STEP_BACKENDS = {"embed": {"embedder"}, "retrieve": {"index"}, "reason": {"state", "reasoner", "embedder"},
-                 "act": {"actuator", "escalator", "decision_log"}}
+STEP_BACKENDS = {
+    "embed": {"embedder"},
+    "retrieve": {"index"},
+    "reason": {"state", "reasoner", "embedder"},
+    "act": {"actuator", "escalator", "decision_log"},
+}
 FAMILIES = ("embedder", "index", "state", "reasoner", "actuator", "decision_log", "escalator")
 TRACED = {"index": "pinecone", "state": "dynamodb.state", "embedder": "onnx"}
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "agent-workbench")
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentWorkbench"), service=SERVICE)  # the dashboard's dimension
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AgentWorkbench"), service=SERVICE
+)  # the dashboard's dimension
 tracer = Tracer(service=SERVICE, patch_modules=["botocore"])  # off outside Lambda (no LAMBDA_TASK_ROOT)
 # A FIFO batch: a failed message fails the rest of its group (tenant#user), other groups go on.
 PROCESSORS = {False: BatchProcessor(event_type=EventType.SQS), True: SqsFifoPartialProcessor(skip_group_on_error=True)}
@@ -131,7 +141,9 @@ class _Absent:
         self._family, self._step = family, step
 
     def __getattr__(self, attr: str) -> Any:
-        raise AttributeError(f"the {self._step} step builds no {self._family} (each step builds only what it uses; see STEP_BACKENDS)")
+        raise AttributeError(
+            f"the {self._step} step builds no {self._family} (each step builds only what it uses; see STEP_BACKENDS)"
+        )
 
 
 def _entry(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,8 +155,11 @@ def _entry(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _batched(event: dict[str, Any]) -> Iterator[dict[tuple[str, str], Pending]]:
     """The batch's records parsed, with one embedding call and one query per tenant for all their events, keyed by
     (messageId, body) for `record_handler`; the processor still settles them record by record."""
-    records = [(r["messageId"], r["body"]) for r in event.get("Records") or []
-               if isinstance(r, dict) and isinstance(r.get("messageId"), str) and isinstance(r.get("body"), str)]
+    records = [
+        (r["messageId"], r["body"])
+        for r in event.get("Records") or []
+        if isinstance(r, dict) and isinstance(r.get("messageId"), str) and isinstance(r.get("body"), str)
+    ]
     with delivery().batch([(body, _source(mid)) for mid, body in records]) as pending:
         yield dict(zip(records, pending))
 
@@ -153,7 +168,9 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     """One record's events, with what its batch embedded and retrieved for them when it is in `batch`."""
     logger.set_correlation_id(record.message_id)  # until an event of the message names its own
     pending = (batch or {}).get((record.message_id, record.body))
-    outcomes = delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
+    outcomes = (
+        delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
+    )
     decisions, failures = [], []
     for outcome in outcomes:
         logger.set_correlation_id(_correlation(outcome, record.message_id))
@@ -163,8 +180,15 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
         elif outcome.status == "duplicate":
             logger.info("duplicate delivery: already handled", extra={"source": outcome.source})
         else:
-            logger.error("record failed", extra={"status": outcome.status, "reason": outcome.reason, "source": outcome.source,
-                                                 "message_id": record.message_id})
+            logger.error(
+                "record failed",
+                extra={
+                    "status": outcome.status,
+                    "reason": outcome.reason,
+                    "source": outcome.source,
+                    "message_id": record.message_id,
+                },
+            )
             failures.append(outcome.reason)
             continue
         decisions.append(outcome.decision)
@@ -211,13 +235,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # In-progress records expire with this invocation: a timed-out or crashed attempt frees its events for the retry.
     delivery().idempotency_config.register_lambda_context(context)
     with _batched(event) as batch:
-        return process_partial_response(event=event, record_handler=partial(record_handler, batch=batch),
-                                        processor=_processor(event), context=context)
+        return process_partial_response(
+            event=event, record_handler=partial(record_handler, batch=batch), processor=_processor(event), context=context
+        )
 
 
 # Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event,
 # named after the tenant and event id, so a redelivery finds the execution already there (and starts a new attempt
 # only if that one closed without success); each step is its own function.
+
 
 @lru_cache(maxsize=1)
 def _stepfunctions() -> Any:

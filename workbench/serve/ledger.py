@@ -49,8 +49,10 @@ class SQLiteLedger:
     def __init__(self, path: Path | str) -> None:
         self._sqlite = ThreadLocalSQLite(path)
         db = self._sqlite.conn()
-        db.execute("CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
-                   "acted INTEGER NOT NULL, at REAL NOT NULL, escalated INTEGER NOT NULL DEFAULT 0)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS ledger (pk TEXT PRIMARY KEY, decision TEXT NOT NULL, "
+            "acted INTEGER NOT NULL, at REAL NOT NULL, escalated INTEGER NOT NULL DEFAULT 0)"
+        )
         if "escalated" not in {row[1] for row in db.execute("PRAGMA table_info(ledger)")}:  # a ledger from before
             db.execute("ALTER TABLE ledger ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0")
 
@@ -100,8 +102,11 @@ class DynamoDBLedger:
         return decision, True
 
     def mark_acted(self, key: str, decision: dict[str, Any]) -> None:
-        self.table.update_item(Key={"pk": key}, UpdateExpression="SET acted = :t, decision_z = :d REMOVE decision",
-                               ExpressionAttributeValues={":t": True, ":d": _packed(decision)})
+        self.table.update_item(
+            Key={"pk": key},
+            UpdateExpression="SET acted = :t, decision_z = :d REMOVE decision",
+            ExpressionAttributeValues={":t": True, ":d": _packed(decision)},
+        )
 
     def mark_escalated(self, key: str) -> None:
         self.table.update_item(Key={"pk": key}, UpdateExpression="SET escalated = :t", ExpressionAttributeValues={":t": True})

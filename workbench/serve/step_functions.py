@@ -40,8 +40,10 @@ def embed(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
 def retrieve(agent: Any, state: dict[str, Any]) -> dict[str, Any]:
     event = Event.model_validate(state["event"])
     hits = agent.retrieve(event, state["vector"], state.get("filter"))
-    return {**{k: v for k, v in state.items() if k != "vector"},
-            "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]}
+    return {
+        **{k: v for k, v in state.items() if k != "vector"},
+        "hits": [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits],
+    }
 
 
 def reason(delivery: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +63,9 @@ def _uncommitted(event: Event) -> Decision:
     raise StepFailed(f"no committed decision for {ledger_key(event.tenant, event.event_id)}: the Reason step commits it")
 
 
-def run_step(step: Callable[[Any, dict[str, Any]], dict[str, Any]], target: Any, state: dict[str, Any], config: Any) -> dict[str, Any]:
+def run_step(
+    step: Callable[[Any, dict[str, Any]], dict[str, Any]], target: Any, state: dict[str, Any], config: Any
+) -> dict[str, Any]:
     """A step as a Lambda runs it: its output checked against the payload quota, its errors redacted."""
     try:
         out = step(target, state)
@@ -69,9 +73,11 @@ def run_step(step: Callable[[Any, dict[str, Any]], dict[str, Any]], target: Any,
         raise StepFailed(redact(f"{type(exc).__name__}: {exc}")[:4000]) from None
     size = len(json.dumps(out))  # ASCII-escaped: at least as long as any encoding Step Functions measures
     if size > STATE_LIMIT_BYTES:
-        raise StepFailed(f"the {step.__name__} step's output is {size} bytes, over Step Functions' "
-                         f"{STATE_LIMIT_BYTES}-byte budget; lower retrieval.top_k ({config.retrieval.top_k}) or "
-                         f"retrieval.chunking.size ({config.retrieval.chunking.size})")
+        raise StepFailed(
+            f"the {step.__name__} step's output is {size} bytes, over Step Functions' "
+            f"{STATE_LIMIT_BYTES}-byte budget; lower retrieval.top_k ({config.retrieval.top_k}) or "
+            f"retrieval.chunking.size ({config.retrieval.chunking.size})"
+        )
     return out
 
 

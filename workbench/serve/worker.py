@@ -26,11 +26,11 @@ log = logging.getLogger("workbench.serve.worker")
 
 @dataclass
 class WorkerStats:
-    processed: int = 0      # events handled now
-    duplicates: int = 0     # events seen before: answered from the idempotency record or the ledger
+    processed: int = 0  # events handled now
+    duplicates: int = 0  # events seen before: answered from the idempotency record or the ledger
     dead_lettered: int = 0  # messages sent to the DLQ: bad input, or past their receive count
-    retried: int = 0        # messages left for redelivery after a failure
-    crashed: int = 0        # worker threads that died (the bus failed them): the worker then stops, and exits non-zero
+    retried: int = 0  # messages left for redelivery after a failure
+    crashed: int = 0  # worker threads that died (the bus failed them): the worker then stops, and exits non-zero
     latencies_ms: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -43,25 +43,43 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, delivery: Delivery, bus: LocalBus, *, batch_size: int = 10, visibility_timeout: float = 30.0,
-                 retry_after: float = 0.5, poll_s: float = 0.05, batched: bool = True) -> None:
+    def __init__(
+        self,
+        delivery: Delivery,
+        bus: LocalBus,
+        *,
+        batch_size: int = 10,
+        visibility_timeout: float = 30.0,
+        retry_after: float = 0.5,
+        poll_s: float = 0.05,
+        batched: bool = True,
+    ) -> None:
         """`batched`: embed and retrieve for each received batch at once (`Delivery.batch`); False handles each
         message on its own, the path before batching (kept to compare with)."""
         if not 1 <= batch_size <= 10:
             raise ConfigError(f"batch_size {batch_size}: SQS receives 1 to 10 messages at a time")
         if not MIN_VISIBILITY_S <= visibility_timeout <= 43200:
-            raise ConfigError(f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
-                             "a shorter one lapses before a heartbeat can extend it")
+            raise ConfigError(
+                f"visibility_timeout {visibility_timeout}: must be {MIN_VISIBILITY_S:g} to 43200 s (SQS's 12 h); "
+                "a shorter one lapses before a heartbeat can extend it"
+            )
         if retry_after < 0:
             raise ConfigError(f"retry_after {retry_after}: must be 0 or more seconds")
         self.delivery, self.bus = delivery, bus
-        self.batch_size, self.visibility_timeout, self.retry_after, self.poll_s = batch_size, visibility_timeout, retry_after, poll_s
+        self.batch_size, self.visibility_timeout, self.retry_after, self.poll_s = (
+            batch_size,
+            visibility_timeout,
+            retry_after,
+            poll_s,
+        )
         self.batched = batched
         self.stats = WorkerStats()
 
     def run(self, concurrency: int = 1, until_empty: bool = True, stop: threading.Event | None = None) -> WorkerStats:
         stop = stop or threading.Event()
-        threads = [threading.Thread(target=self._guarded, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)]
+        threads = [
+            threading.Thread(target=self._guarded, args=(until_empty, stop), name=f"worker-{i}") for i in range(concurrency)
+        ]
         # the events in hand stay this process's while it lives, however slow: a redelivered copy waits
         with renewing(self.delivery.persistence, self.visibility_timeout):
             for t in threads:
@@ -116,13 +134,16 @@ class Worker:
                 self.bus.fail(message.receipt, f"{type(exc).__name__}: {exc}", self.retry_after)
                 self.stats.add(retried=1)
 
-    def process(self, message: Message, time_left_s: float | None = None, records: Pending | None = None,
-                started: float | None = None) -> None:
+    def process(
+        self, message: Message, time_left_s: float | None = None, records: Pending | None = None, started: float | None = None
+    ) -> None:
         """Settle one message: `records` are its parsed records from its batch (else it is parsed here); its events'
         latencies count from `started` (the receive of its batch), so a batch's wait is in them."""
         self.delivery.context.set(self.visibility_timeout if time_left_s is None else time_left_s)
         start = time.perf_counter() if started is None else started
-        outcomes = self.delivery.deliver(message.body, _source(message)) if records is None else self.delivery.deliver_parsed(records)
+        outcomes = (
+            self.delivery.deliver(message.body, _source(message)) if records is None else self.delivery.deliver_parsed(records)
+        )
         for o in outcomes:
             if o.status == "handled":
                 self.stats.add(processed=1, latency_ms=(time.perf_counter() - start) * 1000)
@@ -132,7 +153,9 @@ class Worker:
         rejected = [o for o in outcomes if o.status == "rejected"]
         if retry:
             in_progress = any(o.status == "in_progress" for o in retry)
-            self.bus.fail(message.receipt, "; ".join(o.reason for o in retry), self.visibility_timeout if in_progress else self.retry_after)
+            self.bus.fail(
+                message.receipt, "; ".join(o.reason for o in retry), self.visibility_timeout if in_progress else self.retry_after
+            )
             self.stats.add(retried=1)
         elif rejected:
             self.bus.dead_letter(message, "; ".join(o.reason for o in rejected))

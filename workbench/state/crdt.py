@@ -48,8 +48,10 @@ class PNCounter:
         return sum(self.p.values()) - sum(self.n.values())
 
     def merge(self, other: "PNCounter") -> "PNCounter":
-        return PNCounter({k: max(self.p.get(k, 0), other.p.get(k, 0)) for k in self.p.keys() | other.p.keys()},
-                         {k: max(self.n.get(k, 0), other.n.get(k, 0)) for k in self.n.keys() | other.n.keys()})
+        return PNCounter(
+            {k: max(self.p.get(k, 0), other.p.get(k, 0)) for k in self.p.keys() | other.p.keys()},
+            {k: max(self.n.get(k, 0), other.n.get(k, 0)) for k in self.n.keys() | other.n.keys()},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "pncounter", "p": dict(sorted(self.p.items())), "n": dict(sorted(self.n.items()))}
@@ -72,7 +74,11 @@ class LWWMap:
         for key, entry in other.entries.items():
             mine = merged.get(key)
             # The replica id breaks timestamp ties, and the value breaks (time, replica) ties, so merge is deterministic.
-            if mine is None or (entry[0], entry[1], json.dumps(entry[2], sort_keys=True)) > (mine[0], mine[1], json.dumps(mine[2], sort_keys=True)):
+            if mine is None or (entry[0], entry[1], json.dumps(entry[2], sort_keys=True)) > (
+                mine[0],
+                mine[1],
+                json.dumps(mine[2], sort_keys=True),
+            ):
                 merged[key] = entry
         return LWWMap(merged)
 

@@ -27,8 +27,10 @@ class DynamoDBStateStore:
         version, updated_at = int(item["version"]), float(item["updated_at"])
         if float(item["expires_at"]) <= self.clock():  # TTL deletion lags; readers must not see expired items
             return ConversationState(key, (), version, updated_at)
-        history = tuple(Message(m["role"], m["content"], m.get("event_id", ""), float(m.get("at", 0)), bool(m.get("declined", False)))
-                        for m in item["history"])
+        history = tuple(
+            Message(m["role"], m["content"], m.get("event_id", ""), float(m.get("at", 0)), bool(m.get("declined", False)))
+            for m in item["history"]
+        )
         return ConversationState(key, history, version, updated_at)
 
     def save(self, tenant: str, key: str, history: Sequence[Message], expected_version: int) -> ConversationState:
@@ -49,9 +51,16 @@ class DynamoDBStateStore:
 
 def state_item(key: str, history: Sequence[Message], version: int, now: float, ttl_s: float) -> dict[str, Any]:
     """The item as written (the cost model sizes it too)."""
-    return {"pk": key, "version": version, "updated_at": Decimal(str(now)), "expires_at": int(now + ttl_s),
-            "history": [{"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)),
-                         "declined": m.declined} for m in history]}
+    return {
+        "pk": key,
+        "version": version,
+        "updated_at": Decimal(str(now)),
+        "expires_at": int(now + ttl_s),
+        "history": [
+            {"role": m.role, "content": m.content, "event_id": m.event_id, "at": Decimal(str(m.at)), "declined": m.declined}
+            for m in history
+        ],
+    }
 
 
 def build(ctx: BuildContext) -> DynamoDBStateStore:

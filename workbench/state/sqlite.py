@@ -24,13 +24,17 @@ class SQLiteStateStore:
         self.ttl_s, self.clock = ttl_days * 86400, clock
         self._sqlite = ThreadLocalSQLite(path)  # one connection per thread: real concurrent writers
         with self._sqlite.conn() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS state (pk TEXT PRIMARY KEY, history TEXT NOT NULL, "
-                       "updated_at REAL NOT NULL, expires_at REAL NOT NULL, version INTEGER NOT NULL)")
-
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS state (pk TEXT PRIMARY KEY, history TEXT NOT NULL, "
+                "updated_at REAL NOT NULL, expires_at REAL NOT NULL, version INTEGER NOT NULL)"
+            )
 
     def load(self, tenant: str, item: str) -> ConversationState:
-        row = self._sqlite.conn().execute("SELECT history, updated_at, expires_at, version FROM state WHERE pk = ?",
-                                          (pk(tenant, item),)).fetchone()
+        row = (
+            self._sqlite.conn()
+            .execute("SELECT history, updated_at, expires_at, version FROM state WHERE pk = ?", (pk(tenant, item),))
+            .fetchone()
+        )
         if row is None:
             return ConversationState(item)
         history, updated_at, expires_at, version = row
@@ -45,8 +49,11 @@ class SQLiteStateStore:
         if expected_version == 0:
             cur = db.execute("INSERT OR IGNORE INTO state VALUES (?, ?, ?, ?, 1)", (key, body, now, now + self.ttl_s))
         else:
-            cur = db.execute("UPDATE state SET history = ?, updated_at = ?, expires_at = ?, version = version + 1 "
-                             "WHERE pk = ? AND version = ?", (body, now, now + self.ttl_s, key, expected_version))
+            cur = db.execute(
+                "UPDATE state SET history = ?, updated_at = ?, expires_at = ?, version = version + 1 "
+                "WHERE pk = ? AND version = ?",
+                (body, now, now + self.ttl_s, key, expected_version),
+            )
         if cur.rowcount != 1:
             raise StaleWriteError(f"{key}: version {expected_version} is stale")
         return ConversationState(item, tuple(history), expected_version + 1, now)

@@ -71,10 +71,18 @@ class BM25Params:
 
     def to_json(self) -> dict[str, Any]:
         pairs = list(self.doc_freq.items())
-        bm25 = {"avgdl": self.avgdl, "n_docs": self.n_docs,
-                "doc_freq": {"indices": [i for i, _ in pairs], "values": [float(v) for _, v in pairs]},
-                "b": self.b, "k1": self.k1, "lower_case": True, "remove_punctuation": True, "remove_stopwords": True,
-                "stem": True, "language": "english"}
+        bm25 = {
+            "avgdl": self.avgdl,
+            "n_docs": self.n_docs,
+            "doc_freq": {"indices": [i for i, _ in pairs], "values": [float(v) for _, v in pairs]},
+            "b": self.b,
+            "k1": self.k1,
+            "lower_case": True,
+            "remove_punctuation": True,
+            "remove_stopwords": True,
+            "stem": True,
+            "language": "english",
+        }
         return {"bm25": bm25, "tokenizer": TOKENIZER, "fingerprint": self.fingerprint}
 
     @classmethod
@@ -122,7 +130,10 @@ def scale(dense: Any, sparse: dict[str, list], alpha: float) -> tuple[list[float
     """Pinecone's convex combination (pinecone-text's hybrid_convex_scale): alpha * dense, (1 - alpha) * sparse."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    return [float(v) * alpha for v in dense], {"indices": sparse["indices"], "values": [v * (1 - alpha) for v in sparse["values"]]}
+    return [float(v) * alpha for v in dense], {
+        "indices": sparse["indices"],
+        "values": [v * (1 - alpha) for v in sparse["values"]],
+    }
 
 
 def dot(a: dict[str, list], b: dict[str, list]) -> float:
@@ -146,5 +157,7 @@ def load(path: Path) -> BM25Params:
     try:
         return BM25Params.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no BM25 parameters for this tenant; ingest its corpus with "
-                                "retrieval.hybrid.method: sparse_dense and export again") from None
+        raise FileNotFoundError(
+            f"{path}: no BM25 parameters for this tenant; ingest its corpus with "
+            "retrieval.hybrid.method: sparse_dense and export again"
+        ) from None

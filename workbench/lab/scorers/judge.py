@@ -74,10 +74,12 @@ def judged_factories(judge: str, embeddings: Any, cache: Any) -> dict[str, Calla
     def llm() -> Any:
         return chat_model(judge, cache)
 
-    return {"faithfulness": lambda: Faithfulness(llm=llm()),
-            "answer_relevancy": lambda: ResponseRelevancy(llm=llm(), embeddings=embeddings),
-            "llm_context_precision_with_reference": lambda: LLMContextPrecisionWithReference(llm=llm()),
-            "factual_correctness": lambda: FactualCorrectness(llm=llm())}
+    return {
+        "faithfulness": lambda: Faithfulness(llm=llm()),
+        "answer_relevancy": lambda: ResponseRelevancy(llm=llm(), embeddings=embeddings),
+        "llm_context_precision_with_reference": lambda: LLMContextPrecisionWithReference(llm=llm()),
+        "factual_correctness": lambda: FactualCorrectness(llm=llm()),
+    }
 
 
 def chat_model(spec: str, cache: Any = None, role: str = "judge") -> Any:
@@ -91,8 +93,10 @@ def chat_model(spec: str, cache: Any = None, role: str = "judge") -> Any:
     try:
         chat = init_chat_model(model, model_provider=provider, temperature=0, cache=cache)
     except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
-        raise ConfigError(f"{role} {spec}: cannot create the chat model: {exc}. Install the provider's LangChain "
-                          f"package (e.g. langchain-{provider}) and set its credentials in the environment") from exc
+        raise ConfigError(
+            f"{role} {spec}: cannot create the chat model: {exc}. Install the provider's LangChain "
+            f"package (e.g. langchain-{provider}) and set its credentials in the environment"
+        ) from exc
     return LangchainLLMWrapper(chat)
 
 

@@ -22,16 +22,33 @@ import numpy as np
 from workbench.errors import UnknownMetricError
 from workbench.protocols import Embedder
 
-OFFLINE = ("id_based_context_precision", "id_based_context_recall", "non_llm_context_precision_with_reference",
-           "non_llm_context_recall", "non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match",
-           "semantic_similarity", "answer_contains_reference", "token_f1")
+OFFLINE = (
+    "id_based_context_precision",
+    "id_based_context_recall",
+    "non_llm_context_precision_with_reference",
+    "non_llm_context_recall",
+    "non_llm_string_similarity",
+    "bleu_score",
+    "rouge_score",
+    "exact_match",
+    "semantic_similarity",
+    "answer_contains_reference",
+    "token_f1",
+)
 JUDGED = ("faithfulness", "answer_relevancy", "llm_context_precision_with_reference", "factual_correctness")
 
 # What each metric reads from a sample; a sample missing any of these is not scored by it.
 _NEEDS = {
-    **dict.fromkeys(("id_based_context_precision", "id_based_context_recall"), ("retrieved_context_ids", "reference_context_ids")),
-    **dict.fromkeys(("non_llm_context_precision_with_reference", "non_llm_context_recall"), ("retrieved_contexts", "reference_contexts")),
-    **dict.fromkeys(("non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match", "semantic_similarity", "factual_correctness"), ("response", "reference")),
+    **dict.fromkeys(
+        ("id_based_context_precision", "id_based_context_recall"), ("retrieved_context_ids", "reference_context_ids")
+    ),
+    **dict.fromkeys(
+        ("non_llm_context_precision_with_reference", "non_llm_context_recall"), ("retrieved_contexts", "reference_contexts")
+    ),
+    **dict.fromkeys(
+        ("non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match", "semantic_similarity", "factual_correctness"),
+        ("response", "reference"),
+    ),
     **dict.fromkeys(("answer_contains_reference", "token_f1"), ("response", "references")),
     **dict.fromkeys(("faithfulness",), ("response", "retrieved_contexts")),
     **dict.fromkeys(("answer_relevancy",), ("response",)),
@@ -66,8 +83,9 @@ class SpanMetric:
         self.score = score
 
 
-def build_metrics(embedder: Embedder, judge: str | None, names: Sequence[str] | None = None,
-                  judge_cache: Any = None) -> dict[str, Any]:
+def build_metrics(
+    embedder: Embedder, judge: str | None, names: Sequence[str] | None = None, judge_cache: Any = None
+) -> dict[str, Any]:
     """Instantiate the chosen metrics; `judge` is "provider:model" for any LangChain chat model, its answers
     kept in `judge_cache` (see `judge.judge_cache`)."""
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="ragas")
@@ -93,12 +111,17 @@ def build_metrics(embedder: Embedder, judge: str | None, names: Sequence[str] | 
     check_metrics(names)
     emb = LangchainEmbeddingsWrapper(make_langchain_embeddings(embedder))
     factories: dict[str, Any] = {
-        "id_based_context_precision": IDBasedContextPrecision, "id_based_context_recall": IDBasedContextRecall,
+        "id_based_context_precision": IDBasedContextPrecision,
+        "id_based_context_recall": IDBasedContextRecall,
         "non_llm_context_precision_with_reference": NonLLMContextPrecisionWithReference,
-        "non_llm_context_recall": NonLLMContextRecall, "non_llm_string_similarity": NonLLMStringSimilarity,
-        "bleu_score": BleuScore, "rouge_score": RougeScore, "exact_match": ExactMatch,
+        "non_llm_context_recall": NonLLMContextRecall,
+        "non_llm_string_similarity": NonLLMStringSimilarity,
+        "bleu_score": BleuScore,
+        "rouge_score": RougeScore,
+        "exact_match": ExactMatch,
         "semantic_similarity": lambda: SemanticSimilarity(embeddings=emb),
-        "answer_contains_reference": lambda: SpanMetric(contains_reference), "token_f1": lambda: SpanMetric(token_f1),
+        "answer_contains_reference": lambda: SpanMetric(contains_reference),
+        "token_f1": lambda: SpanMetric(token_f1),
     }
     if judge:
         factories.update(judged_factories(judge, emb, judge_cache))
@@ -146,8 +169,14 @@ def _score_unique(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> lis
                 if all(sample.get(f) not in (None, [], "") for f in _NEEDS[name]):
                     jobs.append(one(name, sample, ragas_sample, gate))
                     slots.append((row, name))
-        out: list[dict[str, Any]] = [{**{name: math.nan for name in metrics}, **{f"{name}_failed": math.nan for name in judged},
-                                      **({"judge_errors": ""} if judged else {})} for _ in samples]
+        out: list[dict[str, Any]] = [
+            {
+                **{name: math.nan for name in metrics},
+                **{f"{name}_failed": math.nan for name in judged},
+                **({"judge_errors": ""} if judged else {}),
+            }
+            for _ in samples
+        ]
         for (row, name), (value, error) in zip(slots, await asyncio.gather(*jobs)):
             out[row][name] = value
             if name in JUDGED:
