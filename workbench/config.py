@@ -213,7 +213,7 @@ class ResilienceConfig(Section):
                 )
             if rate < 1 / TIMEOUT_MAX:
                 raise ValueError(
-                    f"{name}: {rate:g} calls per second; that is below one call in {TIMEOUT_MAX:.0f} s, Python's longest wait"
+                    f"{name}: {rate:g} calls per second is less than one call in {TIMEOUT_MAX:.0f} s, Python's longest wait"
                 )
         return rates
 
