@@ -24,7 +24,7 @@ from workbench.protocols import Actuator, DecisionLog, Embedder, Reasoner, State
 from workbench.redaction import redact
 from workbench.serve.ledger import ledger_key
 from workbench.state import user_item
-from workbench.state.turns import append_turn, completes_streak
+from workbench.turns import append_turn, completes_streak
 from workbench.types import Decision, Hit, Message
 from workbench.workspace import Workspace
 
