@@ -17,7 +17,7 @@ from pathlib import Path
 
 from workbench.lab.evaluate import evaluate
 from workbench.lab.sweep import SweepSpec
-from workbench.loop import build_embedder
+from workbench.assembly import build_embedder
 from workbench.registry import BuildContext
 from workbench.workspace import Workspace
 
