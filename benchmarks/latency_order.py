@@ -15,9 +15,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from workbench.assembly import build_embedder
 from workbench.lab.evaluate import evaluate
 from workbench.lab.sweep import SweepSpec
-from workbench.assembly import build_embedder
 from workbench.registry import BuildContext
 from workbench.workspace import Workspace
 
