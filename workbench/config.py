@@ -112,10 +112,22 @@ class RetrievalConfig(Section):
 
 
 class StateConfig(Section):
+    """Where conversations live and how much of each is kept. History counts turns everywhere (here and in
+    `reasoner.history_turns`), never messages."""
+
     kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
-    history_cap: int = Field(20, gt=0, description="messages kept per conversation (a turn is two: the question and the answer)")
+    max_turns: int = Field(10, gt=0, description="turns (question and answer) kept per conversation; the oldest go first")
     ttl_days: float = Field(30, gt=0)
     table: str = "agent-state"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "history_cap" in data:
+            cap = data["history_cap"]
+            turns = f"max_turns: {cap // 2}" if isinstance(cap, int) and not isinstance(cap, bool) and cap > 1 else "max_turns"
+            raise ValueError(f"history_cap (messages) is now max_turns (turns, a question and its answer): write {turns}")
+        return data
 
 
 class ReasonerConfig(Section):

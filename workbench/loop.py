@@ -195,7 +195,7 @@ class Agent:
                 Message("assistant", self._redact(answer.text), event.event_id, event.timestamp.timestamp(), answer.declined),
             )
             history = append_turn(
-                self.state, event.tenant, event.user_id, turn, state, self.config.state.history_cap, self.max_write_attempts
+                self.state, event.tenant, event.user_id, turn, state, self.config.state.max_turns, self.max_write_attempts
             )
         latency["total"] = _total(latency)
         scrub = self._redact

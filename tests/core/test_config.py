@@ -47,7 +47,12 @@ def test_overrides_by_dotted_path_are_validated() -> None:
         ({"reasoner": {"prompt_template": "{context} {question} {user}"}}, "reasoner.prompt_template", "unknown placeholder"),
         ({"reasoner": {"kind": "langchain"}}, "reasoner", "needs both provider and model"),
         ({"actuator": {"kind": "slack"}}, "actuator", "needs url or url_env"),
-        ({"state": {"history_cap": -1}}, "state.history_cap", "-1"),
+        ({"state": {"max_turns": -1}}, "state.max_turns", "-1"),
+        (
+            {"state": {"history_cap": 20}},
+            "state",
+            "history_cap (messages) is now max_turns (turns, a question and its answer): write max_turns: 10",
+        ),
         ({"colour": "blue"}, "colour", "unknown key"),
     ],
 )

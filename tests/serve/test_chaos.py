@@ -18,7 +18,7 @@ from workbench.loop import Agent
 from workbench.serve.bus import LocalBus
 from workbench.workspace import Workspace
 
-CONFIG = {"embedder": {"kind": "hashing"}, "state": {"history_cap": 1000}, "resilience": {"max_attempts": 1}}
+CONFIG = {"embedder": {"kind": "hashing"}, "state": {"max_turns": 500}, "resilience": {"max_attempts": 1}}
 TENANTS = ("tenant-a", "tenant-b")
 
 DRIVER = """

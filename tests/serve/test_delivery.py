@@ -29,8 +29,8 @@ def run(delivery, workspace, payloads, budget_s=5):
     )
 
 
-def test_a_rerun_acts_on_nothing_twice_even_past_the_history_cap(hashing_config, workspace, tmp_path) -> None:
-    agent = Agent.from_config(hashing_config.with_overrides({"state.history_cap": 2}), workspace)
+def test_a_rerun_acts_on_nothing_twice_even_past_the_kept_history(hashing_config, workspace, tmp_path) -> None:
+    agent = Agent.from_config(hashing_config.with_overrides({"state.max_turns": 1}), workspace)
     lines = [json.dumps(event(q, event_id=f"e{i}")) for i, q in enumerate(["one?", "two?", "three?"])]
     first = run(make_delivery(agent, tmp_path), workspace, [*lines, lines[0]])  # e0 again after it left the history
     assert (first.processed, first.duplicates) == (3, 1)

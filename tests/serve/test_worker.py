@@ -24,7 +24,7 @@ USERS = [f"user{i}" for i in range(10)]
 
 
 def setup(hashing_config, workspace, tmp_path, **overrides):
-    cfg = hashing_config.with_overrides({"state.history_cap": 1000, **overrides})
+    cfg = hashing_config.with_overrides({"state.max_turns": 500, **overrides})
     agent = Agent.from_config(cfg, workspace)
     bus = LocalBus(tmp_path / "bus.db", max_receives=5)
     return agent, bus, make_delivery(agent, tmp_path)
@@ -201,7 +201,7 @@ from workbench.serve.worker import Worker
 from workbench.workspace import Workspace
 
 root = sys.argv[1]
-agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}, state={"history_cap": 1000}), Workspace(__import__("pathlib").Path(root)))
+agent = Agent.from_config(AgentConfig(embedder={"kind": "hashing"}, state={"max_turns": 500}), Workspace(__import__("pathlib").Path(root)))
 slow = agent.reasoner.reason
 agent.reasoner.reason = lambda *a: (time.sleep(0.02), slow(*a))[1]  # long enough to be killed mid-batch
 delivery = Delivery(agent, SQLitePersistenceLayer(root + "/idem.db"), SQLiteLedger(root + "/ledger.db"))

@@ -1,6 +1,6 @@
 """One contract, two stores: SQLite locally and DynamoDB (on a moto server) after export.
 
-One item per user, capped history, TTL, conditional writes, no lost turn under concurrency.
+One item per user, history kept to its last turns (within one DynamoDB item), TTL, conditional writes, no lost turn under concurrency.
 """
 
 import threading
@@ -8,12 +8,14 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 from conftest import event, make_table
 
 from workbench.errors import StaleWriteError
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.state.sqlite import SQLiteStateStore
+from workbench.state.turns import MAX_HISTORY_BYTES, append_turn
 from workbench.types import Message
 
 
@@ -75,8 +77,8 @@ def _agent(hashing_config, workspace, **overrides):
     return Agent.from_config(cfg, workspace)
 
 
-def test_history_is_capped_at_the_last_n_messages(hashing_config, workspace) -> None:
-    agent = _agent(hashing_config, workspace, **{"state.history_cap": 4})
+def test_history_keeps_the_last_max_turns_turns(hashing_config, workspace) -> None:
+    agent = _agent(hashing_config, workspace, **{"state.max_turns": 2})
     for i in range(5):
         agent.handle(Event(**event(f"question {i}", event_id=f"q{i}")))
     history = agent.state.load("acme", "user#u1").history
@@ -93,7 +95,7 @@ def test_a_redelivered_event_is_recorded_once(hashing_config, workspace) -> None
 
 
 def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace, make_store) -> None:
-    agent = _agent(hashing_config, workspace, **{"state.history_cap": 1000})
+    agent = _agent(hashing_config, workspace, **{"state.max_turns": 500})
     agent.state = make_store()
     per_worker, workers = 15, 4
     errors: list[BaseException] = []
@@ -115,3 +117,21 @@ def test_concurrent_writers_on_one_user_lose_no_turn(hashing_config, workspace, 
     user_turns = [m.event_id for m in state.history if m.role == "user"]
     assert sorted(user_turns) == sorted(f"w{w}-{i}" for w in range(workers) for i in range(per_worker))
     assert state.version == per_worker * workers
+
+
+def test_the_longest_turns_keep_a_conversation_inside_one_dynamodb_item(make_store) -> None:
+    """Ten turns of the longest questions (8,000 four-byte characters) with as long answers are 640 KB, over
+    DynamoDB's 400 KB item: each such user's every later event failed. The oldest turns now go first, in both stores."""
+    store = make_store()
+    long_text = "\U0001f600" * 8000
+    if not isinstance(store, SQLiteStateStore):  # DynamoDB refuses the whole history: what keeping fewer turns avoids
+        with pytest.raises(ClientError, match="Item size has exceeded"):
+            store.save("acme", "user#big", [Message("user", long_text, f"e{i}") for i in range(20)], 0)
+    state = store.load("acme", "user#big")
+    for i in range(10):
+        turn = (Message("user", long_text, f"e{i}"), Message("assistant", long_text, f"e{i}"))
+        append_turn(store, "acme", "big", turn, state, max_turns=10, max_attempts=3)
+        state = store.load("acme", "user#big")
+    ids = [m.event_id for m in state.history]
+    assert ids[-2:] == ["e9", "e9"] and 2 <= len(ids) < 20 and len(ids) % 2 == 0
+    assert sum(len(m.content.encode()) for m in state.history) <= MAX_HISTORY_BYTES
