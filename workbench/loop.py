@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Iterator, Sequence
 
@@ -92,7 +92,7 @@ class Agent:
         decision = self.propose(event, filter, span_attrs)
         self.act(decision, span_attrs)
         self.escalate(decision)
-        self.record(event, decision)
+        self.record(decision)
         return decision
 
     def propose(
@@ -215,13 +215,16 @@ class Agent:
             latency_ms=latency,
             tokens=dict(answer.tokens),
             escalated=completes_streak(history, self.config.escalation.after),
+            timestamp=event.timestamp.isoformat(),
+            channel=scrub(event.channel),
+            model=f"{ec.kind}:{ec.model or 'offline'}",
+            embedder=self.config.embedder.model,
         )
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:
         """The main action on a decision, with its idempotency key; its `latency_ms` gains `act` and `total`."""
-        data = {**decision.to_dict(), "idempotency_key": ledger_key(decision.tenant, decision.event_id)}
         with _stage(self.tracer, span_attrs, decision.latency_ms, "act"):
-            self.actuator.act(data)
+            self.actuator.act(decision, ledger_key(decision.tenant, decision.event_id))
         decision.latency_ms["total"] = _total(decision.latency_ms)
 
     def escalates(self, decision: Decision) -> bool:
@@ -231,34 +234,20 @@ class Agent:
         """Hand the user to a human: an action of its own, with a key of its own (no tenant holds ':', so it never
         equals a main action's key), so the delivery core can retry it alone."""
         if self.escalates(decision):
-            self.escalator.act(
-                {
-                    **decision.to_dict(),
-                    "idempotency_key": f"escalation:{ledger_key(decision.tenant, decision.event_id)}",
-                    "answer": f"Escalated to a human after {self.config.escalation.after} unanswered messages: "
-                    f"{decision.question}",
-                }
-            )
+            text = f"Escalated to a human after {self.config.escalation.after} unanswered messages: {decision.question}"
+            self.escalator.act(replace(decision, answer=text), f"escalation:{ledger_key(decision.tenant, decision.event_id)}")
 
-    def record(self, event: Event, decision: Decision) -> None:
+    def record(self, decision: Decision) -> None:
         """Append the decision to the decision log and log its timings."""
         if self.decision_log is not None:
-            self.decision_log.append(
-                {
-                    **decision.to_dict(),
-                    "timestamp": event.timestamp.isoformat(),
-                    "channel": self._redact(event.channel),
-                    "model": f"{self.config.reasoner.kind}:{self.config.reasoner.model or 'offline'}",
-                    "embedder": self.config.embedder.model,
-                }
-            )
+            self.decision_log.append(decision)
         log.info(
             "decision",
             extra={
                 "config_id": self.config_id,
-                "correlation_id": event.correlation,
-                "tenant": event.tenant,
-                "event_id": event.event_id,
+                "correlation_id": decision.correlation_id,
+                "tenant": decision.tenant,
+                "event_id": decision.event_id,
                 "latency_ms": decision.latency_ms,
             },
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from workbench.types import Answer, ConversationState, Hit, Message
+from workbench.types import Answer, ConversationState, Decision, Hit, Message
 
 
 @runtime_checkable
@@ -70,12 +70,14 @@ class Reasoner(Protocol):
 
 @runtime_checkable
 class Actuator(Protocol):
-    def act(self, decision: dict[str, Any]) -> None: ...
+    def act(self, decision: Decision, key: str) -> None:
+        """Carry out `decision`. `key` (`<tenant>#<event_id>`; an escalation's: `escalation:<tenant>#<event_id>`) is
+        what a receiver drops a repeat by: the one repeat the delivery core allows comes with the same key."""
 
 
 @runtime_checkable
 class DecisionLog(Protocol):
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, decision: Decision) -> None:
         """Append one decision; never update or delete."""
 
     def contains(self, tenant: str, event_id: str) -> bool:

@@ -63,6 +63,10 @@ class Decision:
     latency_ms: dict[str, float]
     tokens: dict[str, int]
     escalated: bool = False
+    timestamp: str = ""  # the event's, ISO 8601
+    channel: str = "default"  # the event's, redacted
+    model: str = ""  # the reasoner, e.g. extractive:offline
+    embedder: str = ""  # the embedding model
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

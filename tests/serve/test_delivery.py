@@ -74,11 +74,11 @@ class FailsOnce:
     def __init__(self, inner) -> None:
         self.inner, self.calls = inner, 0
 
-    def act(self, decision):
+    def act(self, decision, key):
         self.calls += 1
         if self.calls == 1:
             raise ConnectionError("actuator unreachable")
-        self.inner.act(decision)
+        self.inner.act(decision, key)
 
 
 class CountingReasoner:

@@ -132,10 +132,10 @@ class Slow:
     def __init__(self, inner, seconds: float) -> None:
         self.inner, self.seconds, self.keys = inner, seconds, []
 
-    def act(self, decision):
+    def act(self, decision, key):
         time.sleep(self.seconds)
-        self.keys.append(decision["idempotency_key"])
-        self.inner.act(decision)
+        self.keys.append(key)
+        self.inner.act(decision, key)
 
 
 def test_handling_longer_than_the_visibility_timeout_acts_once_and_skips_nothing(hashing_config, workspace, tmp_path) -> None:

@@ -15,7 +15,7 @@ from workbench.errors import StaleWriteError
 from workbench.events import Event
 from workbench.loop import Agent
 from workbench.state.sqlite import SQLiteStateStore
-from workbench.state.turns import MAX_HISTORY_BYTES, append_turn
+from workbench.turns import MAX_HISTORY_BYTES, append_turn
 from workbench.types import Message
 
 

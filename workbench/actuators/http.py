@@ -15,22 +15,22 @@ import json
 import os
 import urllib.parse
 import urllib.request
-from typing import Any
 
 from workbench.config import ActuatorConfig
 from workbench.errors import ConfigError
 from workbench.registry import BuildContext
+from workbench.types import Decision
 
 
 class HttpActuator:
     def __init__(self, url: str, timeout_s: float, shape: str = "decision") -> None:
         self.url, self.timeout_s, self.shape = url, timeout_s, shape
 
-    def act(self, decision: dict[str, Any]) -> None:
+    def act(self, decision: Decision, key: str) -> None:
         body = (
-            {"text": decision["answer"]}
+            {"text": decision.answer}
             if self.shape == "slack"
-            else {k: v for k, v in decision.items() if k not in ("prompt", "contexts")}
+            else {k: v for k, v in decision.to_dict().items() if k not in ("prompt", "contexts")} | {"idempotency_key": key}
         )
         request = urllib.request.Request(
             self.url,
@@ -38,8 +38,8 @@ class HttpActuator:
             method="POST",
             headers={
                 "Content-Type": "application/json",
-                "Idempotency-Key": _header(decision["idempotency_key"]),
-                "X-Correlation-Id": _header(decision["correlation_id"]),
+                "Idempotency-Key": _header(key),
+                "X-Correlation-Id": _header(decision.correlation_id),
             },
         )
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # raises HTTPError on 4xx/5xx

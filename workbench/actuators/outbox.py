@@ -15,9 +15,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from workbench.actuators import action_record
 from workbench.registry import BuildContext
-
-KEYS = ("idempotency_key", "event_id", "correlation_id", "config_id", "tenant", "user_id", "answer", "citations")
+from workbench.types import Decision
 
 
 class OutboxActuator:
@@ -27,8 +27,7 @@ class OutboxActuator:
         self._seen: set[str] = set()
         self._offset = 0
 
-    def act(self, decision: dict[str, Any]) -> None:
-        key = decision["idempotency_key"]
+    def act(self, decision: Decision, key: str) -> None:
         with self._lock, self.path.open("a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
             fh.seek(self._offset)
@@ -36,7 +35,7 @@ class OutboxActuator:
             self._seen.update(filter(None, map(_key, tail.splitlines())))
             if key not in self._seen:
                 torn = fh.tell() > 0 and not (tail or self._last_byte(fh)).endswith(b"\n")
-                line = json.dumps({k: decision[k] for k in KEYS}, ensure_ascii=False) + "\n"
+                line = json.dumps(action_record(decision, key), ensure_ascii=False) + "\n"
                 fh.write(("\n" if torn else "").encode() + line.encode("utf-8"))
                 fh.flush()
                 self._seen.add(key)

@@ -9,16 +9,15 @@ consumer of the log to drop.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from workbench.actuators import action_record
 from workbench.registry import BuildContext
-
-KEYS = ("idempotency_key", "event_id", "correlation_id", "config_id", "tenant", "user_id", "answer", "citations")
+from workbench.types import Decision
 
 
 class StdoutActuator:
-    def act(self, decision: dict[str, Any]) -> None:
-        record = {k: decision[k] for k in KEYS} | {"hits": [hit for hit, _ in decision["hits"]]}
+    def act(self, decision: Decision, key: str) -> None:
+        record = action_record(decision, key) | {"hits": [hit for hit, _ in decision.hits]}
         print(json.dumps({"outbox": record}, ensure_ascii=False), flush=True)
 
 

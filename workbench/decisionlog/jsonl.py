@@ -10,6 +10,7 @@ from typing import Any, Iterator
 
 from workbench.errors import DataError
 from workbench.registry import BuildContext
+from workbench.types import Decision
 
 
 class JsonlDecisionLog:
@@ -17,8 +18,8 @@ class JsonlDecisionLog:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    def append(self, decision: Decision) -> None:
+        line = (json.dumps(decision.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:  # one O_APPEND write per line, so lines from several processes never interleave
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

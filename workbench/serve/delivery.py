@@ -118,13 +118,13 @@ class Delivery:
         if entry is not None:  # committed by the Reason step, or by an attempt that died before it finished
             decision = Decision.from_dict(entry.decision)
             if not self.agent.recorded(event):
-                self.agent.record(event, decision)
+                self.agent.record(decision)
             return self.finish(key, decision, entry)
         decision = propose()
         committed, fresh = self.ledger.claim(key, decision.to_dict())
         if not fresh:  # a concurrent attempt, alive, committed first and acts on it
             return {**committed, "duplicate": True}
-        self.agent.record(event, decision)
+        self.agent.record(decision)
         return self.finish(key, decision)
 
     def commit(self, event: Event, decision: Decision) -> dict[str, Any]:
