@@ -9,6 +9,9 @@ raise, or an HTTP error with such a `code`), after the provider SDK's own retrie
 Calls with side effects (`act`, `save`) are never abandoned at the timeout: a call the guard gave up on would keep
 running, and a retry beside it would act twice. They run to the end of their own client's timeout (for example
 `actuator.timeout_s`), and are retried only once their failure is known.
+
+Bulk work (ingestion) runs `with bulk():`: it has its own progress bar, and a batch of 256 passages may take longer
+than any per-event timeout, so there the guarded parts are called as they are.
 """
 
 from __future__ import annotations
@@ -17,13 +20,26 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator
 from urllib.error import HTTPError
 
 METHODS = ("embed", "query", "query_many", "upsert", "load", "save", "reason", "act")
 SIDE_EFFECTS = frozenset({"act", "save"})  # run to their own end: abandoning one would let a retry repeat it
 TRANSIENT = (TimeoutError, ConnectionError, OSError)
 RETRIED_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_BULK: ContextVar[bool] = ContextVar("workbench_bulk", default=False)
+
+
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Calls to guarded parts in this block (this thread or task only) skip the policy: no timeout, retry or rate."""
+    token = _BULK.set(True)
+    try:
+        yield
+    finally:
+        _BULK.reset(token)
 
 
 def transient(exc: BaseException) -> bool:
@@ -83,7 +99,9 @@ class Guarded:
         value = getattr(self._part, attr)
         if attr not in METHODS:
             return value
-        return lambda *args, **kwargs: self._retrying(self._call, attr, value, args, kwargs)
+        return lambda *args, **kwargs: (
+            value(*args, **kwargs) if _BULK.get() else self._retrying(self._call, attr, value, args, kwargs)
+        )
 
     def _call(self, method: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if self._limiter:
@@ -95,11 +113,6 @@ class Guarded:
             return future.result(timeout=self._timeout)
         except FutureTimeout:
             raise TimeoutError(f"{self._name}.{method} took longer than {self._timeout}s") from None
-
-
-def unwrap(part: Any) -> Any:
-    """The part without its guard: bulk work (ingestion) has its own progress and must not time out per call."""
-    return part._part if isinstance(part, Guarded) else part
 
 
 def guard(part: Any, name: str, policy: Any) -> Any:

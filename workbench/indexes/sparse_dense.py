@@ -151,8 +151,6 @@ def tenant_params(index: Any, tenant_field: str) -> dict[str, bm25.BM25Params]:
 
 def fit_at_ingest(index: Any, tenant_field: str) -> None:
     """Fit and save every tenant's parameters of a local index (an index without Chroma files has none to keep)."""
-    from workbench.resilience import unwrap
-
-    base = unwrap(index.inner if isinstance(index, SparseDenseIndex) else index)
+    base = index.inner if isinstance(index, SparseDenseIndex) else index  # a guard passes these attributes through
     if hasattr(base, "collection") and hasattr(base, "path"):
         tenant_params(base, tenant_field)

@@ -13,6 +13,7 @@ from workbench.ingest.chunking import chunk_documents
 from workbench.ingest.loaders import Document, load_corpus
 from workbench.protocols import Embedder, VectorIndex
 from workbench.registry import BuildContext, build
+from workbench.resilience import bulk
 from workbench.workspace import Workspace
 
 
@@ -45,11 +46,9 @@ def ingest(
 
     Unchanged chunks are skipped; new text is embedded once."""
     start = time.perf_counter()
-    from workbench.resilience import unwrap
-
     ctx = BuildContext(config, workspace or Workspace.default())
-    ctx.embedder = unwrap(embedder) if embedder is not None else build_embedder(ctx)
-    index = unwrap(index) if index is not None else build("index", config.index.kind, ctx)
+    ctx.embedder = embedder if embedder is not None else build_embedder(ctx)
+    index = index if index is not None else build("index", config.index.kind, ctx)
     docs = [d for d in load_corpus(corpus) if keep is None or keep(d)][:limit]
     chunks = chunk_documents(docs, config.retrieval.chunking, config.retrieval.tenant_field, tenant)
     field = config.retrieval.tenant_field
@@ -65,7 +64,7 @@ def ingest(
     batch = config.embedder.batch_size * 8
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(todo), desc="ingest", unit="chunk", disable=not progress) as bar:
+    with bulk(), tqdm(total=len(todo), desc="ingest", unit="chunk", disable=not progress) as bar:
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]
             texts, metadatas = [c.text for c in part], [c.metadata for c in part]
