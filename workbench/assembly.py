@@ -15,7 +15,7 @@ from workbench.workspace import Workspace
 
 def build_embedder(ctx: BuildContext, cache: bool = True) -> Embedder:
     """The config's embedder, behind the on-disk embedding cache unless `cache` is False."""
-    embedder = build("embedder", ctx.config.embedder.kind, ctx)
+    embedder = build("embedder", ctx.own("embedder").kind, ctx)
     if cache:
         from workbench.embedders.cache import CachedEmbedder
 

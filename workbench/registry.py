@@ -3,7 +3,8 @@ only then.
 
 A factory takes a `BuildContext` and returns the part; it reads its own config section with `ctx.own(family)`,
 which is the section the part was built from (the escalator is an actuator built from `escalation.actuator`,
-no copy of the config with a field swapped). The core never imports a backend; declare one in `catalogue`.
+no copy of the config with a field swapped), and an index also `ctx.retrieval`, the retrieval it serves. The
+whole config is not a factory's to read. The core never imports a backend; declare one in `catalogue`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from workbench.catalogue import Profile, kinds, lookup, register, resolve
 from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from workbench.config import AgentConfig
+    from workbench.config import AgentConfig, RetrievalConfig
     from workbench.workspace import Workspace
 
 __all__ = ["BuildContext", "build", "check_kind", "factory", "kinds", "register"]
@@ -24,10 +25,10 @@ __all__ = ["BuildContext", "build", "check_kind", "factory", "kinds", "register"
 
 @dataclass
 class BuildContext:
-    """What a factory may use: the config (for the retrieval settings an index serves), where to keep files, the
-    embedder already built (a reasoner may embed), the part's own section, and the profile it is built for."""
+    """What a factory may use: its own section (`own`), the retrieval an index serves, where to keep files, the
+    embedder already built (a reasoner may embed), and the profile it is built for."""
 
-    config: "AgentConfig"
+    _config: "AgentConfig"
     workspace: "Workspace"
     embedder: Any = None
     section: Any = None
@@ -35,7 +36,12 @@ class BuildContext:
 
     def own(self, family: str) -> Any:
         """The section this part is built from: the one `build` was given, else the config's section of `family`."""
-        return self.section if self.section is not None else getattr(self.config, family)
+        return self.section if self.section is not None else getattr(self._config, family)
+
+    @property
+    def retrieval(self) -> "RetrievalConfig":
+        """What an index serves: its tenant field (every query is scoped by it) and its hybrid scoring."""
+        return self._config.retrieval
 
 
 def check_kind(family: str, kind: str) -> str:

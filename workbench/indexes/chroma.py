@@ -172,4 +172,4 @@ class ChromaIndex:
 
 
 def build(ctx: BuildContext) -> ChromaIndex:
-    return ChromaIndex(ctx.workspace.chroma_dir, ctx.own("index"), ctx.config.retrieval.tenant_field)
+    return ChromaIndex(ctx.workspace.chroma_dir, ctx.own("index"), ctx.retrieval.tenant_field)

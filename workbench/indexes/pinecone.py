@@ -145,13 +145,13 @@ def build(ctx: BuildContext) -> PineconeIndex:
     host = os.environ.get("PINECONE_HOST")
     if not host:
         raise ConfigError("the pinecone index needs PINECONE_HOST (the index's data-plane URL) in the environment")
-    hybrid = ctx.config.retrieval.hybrid
+    hybrid = ctx.retrieval.hybrid
     if hybrid.enabled and hybrid.method != "sparse_dense":
         raise ConfigError(f"retrieval.hybrid.method {hybrid.method!r} runs locally only; Pinecone serves sparse_dense")
     folder = Path(os.environ.get("WORKBENCH_BM25_DIR", Path(__file__).resolve().parent.parent.parent / "bm25"))
     return PineconeIndex(
         connect(host, api_key()),
-        ctx.config.retrieval.tenant_field,
+        ctx.retrieval.tenant_field,
         hybrid if hybrid.enabled else None,
         folder if hybrid.enabled else None,
     )
