@@ -51,8 +51,9 @@ def test_t_interval_matches_scipy() -> None:
 def test_hit_type_metrics_get_mcnemars_exact_test() -> None:
     base = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0] * 2
     cand = [1, 1, 0, 0, 0, 0, 0, 1, 0, 1] * 2  # 10 lost, 2 gained
-    t = paired_test(base, cand)
+    t = paired_test(base, cand, hit=True)
     assert t.test == "mcnemar-exact" and t.n == 20
+    assert paired_test(base, cand).test == "wilcoxon"  # a continuous metric whose values happen to be 0 or 1
     assert t.p_value == pytest.approx(sp.binomtest(2, 12, 0.5).pvalue)
     assert t.effect_size == pytest.approx((2 - 10) / 12) and t.diff == pytest.approx(-0.4)
     assert t.ci_low < t.diff < t.ci_high < 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.lab.scorers import is_hit
 from workbench.lab.stats import Paired, bootstrap_p, holm, paired_draws, paired_test
 from workbench.lab.summary import QUESTION, lower_is_better, statistic_of
 
@@ -107,7 +108,7 @@ def difference(base: RunData, cand: RunData, metric: str) -> Difference:
     a, b = aligned(base, cand, column)
     if not lower_is_better(metric):
         means = (float(a.mean()), float(b.mean())) if len(a) else (np.nan, np.nan)
-        return Difference(**asdict(paired_test(a, b)), metric=metric, baseline=means[0], candidate=means[1])
+        return Difference(**asdict(paired_test(a, b, is_hit(metric))), metric=metric, baseline=means[0], candidate=means[1])
     before, after = base.metrics.get(metric, np.nan), cand.metrics.get(metric, np.nan)
     draws = paired_draws(a, b, statistic)
     low, high = np.quantile(draws, [ALPHA / 2, 1 - ALPHA / 2]) if len(draws) else (np.nan, np.nan)

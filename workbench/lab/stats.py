@@ -67,11 +67,12 @@ class Paired:
     effect_size: float  # matched-pairs rank-biserial correlation, in [-1, 1]
 
 
-def paired_test(baseline: Sequence[float], candidate: Sequence[float], level: float = LEVEL) -> Paired:
-    """Mean paired difference with a bootstrap interval, and a test that suits the values.
+def paired_test(baseline: Sequence[float], candidate: Sequence[float], hit: bool = False, level: float = LEVEL) -> Paired:
+    """Mean paired difference with a bootstrap interval, and a test that suits the metric.
 
-    Hit-type values (every one 0 or 1): McNemar's test, exact (a binomial test on the discordant questions).
-    Otherwise: Wilcoxon's signed-rank test. The effect size is the rank-biserial correlation of the differences,
+    A hit-type metric (its scorer says so) whose every value is still 0 or 1 (repeats that disagree average to a
+    fraction): McNemar's test, exact (a binomial test on the discordant questions). Otherwise: Wilcoxon's
+    signed-rank test. The effect size is the rank-biserial correlation of the differences,
     which for hit-type values is (gained - lost) / (gained + lost).
     """
     from scipy import stats
@@ -84,7 +85,7 @@ def paired_test(baseline: Sequence[float], candidate: Sequence[float], level: fl
         return Paired(0, math.nan, math.nan, math.nan, math.nan, "none", math.nan)
     low, high = bootstrap_ci(d, level=level)
     nonzero = d[d != 0]
-    binary = bool(np.isin(np.concatenate([a, b]), (0.0, 1.0)).all())
+    binary = hit and bool(np.isin(np.concatenate([a, b]), (0.0, 1.0)).all())
     if not len(nonzero):
         return Paired(len(d), 0.0, 0.0, 0.0, 1.0, "mcnemar-exact" if binary else "wilcoxon", 0.0)
     ranks = stats.rankdata(np.abs(nonzero))

@@ -16,12 +16,11 @@ import numpy as np
 from workbench.config import AgentConfig
 from workbench.lab.aws_usage import Usage
 from workbench.lab.cost import cost_per_million_events
-from workbench.lab.scorers.ragas_metrics import JUDGED, OFFLINE
+from workbench.lab.scorers import SCORERS
 from workbench.lab.stats import bootstrap_ci, quantile_of, t_interval
 
 STAGES = ("embed", "retrieve", "load_state", "build_prompt", "reason", "persist_state", "act", "total")
-RETRIEVAL = ("recall_at_k", "precision_at_k", "hit_rate_at_k", "mrr_at_k", "ndcg_at_10", "ann_recall_at_k")
-QUALITY = RETRIEVAL + OFFLINE + JUDGED
+QUALITY = tuple(s.name for s in SCORERS)
 WITH_INTERVALS = ("latency_total_p50_ms", "latency_total_p95_ms", "latency_total_p99_ms", "cost_per_1m_events")
 QUESTION = ["case_id", "turn"]  # what identifies a question across repeats and runs
 _PERCENTILE = re.compile(r"latency_([a-z_]+)_p(\d{2})_ms")

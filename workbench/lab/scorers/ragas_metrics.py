@@ -20,40 +20,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.errors import UnknownMetricError
+from workbench.lab.scorers import BY_NAME, names
 from workbench.protocols import Embedder
 
-OFFLINE = (
-    "id_based_context_precision",
-    "id_based_context_recall",
-    "non_llm_context_precision_with_reference",
-    "non_llm_context_recall",
-    "non_llm_string_similarity",
-    "bleu_score",
-    "rouge_score",
-    "exact_match",
-    "semantic_similarity",
-    "answer_contains_reference",
-    "token_f1",
-)
-JUDGED = ("faithfulness", "answer_relevancy", "llm_context_precision_with_reference", "factual_correctness")
-
-# What each metric reads from a sample; a sample missing any of these is not scored by it.
-_NEEDS = {
-    **dict.fromkeys(
-        ("id_based_context_precision", "id_based_context_recall"), ("retrieved_context_ids", "reference_context_ids")
-    ),
-    **dict.fromkeys(
-        ("non_llm_context_precision_with_reference", "non_llm_context_recall"), ("retrieved_contexts", "reference_contexts")
-    ),
-    **dict.fromkeys(
-        ("non_llm_string_similarity", "bleu_score", "rouge_score", "exact_match", "semantic_similarity", "factual_correctness"),
-        ("response", "reference"),
-    ),
-    **dict.fromkeys(("answer_contains_reference", "token_f1"), ("response", "references")),
-    **dict.fromkeys(("faithfulness",), ("response", "retrieved_contexts")),
-    **dict.fromkeys(("answer_relevancy",), ("response",)),
-    **dict.fromkeys(("llm_context_precision_with_reference",), ("retrieved_contexts", "reference")),
-}
+OFFLINE = names("offline")
+JUDGED = names("judged")
 
 
 def check_metrics(names: Sequence[str]) -> None:
@@ -166,7 +137,7 @@ def _score_unique(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> lis
         for row, sample in enumerate(samples):
             ragas_sample = SingleTurnSample(**{k: v for k, v in sample.items() if k != "references" and v not in (None, [], "")})
             for name in metrics:
-                if all(sample.get(f) not in (None, [], "") for f in _NEEDS[name]):
+                if all(sample.get(f) not in (None, [], "") for f in BY_NAME[name].needs):
                     jobs.append(one(name, sample, ragas_sample, gate))
                     slots.append((row, name))
         out: list[dict[str, Any]] = [
