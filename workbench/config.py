@@ -24,6 +24,7 @@ from workbench.filters import checked_filter
 from workbench.prompt import DEFAULT_PROMPT
 from workbench.redaction import mask_secrets
 from workbench.registry import check_kind
+from workbench.resilience import ResilienceConfig
 from workbench.sections import Section, Url, format_validation_error
 from workbench.yamlfile import read_yaml
 
@@ -112,8 +113,7 @@ class RetrievalConfig(Section):
 
 
 class StateConfig(Section):
-    """Where conversations live and how much of each is kept. History counts turns everywhere (here and in
-    `reasoner.history_turns`), never messages."""
+    """Where conversations live and how many turns of each are kept (history counts turns everywhere, never messages)."""
 
     kind: Annotated[str, AfterValidator(partial(check_kind, "state"))] = "sqlite"
     max_turns: int = Field(10, gt=0, description="turns (question and answer) kept per conversation; the oldest go first")
@@ -200,34 +200,6 @@ class PrivacyConfig(Section):
     """What is redacted from user and assistant text before it is persisted or logged."""
 
     redact: list[Literal["email", "phone", "card", "iban", "aws_key"]] = ["email", "phone", "card", "iban", "aws_key"]
-
-
-class ResilienceConfig(Section):
-    """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
-
-    max_attempts: int = Field(3, ge=1, le=20)
-    base_delay_s: float = Field(0.05, gt=0, le=TIMEOUT_MAX)
-    max_delay_s: float = Field(2.0, gt=0, le=TIMEOUT_MAX)
-    timeout_s: float = Field(30.0, gt=0, le=TIMEOUT_MAX)
-    rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
-        default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}"
-    )
-
-    @field_validator("rate_per_s")
-    @classmethod
-    def _positive_rates(cls, rates: dict[str, float]) -> dict[str, float]:
-        """A negative rate validated, then made every call fail ("sleep length must be non-negative"); 0 silently
-        meant no limit; below 1/TIMEOUT_MAX the wait for a token overflows."""
-        for name, rate in rates.items():
-            if rate <= 0:
-                raise ValueError(
-                    f"{name}: {rate:g} calls per second; a rate must be more than 0. For no limit, leave {name} out of rate_per_s"
-                )
-            if rate < 1 / TIMEOUT_MAX:
-                raise ValueError(
-                    f"{name}: {rate:g} calls per second is less than one call in {TIMEOUT_MAX:.0f} s, Python's longest wait"
-                )
-        return rates
 
 
 class AgentConfig(Section):

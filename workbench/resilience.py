@@ -22,13 +22,48 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from threading import TIMEOUT_MAX  # the longest wait Python can make; past it every call raises OverflowError
+from typing import Any, Callable, Iterator, Literal
 from urllib.error import HTTPError
+
+from pydantic import Field, field_validator
+
+from workbench.sections import Section
 
 METHODS = ("embed", "query", "query_many", "upsert", "load", "save", "reason", "act")
 SIDE_EFFECTS = frozenset({"act", "save"})  # run to their own end: abandoning one would let a retry repeat it
 TRANSIENT = (TimeoutError, ConnectionError, OSError)
 RETRIED_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class ResilienceConfig(Section):
+    """Every downstream call: retried on transient errors (exponential backoff, jitter), timed out, rate limited."""
+
+    max_attempts: int = Field(3, ge=1, le=20)
+    base_delay_s: float = Field(0.05, gt=0, le=TIMEOUT_MAX)
+    max_delay_s: float = Field(2.0, gt=0, le=TIMEOUT_MAX)
+    timeout_s: float = Field(30.0, gt=0, le=TIMEOUT_MAX)
+    rate_per_s: dict[Literal["embedder", "index", "state", "reasoner", "actuator"], float] = Field(
+        default_factory=dict, description="token-bucket rate per downstream, e.g. {reasoner: 5}"
+    )
+
+    @field_validator("rate_per_s")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        """A negative rate validated, then made every call fail ("sleep length must be non-negative"); 0 silently
+        meant no limit; below 1/TIMEOUT_MAX the wait for a token overflows."""
+        for name, rate in rates.items():
+            if rate <= 0:
+                raise ValueError(
+                    f"{name}: {rate:g} calls per second; a rate must be more than 0. For no limit, leave {name} out of rate_per_s"
+                )
+            if rate < 1 / TIMEOUT_MAX:
+                raise ValueError(
+                    f"{name}: {rate:g} calls per second is less than one call in {TIMEOUT_MAX:.0f} s, Python's longest wait"
+                )
+        return rates
+
+
 _BULK: ContextVar[bool] = ContextVar("workbench_bulk", default=False)
 
 

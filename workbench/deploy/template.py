@@ -25,7 +25,6 @@ def sam_template(cfg: AgentConfig, run_id: str | None) -> dict[str, Any]:
     secret_params = _secret_url_parameters(cfg)
     for var, param in secret_params.items():  # the function reads url_env from its environment, set at deploy time
         env[var] = {"Ref": param}
-    table_sse = {"SSEEnabled": True}
     sfn = d.orchestration == "step_functions"
     resources_extra = functions(cfg, env)
     consumer = "StarterFunction" if sfn else "AgentFunction"
@@ -98,46 +97,11 @@ def sam_template(cfg: AgentConfig, run_id: str | None) -> dict[str, Any]:
                     "Endpoint": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
                 },
             },
-            "StateTable": {
-                "Type": "AWS::DynamoDB::Table",
-                "DeletionPolicy": "Retain",
-                "UpdateReplacePolicy": "Retain",
-                "Properties": {
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "SSESpecification": table_sse,
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
-                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                },
-            },
-            "IdempotencyTable": {
-                "Type": "AWS::DynamoDB::Table",
-                "DeletionPolicy": "Delete",
-                "UpdateReplacePolicy": "Delete",
-                "Properties": {
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "SSESpecification": table_sse,
-                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                    "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
-                },
-            },
+            "StateTable": _table("pk", ttl="expires_at"),
+            "IdempotencyTable": _table("id", ttl="expiration", retain=False),
             # The decision log and the delivery core's ledger: one item per <tenant>#<event_id>, written once, then
             # marked acted; its stream feeds audit and replay consumers.
-            "DecisionTable": {
-                "Type": "AWS::DynamoDB::Table",
-                "DeletionPolicy": "Retain",
-                "UpdateReplacePolicy": "Retain",
-                "Properties": {
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "SSESpecification": table_sse,
-                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
-                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                },
-            },
+            "DecisionTable": _table("pk", stream=True),
             **resources_extra,
         },
         "Outputs": {
@@ -181,3 +145,22 @@ COPY model ${{LAMBDA_TASK_ROOT}}/model
 {bm25}ENV WORKBENCH_MODEL_DIR=${{LAMBDA_TASK_ROOT}}/model
 CMD ["handler.handler"]
 """
+
+
+def _table(key: str, *, ttl: str | None = None, retain: bool = True, stream: bool = False) -> dict[str, Any]:
+    """An on-demand, encrypted table keyed by the string `key`. Kept tables (state, decisions) survive a stack
+    deletion and have point-in-time recovery; the idempotency records expire within a day and are not kept."""
+    policy = "Retain" if retain else "Delete"
+    props: dict[str, Any] = {
+        "BillingMode": "PAY_PER_REQUEST",
+        "SSESpecification": {"SSEEnabled": True},
+        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+    }
+    if ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    if stream:
+        props["StreamSpecification"] = {"StreamViewType": "NEW_IMAGE"}
+    if retain:
+        props["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": policy, "UpdateReplacePolicy": policy, "Properties": props}

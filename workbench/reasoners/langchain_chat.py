@@ -34,15 +34,22 @@ class LangChainReasoner:
         return Answer(text.strip(), citations, tokens=tokens)
 
 
-def build(ctx: BuildContext) -> LangChainReasoner:
+def init_chat(provider: str, model: str, role: str, **options: Any) -> Any:
+    """LangChain's chat model for provider and model, or a ConfigError that says what to install and set: provider
+    packages raise anything, and the user needs the cause and the fix."""
     from langchain.chat_models import init_chat_model
 
-    cfg = ctx.own("reasoner")
     try:
-        model = init_chat_model(cfg.model, model_provider=cfg.provider, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
+        return init_chat_model(model, model_provider=provider, **options)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
         raise ConfigError(
-            f"reasoner: cannot create {cfg.provider}:{cfg.model}: {exc}. Install the provider's "
-            f"langchain package (e.g. langchain-{cfg.provider}) and set its API key in the environment."
+            f"{role}: cannot create {provider}:{model}: {exc}. Install the provider's LangChain package "
+            f"(e.g. langchain-{provider}) and set its credentials in the environment"
         ) from exc
-    return LangChainReasoner(model)
+
+
+def build(ctx: BuildContext) -> LangChainReasoner:
+    cfg = ctx.own("reasoner")
+    return LangChainReasoner(
+        init_chat(cfg.provider, cfg.model, "reasoner", temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+    )

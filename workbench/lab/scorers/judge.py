@@ -84,20 +84,14 @@ def judged_factories(judge: str, embeddings: Any, cache: Any) -> dict[str, Calla
 
 def chat_model(spec: str, cache: Any = None, role: str = "judge") -> Any:
     """A ragas-wrapped LangChain chat model for `spec` ("provider:model"), at temperature 0, cached in `cache`."""
-    from langchain.chat_models import init_chat_model
     from ragas.llms import LangchainLLMWrapper
+
+    from workbench.reasoners.langchain_chat import init_chat
 
     provider, _, model = spec.partition(":")
     if not (provider and model):
         raise ConfigError(f"{role} {spec!r}: write it as provider:model, e.g. openai:gpt-4o-mini")
-    try:
-        chat = init_chat_model(model, model_provider=provider, temperature=0, cache=cache)
-    except Exception as exc:  # noqa: BLE001 - provider packages raise anything; the user needs the cause and a fix
-        raise ConfigError(
-            f"{role} {spec}: cannot create the chat model: {exc}. Install the provider's LangChain "
-            f"package (e.g. langchain-{provider}) and set its credentials in the environment"
-        ) from exc
-    return LangchainLLMWrapper(chat)
+    return LangchainLLMWrapper(init_chat(provider, model, role, temperature=0, cache=cache))
 
 
 async def judged_score(metric: Any, sample: Any, gate: asyncio.Semaphore) -> tuple[float, str | None]:
