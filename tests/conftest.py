@@ -183,7 +183,7 @@ def build_counting_embedder(ctx):
             EMBEDDED_TEXTS.extend(texts)
             return super().embed(texts)
 
-    return Counting(ctx.config.embedder.dimension)
+    return Counting(ctx.own("embedder").dimension)
 
 
 # Shaped like MiniLM on this CPU: its time is nearly proportional to the text, with little fixed cost per call.
@@ -220,7 +220,7 @@ def build_timed_embedder(ctx):
                 VIRTUAL_CLOCK.seconds += seconds
             return super().embed(texts)
 
-    return Timed(ctx.config.embedder.dimension)
+    return Timed(ctx.own("embedder").dimension)
 
 
 def _free_port() -> int:

@@ -16,14 +16,14 @@ from workbench.config import AgentConfig
 from workbench.embedders.cache import CachedEmbedder
 from workbench.lab.evalsets import DatasetSpec
 from workbench.lab.evaluate import evaluate
-from workbench.registry import register
+from workbench.registry import BuildContext, register
 from workbench.workspace import Workspace
 
 register("embedder", "timed", "conftest:build_timed_embedder")
 
 
 def timed_model():
-    return conftest.build_timed_embedder(SimpleNamespace(config=AgentConfig()))
+    return conftest.build_timed_embedder(BuildContext(AgentConfig(), None))
 
 
 def model_ms(*texts):
