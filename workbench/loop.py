@@ -218,7 +218,7 @@ class Agent:
             timestamp=event.timestamp.isoformat(),
             channel=scrub(event.channel),
             model=f"{ec.kind}:{ec.model or 'offline'}",
-            embedder=self.config.embedder.model,
+            embedder=f"{self.config.embedder.kind}:{self.config.embedder.model}",
         )
 
     def act(self, decision: Decision, span_attrs: dict[str, str] | None = None) -> None:

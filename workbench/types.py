@@ -66,7 +66,7 @@ class Decision:
     timestamp: str = ""  # the event's, ISO 8601
     channel: str = "default"  # the event's, redacted
     model: str = ""  # the reasoner, e.g. extractive:offline
-    embedder: str = ""  # the embedding model
+    embedder: str = ""  # the embedder, e.g. minilm:all-MiniLM-L6-v2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
