@@ -136,9 +136,11 @@ def _params(folder: Path | None, tenant: str) -> Any:
 
 
 def connect(host: str, key: str) -> Any:
-    from pinecone import Pinecone
+    """The index's data-plane client alone: `Pinecone(api_key).Index(host)` builds a control-plane client first,
+    with an HTTP pool and a TLS context of its own that a cold start pays for and the data plane never uses."""
+    from pinecone import Index
 
-    return Pinecone(api_key=key).Index(host=host)
+    return Index(host=host, api_key=key)
 
 
 def build(ctx: BuildContext) -> PineconeIndex:
