@@ -31,6 +31,7 @@ class PineconeDouble:
         self.dimension, self.metric, self.api_key = dimension, metric, api_key
         self.namespaces: dict[str, dict[str, dict]] = {}
         self.requests: list[str] = []
+        self.posted: list[tuple[str, str | None, dict]] = []  # (route, API version header, body) of each POST
         self._lock = threading.Lock()
         double = self
 
@@ -53,6 +54,7 @@ class PineconeDouble:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 route = urlparse(self.path).path
                 double.requests.append(route)
+                double.posted.append((route, self.headers.get("X-Pinecone-Api-Version"), body))
                 if not self._authorised():
                     return
                 handler = {
