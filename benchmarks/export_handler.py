@@ -32,6 +32,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lambda_surroundings import handler_parts, image_env, image_site, load_paragraphs, sqs_batch, task_root, trust_store  # noqa: E402
+
 # A handler lifted from a notebook imports its tools eagerly: the workbench's own modules are lazy, so name them.
 NAIVE = (
     "import langchain, langchain_community.chat_models, chromadb, sentence_transformers, mlflow, pandas, "
@@ -116,43 +119,6 @@ print(json.dumps(out))
 """
 
 
-def handler_parts(task: Path) -> tuple[str, str]:
-    """handler.py's source in two, to time apart: up to its import of the runtime (the modules), then the rest
-    (`init()`, building the agent, and what else it does before the first event)."""
-    import ast
-
-    source = (task / "handler.py").read_text()
-    cut = next(
-        node.end_lineno
-        for node in ast.parse(source).body
-        if isinstance(node, ast.ImportFrom) and node.module == "workbench.serve.lambda_handler"
-    )
-    lines = source.splitlines(keepends=True)
-    return "".join(lines[:cut]), "".join(lines[cut:])
-
-
-def image_site(bundle: Path) -> Path:
-    """The image's packages for this interpreter: the lock's name==version list (its hashes are for the Lambda's
-    platform) and boto3 with its dependencies, as the Lambda runtime provides them."""
-    import hashlib
-    from importlib import metadata
-
-    pins = [
-        line.split()[0] for line in (bundle / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")
-    ]
-    runtime = f"boto3=={metadata.version('boto3')}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "image-sites"
-    target = cache / hashlib.sha256(" ".join([*pins, runtime]).encode()).hexdigest()[:12]
-    if not target.exists():
-        tmp = target.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tmp)]
-        subprocess.run([*pip, "--no-deps", *pins], check=True)
-        subprocess.run([*pip, runtime], check=True)
-        tmp.rename(target)
-    return target
-
-
 def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float]:
     """Median of each phase over `runs` cold starts, against moto and the Pinecone test double."""
     import socket
@@ -162,8 +128,14 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
     import boto3
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from pinecone_double import PineconeDouble
+    from pinecone_double import PineconeDouble, self_signed
 
+    site_dir = image_site(bundle)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-task-"))
+    # The double speaks TLS, as Pinecone does. moto cannot stand for AWS there: it closes every connection, so each
+    # request would pay a handshake and botocore's load of its CA bundle, which a kept-alive connection pays once.
+    tls = self_signed(scratch)
+    trusted = trust_store(site_dir, tls[0], scratch)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -173,8 +145,7 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    double = PineconeDouble(384)
-    scratch = tempfile.mkdtemp(prefix="bench-task-")
+    double = PineconeDouble(384, tls=tls)
     aws = {
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
@@ -199,15 +170,15 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             )
         boto3.client("secretsmanager").create_secret(Name="bench/pinecone", SecretString=double.api_key)
-        _load_paragraphs(bundle, double)
-        site_dir = image_site(bundle)
-        task = task_root(bundle, Path(scratch))
+        load_paragraphs(bundle, double, tls[0])
+        task = task_root(bundle, scratch)
         env = {
             **aws,
             **tables,
             "PATH": "/usr/bin:/bin",
             "PINECONE_HOST": double.host,
             "PINECONE_SECRET_NAME": "bench/pinecone",
+            "SSL_CERT_FILE": str(trusted),  # the system's trust store, for the Pinecone read client
             **image_env(bundle, task),
             # As the Lambda runtime sets them: X-Ray's SDK then samples locally (outside a Lambda it builds two X-Ray
             # API clients at import) and Powertools' Tracer is on, so the run pays for the subsegments it sends.
@@ -217,7 +188,7 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         phases = []
         for i in range(runs):
             batches = [
-                _batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q)
+                sqs_batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q)
                 for q in ("Which team won Super Bowl 50?", "Who is the Broncos' quarterback?")
             ]
             out = subprocess.run(
@@ -243,66 +214,6 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         moto.terminate()
         moto.wait()
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def task_root(bundle: Path, scratch: Path) -> Path:
-    """The function's code as the Dockerfile lays it out in the image: copied (the model linked), then compiled to
-    bytecode, which the cold runs' -B only stops them writing."""
-    import compileall
-
-    task = scratch / "task"
-    shutil.copytree(bundle, task, ignore=lambda folder, names: ["model"] if Path(folder) == bundle else [])
-    (task / "model").symlink_to(bundle / "model")
-    if not compileall.compile_file(str(task / "handler.py"), quiet=1) or not compileall.compile_dir(
-        str(task / "workbench"), quiet=1
-    ):
-        raise SystemExit(f"the bundle's code does not compile: {task}")
-    return task
-
-
-def image_env(bundle: Path, task: Path) -> dict[str, str]:
-    """The environment the Dockerfile's ENV lines give the function, in `task` as its LAMBDA_TASK_ROOT."""
-    lines = (bundle / "Dockerfile").read_text().splitlines()
-    pairs = (line.removeprefix("ENV ").partition("=") for line in lines if line.startswith("ENV "))
-    return {name: value.replace("${LAMBDA_TASK_ROOT}", str(task)) for name, _, value in pairs}
-
-
-def _batch(event_id: str, question: str) -> dict[str, Any]:
-    body = json.dumps({"event_id": event_id, "tenant": "acme", "user_id": event_id, "text": question})
-    return {
-        "Records": [
-            {
-                "messageId": event_id,
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
-
-
-def _load_paragraphs(bundle: Path, double: Any) -> None:
-    """40 SQuAD paragraphs in the double, embedded by the bundle's ONNX model, with their sentence vectors as
-    `pinecone-load` copies them from an ingested index (so the extractive reasoner embeds only the question)."""
-    from workbench.embedders.onnx_minilm import OnnxMiniLMEmbedder
-    from workbench.indexes.pinecone import PineconeIndex, connect
-    from workbench.reasoners.sentences import with_sentence_vectors
-
-    data = json.loads(
-        (Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json").read_text()
-    )
-    paragraphs = [(a["title"], p["context"]) for a in data["data"] for p in a["paragraphs"]][:40]
-    model = OnnxMiniLMEmbedder(bundle / "model")
-    texts = [text for _, text in paragraphs]
-    metadatas = with_sentence_vectors(texts, [{"tenant": "acme", "article": title} for title, _ in paragraphs], model)
-    PineconeIndex(connect(double.host, double.api_key)).upsert(
-        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], model.embed(texts), texts, metadatas
-    )
 
 
 def main() -> None:

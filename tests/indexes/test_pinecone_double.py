@@ -4,7 +4,7 @@ asking exactly what the SDK asks."""
 
 import numpy as np
 import pytest
-from pinecone_double import PineconeDouble
+from pinecone_double import PineconeDouble, self_signed
 
 from workbench.config import IndexConfig
 from workbench.indexes.chroma import ChromaIndex
@@ -189,3 +189,33 @@ def test_the_read_client_fails_clearly_and_transiently_only_when_it_is(double) -
     assert transient(gone.value)
     with pytest.raises(ValueError, match="API key"):
         ReadClient(double.host, "")
+
+
+def test_the_read_client_verifies_pinecones_certificate_and_reuses_one_tls_context(tmp_path, monkeypatch) -> None:
+    """Over HTTPS it trusts the system's store (here the double's own certificate, through SSL_CERT_FILE) and no
+    other certificate; ten concurrent queries share one TLS context (urllib3 alone would load the CAs for each)."""
+    import ssl
+    from concurrent.futures import ThreadPoolExecutor
+
+    tls = self_signed(tmp_path)
+    double = PineconeDouble(8, tls=tls)
+    try:
+        assert double.host.startswith("https://")
+        v = vectors(1)[0].tolist()
+        double.upsert({"vectors": [{"id": "a", "values": v, "metadata": {"text": "x"}}], "namespace": "t"})
+        with pytest.raises(ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            ReadClient(double.host, "pc-test-key").query(vector=v, top_k=1, namespace="t")  # not in the default store
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+        loads = []
+        monkeypatch.setattr(
+            ssl.SSLContext,
+            "load_default_certs",
+            lambda self, *a: loads.append(1) or ssl.SSLContext.set_default_verify_paths(self),
+        )
+        reads = ReadClient(double.host, "pc-test-key")
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda _: reads.query(vector=v, top_k=1, namespace="t"), range(10)))
+        assert [[m.id for m in r.matches] for r in results] == [["a"]] * 10
+        assert len(loads) == 1
+    finally:
+        double.close()

@@ -1,17 +1,18 @@
 """Pinecone's data-plane reads (query, index stats) over its REST API, without the SDK: what a query needs.
 
-Importing the `pinecone` SDK and building its client (httpx and httpcore, every adapter, a connection pool and a
-TLS context made even for a plain-HTTP host) was 90 ms of the Lambda's cold start, measured, more than any other
-part but the ONNX session (docs/benchmarks.md). This client sends the requests the SDK sends (pinecone 10: the same
-routes, bodies, `Api-Key` and API version headers; tests/indexes/test_pinecone_double.py compares the two request
-for request on the test double) over urllib3, which botocore has loaded already, and reads the same fields back.
-It leaves retries to the workbench's resilience guard (a status of 408, 429 or 5xx, a lost connection), as the SDK's
-own retries would be followed by them anyway. Writes (`pinecone-load`) keep the SDK: `workbench.indexes.pinecone.connect`.
+Importing the `pinecone` SDK and building its client (httpx and httpcore, every adapter) cost the Lambda's cold
+start about 60 ms more CPU than this client does, both with their TLS context, measured against the test double over
+HTTPS (docs/benchmarks.md); the image is 18.5 MB lighter. This client sends the requests the SDK sends (pinecone 10:
+the same routes, bodies, `Api-Key` and API version headers; tests/indexes/test_pinecone_double.py compares the two
+request for request on the double) over urllib3, which botocore has loaded already, and reads the same fields back.
+Retries are the workbench's resilience guard's (a status of 408, 429 or 5xx, a lost connection), which follows the
+SDK's own retries anyway. Writes (`pinecone-load`) keep the SDK: `workbench.indexes.pinecone.connect`.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,12 @@ class ReadClient:
             raise ValueError("a Pinecone API key is needed (PINECONE_SECRET_NAME or PINECONE_API_KEY)")
         self._base = (host if "://" in host else f"https://{host}").rstrip("/")
         self._headers = {"Api-Key": api_key, "X-Pinecone-Api-Version": API_VERSION, "Content-Type": "application/json"}
-        self._http = urllib3.PoolManager(maxsize=pool_size, retries=False, timeout=urllib3.Timeout(total=timeout_s))
+        # One TLS context (the system's trust store) for every connection: without it urllib3 builds one per
+        # connection, loading the CA certificates again each time (~45 ms of CPU here), and a batch opens up to ten.
+        tls = ssl.create_default_context() if self._base.startswith("https://") else None
+        self._http = urllib3.PoolManager(
+            maxsize=pool_size, retries=False, timeout=urllib3.Timeout(total=timeout_s), ssl_context=tls
+        )
 
     def query(
         self,
