@@ -90,7 +90,7 @@ def test_reingest_embeds_only_what_changed(hashing_config, workspace, tmp_path) 
 
 
 def test_the_embedding_cache_survives_processes(hashing_config, workspace) -> None:
-    from workbench.loop import build_embedder
+    from workbench.assembly import build_embedder
     from workbench.registry import BuildContext
 
     first = build_embedder(BuildContext(hashing_config, workspace))
