@@ -2,13 +2,16 @@
 
     python benchmarks/export_handler.py [--bundle export/bench] [--runs 5]
 
-Cold path: a fresh interpreter whose path holds only the bundle and the packages its image installs (the
+Cold path: a fresh interpreter whose path holds only the function's code and the packages its image installs (the
 requirements.lock versions, installed for this interpreter, plus boto3 as the Lambda runtime has it; huggingface_hub
-and the other left-out packages are absent, so the run also proves the handler does without them) imports the runtime,
-builds the agent as `handler.py`'s init does (ONNX session, tokenizer, Pinecone client with its key from Secrets
-Manager, DynamoDB clients), then handles a first SQS event end to end, against moto (DynamoDB, Secrets Manager) and
-the Pinecone test double (a fake of the service, tests/pinecone_double.py) holding 40 SQuAD paragraphs. Reported:
-the median of each phase over the runs, wall clock and the process's CPU time (less sensitive to a shared machine).
+and the other left-out packages are absent, so the run also proves the handler does without them) runs `handler.py`
+as the Lambda runtime imports it: its import of the runtime ("import"), then the rest of it ("build": `init()`, the
+ONNX session, tokenizer, Pinecone client with its key from Secrets Manager, DynamoDB clients), then handles a first
+SQS event end to end, against moto (DynamoDB, Secrets Manager) and the Pinecone test double (a fake of the service,
+tests/pinecone_double.py) holding 40 SQuAD paragraphs. The code sits as the Dockerfile lays it out (compiled to
+bytecode, with its ENV), and the environment names a Lambda (LAMBDA_TASK_ROOT, a trace header per invocation), so
+the X-Ray SDK and Powertools' Tracer behave as deployed. Reported: the median of each phase over the runs, wall
+clock and the process's CPU time (less sensitive to a shared machine).
 
 The naive bundle imports what a notebook prototype would drag along: langchain and the whole workbench
 (evaluation, tracking, Chroma, torch). Per-event overhead is the handler's own work with no external call:
@@ -25,8 +28,12 @@ import site
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lambda_surroundings import handler_parts, image_env, image_site, load_paragraphs, sqs_batch, task_root, trust_store  # noqa: E402
 
 # A handler lifted from a notebook imports its tools eagerly: the workbench's own modules are lazy, so name them.
 NAIVE = (
@@ -83,50 +90,33 @@ def cold_import(paths: list[str], module_code: str, cwd: Path, repeats: int = 5)
 COLD = """
 import json, os, sys, time
 from types import SimpleNamespace
+head, tail = (compile(part, "handler.py", "exec") for part in json.loads(os.environ["BENCH_HANDLER"]))
+handler = {"__name__": "handler"}  # handler.py's namespace, as the Lambda runtime imports it
 marks = [(time.perf_counter(), time.process_time())]
-import workbench.serve.lambda_handler as runtime
+exec(head, handler)
 marks.append((time.perf_counter(), time.process_time()))
-if os.environ.get("BENCH_PROFILE"):  # where the build's time goes, to stderr
+if os.environ.get("BENCH_PROFILE"):  # where the build's time goes, to stderr (the profiler inflates it)
     import cProfile, pstats
     profile = cProfile.Profile()
-    profile.runcall(runtime.init)
+    profile.runctx(tail, handler, handler)
     pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
-runtime.init()
+else:
+    exec(tail, handler)
 marks.append((time.perf_counter(), time.process_time()))
 ctx = SimpleNamespace(function_name="f", memory_limit_in_mb=1024, invoked_function_arn="arn:aws:lambda:us-east-1:1:function:f",
                       aws_request_id="r", get_remaining_time_in_millis=lambda: 30000)
 first, second = json.loads(os.environ["BENCH_BATCHES"])
-assert runtime.handler(first, ctx) == {"batchItemFailures": []}
+os.environ["_X_AMZN_TRACE_ID"] = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"  # per invocation
+assert handler["handler"](first, ctx) == {"batchItemFailures": []}
 marks.append((time.perf_counter(), time.process_time()))
-assert runtime.handler(second, ctx) == {"batchItemFailures": []}  # warm: what the first event paid beyond it is cold cost
+os.environ["_X_AMZN_TRACE_ID"] = "Root=1-5759e988-bd862e3fe1be46a994272794;Parent=53995c3f42cd8ad9;Sampled=1"
+assert handler["handler"](second, ctx) == {"batchItemFailures": []}  # warm: what the first event paid beyond it is cold cost
 marks.append((time.perf_counter(), time.process_time()))
 phases = ("import", "build", "first_event", "warm_event")
 out = {f"{p}_{kind}_ms": (b[i] - a[i]) * 1000 for p, a, b in zip(phases, marks, marks[1:]) for i, kind in enumerate(("wall", "cpu"))}
 out["cold_path_wall_ms"], out["cold_path_cpu_ms"] = ((marks[3][i] - marks[0][i]) * 1000 for i in range(2))
 print(json.dumps(out))
 """
-
-
-def image_site(bundle: Path) -> Path:
-    """The image's packages for this interpreter: the lock's name==version list (its hashes are for the Lambda's
-    platform) and boto3 with its dependencies, as the Lambda runtime provides them."""
-    import hashlib
-    from importlib import metadata
-
-    pins = [
-        line.split()[0] for line in (bundle / "requirements.lock").read_text().splitlines() if line and not line.startswith("#")
-    ]
-    runtime = f"boto3=={metadata.version('boto3')}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-workbench" / "image-sites"
-    target = cache / hashlib.sha256(" ".join([*pins, runtime]).encode()).hexdigest()[:12]
-    if not target.exists():
-        tmp = target.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tmp)]
-        subprocess.run([*pip, "--no-deps", *pins], check=True)
-        subprocess.run([*pip, runtime], check=True)
-        tmp.rename(target)
-    return target
 
 
 def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float]:
@@ -138,8 +128,14 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
     import boto3
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from pinecone_double import PineconeDouble
+    from pinecone_double import PineconeDouble, self_signed
 
+    site_dir = image_site(bundle)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-task-"))
+    # The double speaks TLS, as Pinecone does. moto cannot stand for AWS there: it closes every connection, so each
+    # request would pay a handshake and botocore's load of its CA bundle, which a kept-alive connection pays once.
+    tls = self_signed(scratch)
+    trusted = trust_store(site_dir, tls[0], scratch)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -149,7 +145,7 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    double = PineconeDouble(384)
+    double = PineconeDouble(384, tls=tls)
     aws = {
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
@@ -174,27 +170,36 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
             )
         boto3.client("secretsmanager").create_secret(Name="bench/pinecone", SecretString=double.api_key)
-        _load_paragraphs(bundle, double)
-        site_dir = image_site(bundle)
+        load_paragraphs(bundle, double, tls[0])
+        task = task_root(bundle, scratch)
         env = {
             **aws,
             **tables,
             "PATH": "/usr/bin:/bin",
             "PINECONE_HOST": double.host,
             "PINECONE_SECRET_NAME": "bench/pinecone",
-            "WORKBENCH_MODEL_DIR": str(bundle / "model"),
-            "WORKBENCH_CONFIG": str(bundle / "config.json"),
+            "SSL_CERT_FILE": str(trusted),  # the system's trust store, for the Pinecone read client
+            **image_env(bundle, task),
+            # As the Lambda runtime sets them: X-Ray's SDK then samples locally (outside a Lambda it builds two X-Ray
+            # API clients at import) and Powertools' Tracer is on, so the run pays for the subsegments it sends.
+            "LAMBDA_TASK_ROOT": str(task),
+            "AWS_LAMBDA_FUNCTION_NAME": "bench",
         }
         phases = []
         for i in range(runs):
             batches = [
-                _batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q)
+                sqs_batch(f"cold-{i}-{uuid.uuid4().hex[:6]}", q)
                 for q in ("Which team won Super Bowl 50?", "Who is the Broncos' quarterback?")
             ]
             out = subprocess.run(
-                [sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(bundle)!r}, {str(site_dir)!r}]\n{COLD}"],
-                cwd=bundle,
-                env={**env, "BENCH_BATCHES": json.dumps(batches), **({"BENCH_PROFILE": "1"} if profile else {})},
+                [sys.executable, "-S", "-B", "-c", f"import sys; sys.path[:0] = [{str(task)!r}, {str(site_dir)!r}]\n{COLD}"],
+                cwd=task,
+                env={
+                    **env,
+                    "BENCH_HANDLER": json.dumps(handler_parts(task)),
+                    "BENCH_BATCHES": json.dumps(batches),
+                    **({"BENCH_PROFILE": "1"} if profile else {}),
+                },
                 capture_output=True,
                 text=True,
             )
@@ -208,44 +213,7 @@ def cold_path(bundle: Path, runs: int, profile: bool = False) -> dict[str, float
         double.close()
         moto.terminate()
         moto.wait()
-
-
-def _batch(event_id: str, question: str) -> dict[str, Any]:
-    body = json.dumps({"event_id": event_id, "tenant": "acme", "user_id": event_id, "text": question})
-    return {
-        "Records": [
-            {
-                "messageId": event_id,
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
-
-
-def _load_paragraphs(bundle: Path, double: Any) -> None:
-    """40 SQuAD paragraphs in the double, embedded by the bundle's ONNX model, with their sentence vectors as
-    `pinecone-load` copies them from an ingested index (so the extractive reasoner embeds only the question)."""
-    from workbench.embedders.onnx_minilm import OnnxMiniLMEmbedder
-    from workbench.indexes.pinecone import PineconeIndex, connect
-    from workbench.reasoners.sentences import with_sentence_vectors
-
-    data = json.loads(
-        (Path(__file__).resolve().parent.parent / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json").read_text()
-    )
-    paragraphs = [(a["title"], p["context"]) for a in data["data"] for p in a["paragraphs"]][:40]
-    model = OnnxMiniLMEmbedder(bundle / "model")
-    texts = [text for _, text in paragraphs]
-    metadatas = with_sentence_vectors(texts, [{"tenant": "acme", "article": title} for title, _ in paragraphs], model)
-    PineconeIndex(connect(double.host, double.api_key)).upsert(
-        [f"{title}-{i}" for i, (title, _) in enumerate(paragraphs)], model.embed(texts), texts, metadatas
-    )
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:

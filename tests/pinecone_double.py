@@ -7,14 +7,17 @@ known-limitations): the `Api-Key` header must be the index's key (401 otherwise)
 sparse values at most 1000 non-zero entries, indices and values of equal length, always beside dense values;
 sparse-dense queries only on a `dotproduct` index, scored as dense . dense + sparse . sparse (the two dot products
 summed); the unnamed namespace is `__default__`. Ties are broken by id (Pinecone leaves their order unspecified).
-It is not Pinecone: no ANN, no control plane.
+It is not Pinecone: no ANN, no control plane. With `tls` (a certificate and its key, e.g. from `self_signed`) it
+serves HTTPS, as Pinecone does.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -27,14 +30,19 @@ DEFAULT_NAMESPACE = "__default__"
 
 
 class PineconeDouble:
-    def __init__(self, dimension: int, metric: str = "cosine", api_key: str = "pc-test-key") -> None:
+    def __init__(
+        self, dimension: int, metric: str = "cosine", api_key: str = "pc-test-key", tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.dimension, self.metric, self.api_key = dimension, metric, api_key
         self.namespaces: dict[str, dict[str, dict]] = {}
         self.requests: list[str] = []
+        self.posted: list[tuple[str, str | None, dict]] = []  # (route, API version header, body) of each POST
         self._lock = threading.Lock()
         double = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as Pinecone keeps them
+
             def _reply(self, body: dict, status: int = 200) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -53,6 +61,7 @@ class PineconeDouble:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 route = urlparse(self.path).path
                 double.requests.append(route)
+                double.posted.append((route, self.headers.get("X-Pinecone-Api-Version"), body))
                 if not self._authorised():
                     return
                 handler = {
@@ -84,7 +93,11 @@ class PineconeDouble:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"http://127.0.0.1:{self.server.server_port}"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.host = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -164,6 +177,40 @@ class PineconeDouble:
             "metric": self.metric,
             "totalVectorCount": sum(c["vectorCount"] for c in counts.values()),
         }
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, valid for a day, and its key: PEM files in `folder`, for a loopback server's TLS
+    (its clients trust the certificate itself)."""
+    import datetime
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
 
 
 def _namespace(name: str | None) -> str:

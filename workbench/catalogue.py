@@ -50,7 +50,8 @@ BUILTIN = (
     ),
     Backend("embedder", "hashing", "workbench.embedders.hashing:build", local_only=TESTS_ONLY),
     Backend("index", "chroma", "workbench.indexes.chroma:build", twin="pinecone", extra="local"),
-    Backend("index", "pinecone", "workbench.indexes.pinecone:build", requires=("pinecone",), extra="aws"),
+    # The Lambda queries through pinecone_reads (urllib3, with botocore in the runtime); the SDK only loads, locally.
+    Backend("index", "pinecone", "workbench.indexes.pinecone:build", files=("indexes/pinecone_reads.py",), extra="aws"),
     Backend("state", "sqlite", "workbench.state.sqlite:build", twin="dynamodb"),
     Backend("state", "dynamodb", "workbench.state.dynamodb:build", extra="aws"),  # boto3 is in the Lambda runtime
     # Its sentence ranking shares the BM25 tokenizer (and its stemmer).

@@ -93,8 +93,12 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     assert all("==" in line and " --hash=sha256:" in line for line in locked)  # every package pinned and hashed
     names = {line.split("==")[0] for line in locked}
     assert {"onnxruntime", "tokenizers", "aws-lambda-powertools", "numpy", "pydantic-core"} <= names  # transitive ones too
-    assert not names & {"huggingface-hub", "botocore", "boto3", "torch"}  # never imported, or in the Lambda runtime
-    assert "--require-hashes" in (out / "Dockerfile").read_text() and "requirements.lock" in (out / "Dockerfile").read_text()
+    assert not names & {"huggingface-hub", "botocore", "boto3", "torch", "pinecone"}  # never imported, or in the runtime
+    dockerfile = (out / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile and "requirements.lock" in dockerfile and "compileall" in dockerfile
+    weights = out / "model" / "model.onnx.data"  # mapped at load; readable by the Lambda's user, who is not its owner
+    assert weights.stat().st_size > 80e6 > (out / "model" / "model.onnx").stat().st_size and weights.stat().st_mode & 0o004
+    assert "gc.freeze()" in (out / "handler.py").read_text()
     assert "MB of packages (pip install --target of requirements.lock, measured)" in report.checks["image_mb"]
     assert not (out / "workbench" / "indexes" / "chroma.py").exists()
     assert json.loads((out / "pinecone_index.json").read_text())["dimension"] == 384

@@ -1,13 +1,15 @@
-"""The Pinecone double's documented contract, through the real `pinecone` SDK, and every filter operator
-meaning the same on Chroma and on the double (the exported index)."""
+"""The Pinecone double's documented contract, through the real `pinecone` SDK, every filter operator meaning the
+same on Chroma and on the double (the exported index), and the Lambda's read client (`pinecone_reads`, no SDK)
+asking exactly what the SDK asks."""
 
 import numpy as np
 import pytest
-from pinecone_double import PineconeDouble
+from pinecone_double import PineconeDouble, self_signed
 
 from workbench.config import IndexConfig
 from workbench.indexes.chroma import ChromaIndex
 from workbench.indexes.pinecone import PineconeIndex, connect
+from workbench.indexes.pinecone_reads import API_VERSION, PineconeHTTPError, ReadClient
 
 DOCS = [
     ("a", {"tenant": "t", "kind": "faq", "year": 2020, "score": 0.5, "public": True}),
@@ -52,6 +54,7 @@ def double():
 def test_every_filter_operator_means_the_same_on_chroma_and_the_double(tmp_path, double) -> None:
     chroma = ChromaIndex(tmp_path / "chroma", IndexConfig(collection="filters"))
     pinecone = PineconeIndex(connect(double.host, "pc-test-key"))
+    reads = PineconeIndex(ReadClient(double.host, "pc-test-key"))  # what the Lambda queries with
     ids, metas = [i for i, _ in DOCS], [m for _, m in DOCS]
     vecs = vectors(len(DOCS))
     for index in (chroma, pinecone):
@@ -62,6 +65,8 @@ def test_every_filter_operator_means_the_same_on_chroma_and_the_double(tmp_path,
         remote = pinecone.query(q, 10, "t", flt)
         assert [h.id for h in local] == [h.id for h in remote], flt
         assert [h.score for h in local] == pytest.approx([h.score for h in remote], abs=1e-5)
+        assert reads.query(q, 10, "t", flt) == remote, flt  # the same hits, scores, texts and metadata
+    assert reads.count() == pinecone.count() == len(DOCS) and reads.count("t") == len(DOCS) and reads.count("none") == 0
     assert {h.id for h in chroma.query(q, 10, "t", {"score": {"$gte": 0}})} == {"a", "b", "c", "e"}  # missing field: no match
     # Known divergence, kept visible: $ne / $nin on a field a record lacks. Chroma matches such records; the
     # workbench's evaluator (and so the double) never matches a missing field. Which one real Pinecone follows
@@ -112,3 +117,105 @@ def test_the_double_enforces_pinecones_documented_limits(double) -> None:
             connect(cosine.host, "pc-test-key").query(vector=v, sparse_vector={"indices": [1], "values": [1.0]}, top_k=1)
     finally:
         cosine.close()
+
+
+def test_the_read_client_sends_what_the_sdk_sends_and_reads_what_it_reads(double) -> None:
+    """Dense with a filter, and sparse-dense with values: the same route, API version and body from both clients
+    (so the double's checks of the SDK's requests hold for the Lambda's), the same matches back."""
+    sdk, reads = connect(double.host, "pc-test-key"), ReadClient(double.host, "pc-test-key")
+    dense = vectors(3)
+    sdk.upsert(
+        vectors=[
+            {
+                "id": "x",
+                "values": dense[0].tolist(),
+                "metadata": {"tenant": "t", "kind": "faq"},
+                "sparse_values": {"indices": [1, 5], "values": [0.5, 2.0]},
+            },
+            {"id": "y", "values": dense[1].tolist(), "metadata": {"tenant": "t", "kind": "blog"}},
+        ],
+        namespace="t",
+    )
+    calls = [
+        {
+            "vector": dense[2].tolist(),
+            "top_k": 2,
+            "namespace": "t",
+            "filter": {"kind": {"$in": ["faq", "blog"]}},
+            "include_metadata": True,
+        },
+        {
+            "vector": dense[2].tolist(),
+            "sparse_vector": {"indices": [5, 9], "values": [0.25, 1.0]},
+            "top_k": 2,
+            "namespace": "t",
+            "include_metadata": True,
+            "include_values": True,
+        },
+    ]
+    for call in calls:
+        double.posted.clear()
+        want, got = sdk.query(**call), reads.query(**call)
+        (sent_by_sdk, sent_by_reads) = double.posted
+        assert sent_by_reads == sent_by_sdk and sent_by_reads[1] == API_VERSION
+        assert [(m.id, m.score, m.metadata, list(m.values)) for m in got.matches] == [
+            (m.id, m.score, m.metadata, list(m.values)) for m in want.matches
+        ]
+    double.posted.clear()
+    assert (
+        reads.describe_index_stats().namespaces["t"].vector_count == sdk.describe_index_stats().namespaces["t"].vector_count == 2
+    )
+    assert double.posted[0] == double.posted[1]
+
+
+def test_the_read_client_fails_clearly_and_transiently_only_when_it_is(double) -> None:
+    from workbench.resilience import transient
+
+    with pytest.raises(PineconeHTTPError, match="HTTP 401.*Invalid API Key") as wrong_key:
+        ReadClient(double.host, "wrong-key").query(vector=vectors(1)[0].tolist(), top_k=1, namespace="t")
+    assert not transient(wrong_key.value)  # another attempt cannot help
+    cosine = PineconeDouble(8, metric="cosine")
+    try:
+        with pytest.raises(PineconeHTTPError, match="HTTP 400.*need dotproduct") as bad:
+            ReadClient(cosine.host, "pc-test-key").query(
+                vector=vectors(1)[0].tolist(), top_k=1, sparse_vector={"indices": [1], "values": [1.0]}
+            )
+    finally:
+        cosine.close()
+    assert bad.value.status_code == 400 and not transient(bad.value)
+    double.close()  # nothing listens any more
+    with pytest.raises(ConnectionError, match="Pinecone") as gone:
+        ReadClient(double.host, "pc-test-key", timeout_s=2).query(vector=vectors(1)[0].tolist(), top_k=1, namespace="t")
+    assert transient(gone.value)
+    with pytest.raises(ValueError, match="API key"):
+        ReadClient(double.host, "")
+
+
+def test_the_read_client_verifies_pinecones_certificate_and_reuses_one_tls_context(tmp_path, monkeypatch) -> None:
+    """Over HTTPS it trusts the system's store (here the double's own certificate, through SSL_CERT_FILE) and no
+    other certificate; ten concurrent queries share one TLS context (urllib3 alone would load the CAs for each)."""
+    import ssl
+    from concurrent.futures import ThreadPoolExecutor
+
+    tls = self_signed(tmp_path)
+    double = PineconeDouble(8, tls=tls)
+    try:
+        assert double.host.startswith("https://")
+        v = vectors(1)[0].tolist()
+        double.upsert({"vectors": [{"id": "a", "values": v, "metadata": {"text": "x"}}], "namespace": "t"})
+        with pytest.raises(ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            ReadClient(double.host, "pc-test-key").query(vector=v, top_k=1, namespace="t")  # not in the default store
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))
+        loads = []
+        monkeypatch.setattr(
+            ssl.SSLContext,
+            "load_default_certs",
+            lambda self, *a: loads.append(1) or ssl.SSLContext.set_default_verify_paths(self),
+        )
+        reads = ReadClient(double.host, "pc-test-key")
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(lambda _: reads.query(vector=v, top_k=1, namespace="t"), range(10)))
+        assert [[m.id for m in r.matches] for r in results] == [["a"]] * 10
+        assert len(loads) == 1
+    finally:
+        double.close()

@@ -4,6 +4,7 @@ only the backends it uses."""
 
 import io
 import json
+import os
 import uuid
 from types import SimpleNamespace
 
@@ -84,6 +85,15 @@ def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> 
     # The same records from a standard queue: no order to keep, only the broken one fails.
     plain = {"Records": [record(r["messageId"] + "-std", r["body"]) for r in batch["Records"]]}
     assert lambda_handler.handler(plain, CTX) == {"batchItemFailures": [{"itemIdentifier": "a2-std"}]}
+
+
+def test_the_ledger_and_the_idempotency_records_share_one_plain_client(runtime) -> None:
+    """One botocore client, so one pool of kept-alive connections: each new TLS connection would load the CAs again."""
+    lambda_handler, _ = runtime
+    built = lambda_handler.delivery()
+    ledger_table = built.ledger._inner.table
+    assert ledger_table.client is built.persistence.client and not hasattr(ledger_table, "meta")  # no resource
+    assert ledger_table.name == os.environ["DECISION_TABLE"]
 
 
 def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, capsys, monkeypatch) -> None:

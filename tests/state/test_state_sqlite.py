@@ -1,4 +1,5 @@
-"""One contract, two stores: SQLite locally and DynamoDB (on a moto server) after export.
+"""One contract, two stores: SQLite locally and DynamoDB (on a moto server) after export, through boto3's Table
+resource and through the Lambda's `ClientTable`.
 
 One item per user, history kept to its last turns (within one DynamoDB item), TTL, conditional writes, no lost turn under concurrency.
 """
@@ -27,15 +28,22 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "dynamodb-client"])
 def make_store(request, tmp_path):
-    """A factory of empty stores of either kind, with an injectable clock."""
+    """A factory of empty stores of each kind, with an injectable clock."""
     if request.param == "sqlite":
         return lambda clock=time.time: SQLiteStateStore(tmp_path / f"s-{uuid.uuid4().hex}.db", ttl_days=1, clock=clock)
     request.getfixturevalue("aws")
+    import boto3
+
+    from workbench.serve.dynamodb_table import ClientTable
     from workbench.state.dynamodb import DynamoDBStateStore
 
-    return lambda clock=time.time: DynamoDBStateStore(make_table(f"state-{uuid.uuid4().hex}", "pk", "expires_at"), 1, clock)
+    def table():
+        resource = make_table(f"state-{uuid.uuid4().hex}", "pk", "expires_at")
+        return resource if request.param == "dynamodb" else ClientTable(boto3.client("dynamodb"), resource.name)
+
+    return lambda clock=time.time: DynamoDBStateStore(table(), 1, clock)
 
 
 def test_conditional_write_rejects_a_stale_version(make_store) -> None:

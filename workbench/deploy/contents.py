@@ -17,6 +17,7 @@ from workbench.errors import ExportError
 PACKAGE = Path(__file__).resolve().parent.parent
 ROOMS = ("serve",)  # shipped whole, beside the core: getting events in and acting once
 OPTIONS = ("deploy/__init__.py", "deploy/options.py")  # the deploy and pricing sections of the config
+STATE_KEYS = ("state/__init__.py",)  # the loop keys conversations (state.user_item), whichever store keeps them
 HYBRID_FILES = ("indexes/hybrid.py", "indexes/sparse/")
 # What the core and serve/ import (boto3 is in the Lambda runtime), then Powertools' Tracer (X-Ray subsegments).
 BASE_REQUIREMENTS = ("pydantic", "numpy", "tenacity", "python-stdnum", "aws-lambda-powertools", "aws-xray-sdk")
@@ -59,7 +60,7 @@ def core_modules() -> list[str]:
     """What every bundle carries, whatever its backends."""
     root = [p.name for p in sorted(PACKAGE.glob("*.py"))]
     rooms = [p.relative_to(PACKAGE).as_posix() for room in ROOMS for p in sorted((PACKAGE / room).glob("*.py"))]
-    return [*root, *rooms, *OPTIONS]
+    return [*root, *rooms, *OPTIONS, *STATE_KEYS]
 
 
 def backend_modules(cfg: AgentConfig) -> list[str]:

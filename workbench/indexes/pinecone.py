@@ -7,6 +7,9 @@ With `retrieval.hybrid.method: sparse_dense` (a `dotproduct` index), queries car
 both scaled convexly by alpha, so Pinecone ranks by exactly the score `SparseDenseIndex` computes locally. As
 there, `Hit.score` is the cosine (recomputed from the returned values) and the sparse-dense score is
 `metadata["fusion_score"]`; an exact keyword keeps the matches of the top `candidates` that contain it.
+
+`build` (the Lambda, live evaluation) reads through `pinecone_reads.ReadClient`, which spares a cold start the SDK;
+`connect` gives the SDK's client, for loading.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from workbench.registry import BuildContext
 from workbench.types import Hit
 
 _BATCH = 100
-_CONCURRENT_QUERIES = 10  # an SQS batch of queries at once, within the SDK's (httpx's) connection pool
+_CONCURRENT_QUERIES = 10  # an SQS batch of queries at once, within the read client's connection pool
 
 
 class PineconeIndex:
@@ -136,9 +139,11 @@ def _params(folder: Path | None, tenant: str) -> Any:
 
 
 def connect(host: str, key: str) -> Any:
-    from pinecone import Pinecone
+    """The SDK's client of the index's data plane, for writes (`pinecone-load`); queries need only `ReadClient`.
+    `Pinecone(api_key).Index(host)` would build a control-plane client first, with a pool and TLS context unused."""
+    from pinecone import Index
 
-    return Pinecone(api_key=key).Index(host=host)
+    return Index(host=host, api_key=key)
 
 
 def build(ctx: BuildContext) -> PineconeIndex:
@@ -149,8 +154,10 @@ def build(ctx: BuildContext) -> PineconeIndex:
     if hybrid.enabled and hybrid.method != "sparse_dense":
         raise ConfigError(f"retrieval.hybrid.method {hybrid.method!r} runs locally only; Pinecone serves sparse_dense")
     folder = Path(os.environ.get("WORKBENCH_BM25_DIR", Path(__file__).resolve().parent.parent.parent / "bm25"))
+    from workbench.indexes.pinecone_reads import ReadClient
+
     return PineconeIndex(
-        connect(host, api_key()),
+        ReadClient(host, api_key(), pool_size=_CONCURRENT_QUERIES),
         ctx.retrieval.tenant_field,
         hybrid if hybrid.enabled else None,
         folder if hybrid.enabled else None,

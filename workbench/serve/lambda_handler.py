@@ -40,6 +40,7 @@ from workbench.events import parse_payload
 from workbench.loop import Agent
 from workbench.redaction import storable
 from workbench.serve.delivery import Delivery, Outcome, Pending
+from workbench.serve.dynamodb_table import ClientTable
 from workbench.serve.ledger import DynamoDBLedger
 
 STAGE_METRICS = {
@@ -96,9 +97,11 @@ def delivery() -> Delivery:
     """The delivery core over DynamoDB: idempotency records keyed as locally, the decision table as ledger."""
     import boto3
 
-    # Clients of boto3's default session, which loads each botocore model once for all of them (see pinecone.api_key).
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=boto3.client("dynamodb"))
-    ledger = _Traced(DynamoDBLedger(boto3.resource("dynamodb").Table(os.environ["DECISION_TABLE"])), "dynamodb.ledger")
+    # One client of boto3's default session (which loads each botocore model once; see pinecone.api_key) for both
+    # tables, and so one pool of kept-alive connections (see ClientTable).
+    dynamodb = boto3.client("dynamodb")
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
+    ledger = _Traced(DynamoDBLedger(ClientTable(dynamodb, os.environ["DECISION_TABLE"])), "dynamodb.ledger")
     return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
 

@@ -84,6 +84,7 @@ class DynamoDBLedger:
     before hold `decision` as JSON text; `decision_of` reads either."""
 
     def __init__(self, table: Any) -> None:
+        """`table`: boto3's `Table` resource, or a `ClientTable` (the Lambda's: see serve/dynamodb_table.py)."""
         self.table = table
 
     def get(self, key: str) -> Entry | None:
