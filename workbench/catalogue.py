@@ -60,7 +60,7 @@ BUILTIN = (
         "extractive",
         "workbench.reasoners.extractive:build",
         files=("reasoners/extractive_scoring.py", "reasoners/sentences.py", "indexes/sparse/"),
-        requires=("snowballstemmer",),
+        requires=("snowballstemmer", "PyStemmer"),  # the C stemmer, as evaluated: stemming is most of its time without it
     ),
     Backend("reasoner", "langchain", "workbench.reasoners.langchain_chat:build", requires=("langchain",), extra="langchain"),
     Backend("actuator", "outbox", "workbench.actuators.outbox:build", twin="stdout"),

@@ -83,6 +83,20 @@ def test_tokenizer_needs_no_download_and_stems() -> None:
     assert len((Path(bm25.__file__).parent / "stopwords_en.txt").read_text().split()) == 179
 
 
+def test_the_c_stemmer_gives_the_pure_python_stems() -> None:
+    """Indexes fitted where PyStemmer is installed must match queries tokenized where it is not: the same stems, on
+    every word of the bundled SQuAD articles."""
+    import re
+
+    import Stemmer
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    corpus = Path(__file__).parents[2] / "datasets" / "squad-v1.1-dev-24" / "dev-v1.1-first24.json"
+    words = sorted(set(re.findall(r"\w+", corpus.read_text(encoding="utf-8").lower())))
+    assert len(words) > 10_000 and isinstance(bm25._stemmer(), Stemmer.Stemmer)  # the C build is the one in use
+    assert bm25._stemmer().stemWords(words) == EnglishStemmer().stemWords(words)
+
+
 def test_convex_scaling_and_params_round_trip(tmp_path) -> None:
     dense, sparse = bm25.scale([1.0, -2.0], {"indices": [7], "values": [0.5]}, 0.25)
     assert dense == [0.25, -0.5] and sparse == {"indices": [7], "values": [0.375]}

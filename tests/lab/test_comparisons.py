@@ -179,12 +179,12 @@ def test_traces_carry_only_redacted_text(tmp_path, squad_subset, hashing_config)
 
 def test_a_store_that_takes_no_spans_still_gets_the_run(tmp_path, squad_subset, hashing_config, monkeypatch) -> None:
     """MLflow's own exporter expects stores without span logging (NotImplementedError); the run must survive one."""
-    from mlflow.tracing.client import TracingClient
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    def no_spans(self, location, spans):
+    def no_spans(self, location, spans, tracking_uri=None):
         raise NotImplementedError("this store does not log spans")
 
-    monkeypatch.setattr(TracingClient, "log_spans", no_spans)
+    monkeypatch.setattr(SqlAlchemyStore, "log_spans", no_spans)
     ws = Workspace(tmp_path / "ws")
     tracking.connect(ws)
     result = evaluate(hashing_config, DatasetSpec(corpus=squad_subset, limit=2), ws, progress=False, metrics=["exact_match"])

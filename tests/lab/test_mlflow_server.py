@@ -68,7 +68,10 @@ def test_eval_sweep_compare_promote_export_against_a_tracking_server(mlflow_serv
     with sqlite3.connect(folder / "mlflow.db") as db:  # the server's own store holds every run and tag
         kinds = dict(db.execute("SELECT value, COUNT(*) FROM tags WHERE key = 'workbench.kind' GROUP BY value").fetchall())
         promoted = db.execute("SELECT run_uuid FROM tags WHERE key = 'workbench.promoted'").fetchall()
+        traced = db.execute("SELECT COUNT(*), COUNT(DISTINCT trace_id) FROM spans").fetchone()
+        questions = db.execute("SELECT COUNT(*) FROM trace_info").fetchone()[0]
     assert kinds == {"evaluation": 3, "sweep": 1} and promoted == [(run_id,)]
+    assert questions == 12 and traced == (12 * 8, 12)  # through the server's API: a trace per question, 8 spans each
     logged = {p.relative_to(folder / "artifacts").parts[-1] for p in (folder / "artifacts").rglob("*") if p.is_file()}
     assert {"config.yaml", "per_question.json", "sweep_spec.json", "runs.json", "compare.png"} <= logged
     assert not (home / "mlflow.db").exists() and not (home / "mlartifacts").exists()

@@ -92,7 +92,7 @@ def requirements(cfg: AgentConfig) -> list[str]:
     shipped = shipped_backends(cfg)
     names = [*BASE_REQUIREMENTS, *(r for part, b in shipped.items() if part != "reasoner" for r in b.requires)]
     if sparse_dense(cfg):
-        names += ["mmh3", "snowballstemmer"]
+        names += ["mmh3", "snowballstemmer", "PyStemmer"]
     names += shipped["reasoner"].requires
     if cfg.reasoner.kind == "langchain":
         names.append(f"langchain-{cfg.reasoner.provider}")

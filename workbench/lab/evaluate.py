@@ -227,13 +227,15 @@ def _ask(
     }
     if turn.relevant:
         row.update(retrieval_metrics(ranked, turn.relevant, config.retrieval.top_k))
-    # The question's vector is in the embedding cache already: no second model call.
+    # The question's vector is in the embedding cache already: no second model call. Without hybrid scoring the
+    # loop's hits are the index's own top k for it under this filter: no second query either.
     row["ann_recall_at_k"] = (
         exact.recall(
             agent.embedder.embed([turn.question])[0],
             config.retrieval.top_k,
             case.tenant,
             combine(config.retrieval.filter, case.filter),
+            found=None if config.retrieval.hybrid.enabled else [h for h, _ in d.hits],
         )
         if exact
         else math.nan

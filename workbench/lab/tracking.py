@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ def log_evaluation(
     """One MLflow run for one evaluation: params, tags, metrics with their intervals, config YAML, the per-question
     table (what compare, gate and diff read back), plots, and unless `traces` is off a trace per question."""
     import mlflow
+    from mlflow.entities import Metric, Param
 
     from workbench.lab.plots import plot_run
     from workbench.lab.traces import log_traces
@@ -108,10 +110,13 @@ def log_evaluation(
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(run_name=cfg.name, tags=tags, nested=parent_run_id is not None) as run:
-        mlflow.log_params(flatten(cfg.shown()))  # secrets in URLs masked, here and in config.yaml
-        mlflow.log_metrics(
-            {k: v for k, v in result.metrics.items() if v == v}  # NaN: not computed, not logged
-            | {"questions": result.evalset.turn_count, "repeats": result.repeats}
+        metrics = {k: v for k, v in result.metrics.items() if v == v}  # NaN: not computed, not logged
+        metrics |= {"questions": result.evalset.turn_count, "repeats": result.repeats}
+        now = int(time.time() * 1000)
+        mlflow.MlflowClient().log_batch(  # params and metrics in one store transaction
+            run.info.run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, v) for k, v in flatten(cfg.shown()).items()],  # secrets in URLs masked, here and in config.yaml
         )
         mlflow.log_text(cfg.to_yaml(), "config.yaml")
         table = result.table.assign(**{c: result.table[c].map(json.dumps) for c in LIST_COLUMNS})

@@ -53,10 +53,18 @@ class ExactSearch:
         kept = np.flatnonzero(keep)
         return [ids[kept[i]] for i in order]
 
-    def recall(self, vector: Sequence[float], k: int, tenant: str, filter: dict[str, Any] | None = None) -> float:
-        """|HNSW top k ∩ exact top k| / |exact top k|; NaN when nothing matches."""
+    def recall(
+        self,
+        vector: Sequence[float],
+        k: int,
+        tenant: str,
+        filter: dict[str, Any] | None = None,
+        found: Sequence[str] | None = None,
+    ) -> float:
+        """|HNSW top k ∩ exact top k| / |exact top k|; NaN when nothing matches. `found`: the ids of the index's top k
+        for this vector and filter where the caller has them already (asked again, the graph answers the same)."""
         exact = self.top_k(vector, k, tenant, filter)
         if not exact:
             return math.nan
-        approx = {h.id for h in self.index.query(vector, k, tenant, filter)}
+        approx = set(found) if found is not None else {h.id for h in self.index.query(vector, k, tenant, filter)}
         return len(approx & set(exact)) / len(exact)
