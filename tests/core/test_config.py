@@ -161,7 +161,7 @@ def test_infinity_and_nan_are_rejected(tmp_path: Path, field: str, value: str) -
     [
         (-1, "must be more than 0. For no limit, leave reasoner out of rate_per_s"),
         (0, "must be more than 0. For no limit, leave reasoner out of rate_per_s"),
-        (1e-12, "below one call in"),
+        (1e-12, "less than one call in"),
     ],
 )
 def test_a_rate_must_be_positive_and_no_limit_is_said_by_leaving_it_out(rate: float, says: str) -> None:
