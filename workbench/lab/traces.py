@@ -12,6 +12,7 @@ In the MLflow UI: open the run, then its Traces tab; each trace is named `<case_
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import uuid
@@ -106,9 +107,8 @@ def _write(experiment_id: str, infos: list[Any], spans: list[Any]) -> None:
     from mlflow.tracing.client import TracingClient
 
     client = TracingClient()
-    store = client.store
-    if isinstance(store, SqlAlchemyStore):
-        with _one_transaction(store):  # all or nothing
+    if isinstance(client.store, SqlAlchemyStore):
+        with _one_transaction(client.store) as store:  # all or nothing
             for info in infos:
                 store.start_trace(info)
             store.log_spans(experiment_id, spans)
@@ -123,21 +123,20 @@ def _write(experiment_id: str, infos: list[Any], spans: list[Any]) -> None:
 
 
 @contextmanager
-def _one_transaction(store: Any) -> Iterator[None]:
-    """MLflow's own writes of a SQL store, in the block, share one session, committed once at its end or rolled back
-    on an error, which is raised as it was (MLflow's session would wrap it): each write opens its session through
-    `store.ManagedSessionMaker`, which is lent this one meanwhile. The traces' ids are new, so MLflow's path for a
-    record that exists already (a rollback) is never taken."""
-    sessions, failed = store.ManagedSessionMaker, None
-    with sessions(read_only=False) as session:
+def _one_transaction(shared: Any) -> Iterator[Any]:
+    """A copy of the SQL store whose writes share one session, committed once at the end of the block or rolled back
+    on an error, which is raised as it was (MLflow's session would wrap it). Each of MLflow's writes opens its session
+    through `ManagedSessionMaker`, which the copy lends this one; the store every other caller and thread uses is left
+    as it is, and the copy shares its engine. The traces' ids are new, so MLflow's path for a record that exists
+    already (a rollback) is never taken."""
+    store, failed = copy.copy(shared), None
+    with shared.ManagedSessionMaker(read_only=False) as session:
         store.ManagedSessionMaker = lambda read_only=True: nullcontext(session)
         try:
-            yield
+            yield store
         except Exception as exc:  # noqa: BLE001 - raised below, once nothing of it is stored
             session.rollback()
             failed = exc
-        finally:
-            store.ManagedSessionMaker = sessions
     if failed is not None:
         raise failed
 
