@@ -55,7 +55,7 @@ class Stub:  # every backend answers at once: what remains is the handler's own 
     def load(self, tenant, key): return ConversationState(key)
     def save(self, tenant, key, history, expected_version): return ConversationState(key, tuple(history), expected_version + 1)
     def reason(self, question, prompt, hits): return Answer("an answer", (hits[0].id,))
-    def act(self, decision): json.dumps(decision)
+    def act(self, decision, key): json.dumps(decision.to_dict())
 
 s = Stub()
 agent = Agent(AgentConfig(), s, s, s, s, s)
