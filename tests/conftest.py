@@ -349,3 +349,19 @@ def ingested_agent(cfg, workspace, tmp_path, docs):
     agent = Agent.from_config(cfg, workspace)
     ingest(corpus, cfg, workspace, embedder=agent.embedder, index=agent.index, progress=False)
     return agent
+
+
+def sqs_record(message_id: str, body: str, group: str | None = None) -> dict:
+    """One SQS record as a Lambda's event carries it (a FIFO queue's when `group` is given)."""
+    queue = "arn:aws:sqs:us-east-1:1:events.fifo" if group else "arn:aws:sqs:us-east-1:1:events"
+    return {
+        "messageId": message_id,
+        "receiptHandle": "r",
+        "body": body,
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue,
+        "awsRegion": "us-east-1",
+        "messageAttributes": {},
+        "attributes": {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group else {},
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import event, make_delivery, make_table
+from conftest import event, make_delivery, make_table, sqs_record
 
 from workbench.embedders.hashing import HashingEmbedder
 from workbench.ingest.pipeline import ingest
@@ -220,22 +220,7 @@ def test_a_failed_reasoner_prefetch_leaves_the_reasoner_to_embed_for_itself(inde
 
 
 def lambda_records(payloads: list) -> dict:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{i}",
-                "receiptHandle": "r",
-                "body": body if isinstance(body, str) else json.dumps(body),
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(payloads)
-        ]
-    }
+    return {"Records": [sqs_record(f"m{i}", b if isinstance(b, str) else json.dumps(b)) for i, b in enumerate(payloads)]}
 
 
 def test_the_lambda_handles_an_sqs_batch_with_one_model_call(aws, index, hashing_config, tmp_path, monkeypatch) -> None:

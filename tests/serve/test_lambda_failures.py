@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from conftest import AWS_ENV, bad_payloads, event, make_table
+from conftest import AWS_ENV, bad_payloads, event, make_table, sqs_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,25 +60,7 @@ def _setup(aws, tmp_path, ttl_s="86400"):
         "POWERTOOLS_METRICS_NAMESPACE": "Test",
     }
     batch = tmp_path / "batch.json"
-    batch.write_text(
-        json.dumps(
-            {
-                "Records": [
-                    {
-                        "messageId": "m1",
-                        "receiptHandle": "r",
-                        "body": json.dumps(event("Who won?", event_id="k1")),
-                        "attributes": {},
-                        "messageAttributes": {},
-                        "md5OfBody": "",
-                        "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-                        "awsRegion": "us-east-1",
-                    }
-                ]
-            }
-        )
-    )
+    batch.write_text(json.dumps({"Records": [sqs_record("m1", json.dumps(event("Who won?", event_id="k1")))]}))
     return env, batch, state
 
 
@@ -186,20 +168,7 @@ def test_bad_records_fail_alone_and_the_batch_goes_on(bodies, aws, tmp_path_fact
     monkeypatch.setattr(lambda_handler, "agent", lambda: agent)
     lambda_handler.delivery.cache_clear()
     good = json.dumps(event("still answered?", event_id="after"))
-    records = [
-        {
-            "messageId": f"bad-{i}",
-            "receiptHandle": "r",
-            "body": b.decode("utf-8", "replace"),
-            "attributes": {},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
-            "awsRegion": "us-east-1",
-        }
-        for i, b in enumerate(bodies)
-    ]
+    records = [sqs_record(f"bad-{i}", b.decode("utf-8", "replace")) for i, b in enumerate(bodies)]
     records.append({**records[0], "messageId": "good", "body": good})
     ctx = SimpleNamespace(
         function_name="f",

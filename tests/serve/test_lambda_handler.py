@@ -9,7 +9,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from conftest import event, make_table
+from conftest import event, make_table, sqs_record
 
 from workbench.config import AgentConfig
 from workbench.events import Event, fifo_ids
@@ -21,21 +21,6 @@ CTX = SimpleNamespace(
     aws_request_id="req-1",
     get_remaining_time_in_millis=lambda: 20000,
 )
-
-
-def record(message_id: str, body: str, group: str | None = None) -> dict:
-    queue = "arn:aws:sqs:us-east-1:1:events.fifo" if group else "arn:aws:sqs:us-east-1:1:events"
-    return {
-        "messageId": message_id,
-        "receiptHandle": "r",
-        "body": body,
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue,
-        "awsRegion": "us-east-1",
-        "messageAttributes": {},
-        "attributes": {"MessageGroupId": group, "MessageDeduplicationId": message_id} if group else {},
-    }
 
 
 @pytest.fixture
@@ -72,18 +57,18 @@ def test_a_failed_fifo_record_holds_back_the_rest_of_its_group_only(runtime) -> 
 
     batch = {
         "Records": [
-            record("a1", ok("a1", "alice"), "acme#alice"),
-            record("b1", ok("b1", "bob"), "acme#bob"),
-            record("a2", "{broken", "acme#alice"),
-            record("a3", ok("a3", "alice"), "acme#alice"),
-            record("b2", ok("b2", "bob"), "acme#bob"),
+            sqs_record("a1", ok("a1", "alice"), "acme#alice"),
+            sqs_record("b1", ok("b1", "bob"), "acme#bob"),
+            sqs_record("a2", "{broken", "acme#alice"),
+            sqs_record("a3", ok("a3", "alice"), "acme#alice"),
+            sqs_record("b2", ok("b2", "bob"), "acme#bob"),
         ]
     }
     result = lambda_handler.handler(batch, CTX)
     assert result == {"batchItemFailures": [{"itemIdentifier": "a2"}, {"itemIdentifier": "a3"}]}  # a3 must not overtake a2
     assert _acted(outbox) == ["a1", "b1", "b2"]
     # The same records from a standard queue: no order to keep, only the broken one fails.
-    plain = {"Records": [record(r["messageId"] + "-std", r["body"]) for r in batch["Records"]]}
+    plain = {"Records": [sqs_record(r["messageId"] + "-std", r["body"]) for r in batch["Records"]]}
     assert lambda_handler.handler(plain, CTX) == {"batchItemFailures": [{"itemIdentifier": "a2-std"}]}
 
 
@@ -105,11 +90,11 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     mixed = json.dumps([event("fine", user="u3", event_id="mixed-ok"), {"event_id": "mixed-bad", "tenant": "acme"}])
     batch = {
         "Records": [
-            record("m-good", good),
-            record("m-poison", "{nope"),
-            record("m-invalid", invalid),
-            record("m-mixed", mixed),
-            record("m-dup", good),
+            sqs_record("m-good", good),
+            sqs_record("m-poison", "{nope"),
+            sqs_record("m-invalid", invalid),
+            sqs_record("m-mixed", mixed),
+            sqs_record("m-dup", good),
         ]
     }
     capsys.readouterr()
@@ -132,9 +117,9 @@ def test_every_failed_record_is_logged_under_its_own_correlation_id(runtime, cap
     logged.seek(0)
     logged.truncate()
     raw = '{"event_id": "e\\ud800", "tenant": "acme", "user_id": "u", "correlation_id": "4111 1111 1111 1111 bob@example.com"}'
-    ok = record("m-ok", json.dumps(event("fine", user="u4", event_id="ok-2")))  # Powertools raises when every record fails
+    ok = sqs_record("m-ok", json.dumps(event("fine", user="u4", event_id="ok-2")))  # Powertools raises when every record fails
     lambda_handler.handler(
-        {"Records": [ok, record("m-pii", raw), record("m-sur", '{"event_id": "e\\ud800", "tenant": "acme"}')]}, CTX
+        {"Records": [ok, sqs_record("m-pii", raw), sqs_record("m-sur", '{"event_id": "e\\ud800", "tenant": "acme"}')]}, CTX
     )
     failed = [e["correlation_id"] for e in map(json.loads, logged.getvalue().splitlines()) if e["message"] == "record failed"]
     assert failed == ["[CARD] [EMAIL]", "e\\ud800"]
@@ -152,7 +137,7 @@ def test_a_handler_exception_quoting_pii_is_logged_redacted(runtime, monkeypatch
 
     act = lambda_runtime.agent().act
     monkeypatch.setattr(lambda_runtime.agent(), "act", lambda d: refuse(d) if d.event_id == "pii-1" else act(d))
-    batch = [record("m-1", json.dumps(event("a question", event_id="pii-1"))), record("m-2", json.dumps(event("fine")))]
+    batch = [sqs_record("m-1", json.dumps(event("a question", event_id="pii-1"))), sqs_record("m-2", json.dumps(event("fine")))]
     assert lambda_runtime.handler({"Records": batch}, CTX) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     [failed] = [json.loads(line) for line in logged.getvalue().splitlines() if '"record failed"' in line]
     assert failed["reason"] == "ValueError: receiver refused 'card [CARD], mail [EMAIL]'"

@@ -5,7 +5,7 @@ from functools import partial
 
 import pytest
 import yaml
-from conftest import CORPUS, event, ingested_agent
+from conftest import CORPUS, event, ingested_agent, sqs_record
 
 from workbench.config import AgentConfig
 from workbench.deploy import state_machine as asl
@@ -164,20 +164,6 @@ def test_export_wires_the_workflow(tmp_path) -> None:
     ]
     assert template["EmbedFunction"]["Properties"]["ImageConfig"]["Command"] == ["handler.embed_step"]
     assert "start_handler" in (report.out / "handler.py").read_text()
-
-
-def sqs_record(message_id: str, body: str) -> dict:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body,
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
-        "awsRegion": "us-east-1",
-    }
 
 
 def _machine(sfn, definition: dict) -> str:
