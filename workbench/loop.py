@@ -190,9 +190,10 @@ class Agent:
         with timed("reason"):
             answer = self.reasoner.reason(event.text, prompt, hits)
         with timed("persist_state"):
+            question, said, at = self._redact(event.text), self._redact(answer.text), event.timestamp.timestamp()
             turn = (
-                Message("user", self._redact(event.text), event.event_id, event.timestamp.timestamp()),
-                Message("assistant", self._redact(answer.text), event.event_id, event.timestamp.timestamp(), answer.declined),
+                Message("user", question, event.event_id, at),
+                Message("assistant", said, event.event_id, at, answer.declined),
             )
             history = append_turn(
                 self.state, event.tenant, event.user_id, turn, state, self.config.state.max_turns, self.max_write_attempts
@@ -205,8 +206,8 @@ class Agent:
             config_id=self.config_id,
             tenant=event.tenant,
             user_id=event.user_id,
-            question=scrub(event.text),
-            answer=scrub(answer.text),
+            question=question,
+            answer=said,
             citations=answer.citations,
             declined=answer.declined,
             hits=tuple((h.id, round(h.score, 6)) for h in hits),
