@@ -74,3 +74,46 @@ def test_metrics_are_named_or_refused(cached_minilm) -> None:
 def test_unreachable_tracking_server_says_how_to_fix(workspace) -> None:
     with pytest.raises(tracking.TrackingError, match="cannot use the MLflow tracking store at http://127.0.0.1:9"):
         tracking.connect(workspace, "http://127.0.0.1:9")
+
+
+def test_an_offline_metric_reads_only_the_fields_its_memo_is_keyed_on(cached_minilm) -> None:
+    """The process-wide memo of offline scores is keyed on each metric's declared fields: ragas's own declaration of
+    what each metric reads must be the same set, or two samples differing elsewhere would share a score."""
+    from workbench.lab.scorers import BY_NAME
+    from workbench.lab.scorers.ragas_metrics import SpanMetric
+
+    for name, metric in build_metrics(cached_minilm, None).items():
+        if not isinstance(metric, SpanMetric):
+            assert set(metric.required_columns["SINGLE_TURN"]) == set(BY_NAME[name].needs), name
+
+
+def test_offline_scores_seen_before_are_reused_and_equal_to_fresh_ones(cached_minilm, monkeypatch) -> None:
+    from workbench.lab.scorers import ragas_metrics
+
+    sample = {
+        "user_input": "Who won Super Bowl 50?",
+        "response": "The Denver Broncos won Super Bowl 50.",
+        "reference": "Denver Broncos",
+        "references": ["Denver Broncos", "the Broncos"],
+        "retrieved_contexts": ["The Denver Broncos defeated the Carolina Panthers 24-10."],
+        "reference_contexts": ["Denver Broncos defeated the Carolina Panthers"],
+        "retrieved_context_ids": ["Super_Bowl_50#0"],
+        "reference_context_ids": ["Super_Bowl_50#0"],
+    }
+    other_question = {**sample, "user_input": "Which team won?"}  # no offline metric reads the question
+    metrics = build_metrics(cached_minilm, None)
+    monkeypatch.setattr(ragas_metrics, "_OFFLINE_SCORES", {})
+    fresh = ragas_metrics.score_samples(metrics, [sample], cached_minilm.model_id, "ws")[0]
+    assert 0 < fresh["semantic_similarity"] < 1 and fresh["id_based_context_recall"] == 1.0
+    assert len(ragas_metrics._OFFLINE_SCORES["ws"]) == len(metrics)  # one score per metric, kept
+
+    def recomputed(*args, **kwargs):
+        raise AssertionError("a score seen before was computed again")
+
+    for metric in metrics.values():
+        monkeypatch.setattr(metric, "score" if isinstance(metric, ragas_metrics.SpanMetric) else "single_turn_ascore", recomputed)
+    assert ragas_metrics.score_samples(metrics, [other_question, sample], cached_minilm.model_id, "ws") == [fresh, fresh]
+    with pytest.raises(AssertionError, match="computed again"):  # another embedder's semantic similarity is its own
+        ragas_metrics.score_samples(metrics, [sample], "another/model", "ws")
+    with pytest.raises(AssertionError, match="computed again"):  # and another workspace starts its own memo
+        ragas_metrics.score_samples(metrics, [sample], cached_minilm.model_id, "another workspace")

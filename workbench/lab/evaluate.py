@@ -152,7 +152,7 @@ def evaluate(
                     bar.update()
     bar.close()
 
-    for row, scores in zip(rows, score_samples(scorers, samples)):
+    for row, scores in zip(rows, score_samples(scorers, samples, embedder.model_id, str(workspace.root))):
         row.update(scores)
     table = pd.DataFrame(rows)
     usage = Usage.mean(usages)

@@ -13,6 +13,7 @@ In the MLflow UI: open the run, then its Traces tab; each trace is named `<case_
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import uuid
@@ -132,6 +133,17 @@ def _one_transaction(shared: Any) -> Iterator[Any]:
     store, failed = copy.copy(shared), None
     with shared.ManagedSessionMaker(read_only=False) as session:
         store.ManagedSessionMaker = lambda read_only=True: nullcontext(session)
+        # Every record reads the same experiment (about a sixth of its time), and a record once flushed needs no
+        # tracking by the session: without the 40 records before it, each flush walks less.
+        store.get_experiment = functools.cache(store.get_experiment)
+        start = store.start_trace
+
+        def start_trace(info: Any) -> Any:
+            started = start(info)
+            session.expunge_all()
+            return started
+
+        store.start_trace = start_trace
         try:
             yield store
         except Exception as exc:  # noqa: BLE001 - raised below, once nothing of it is stored

@@ -5,6 +5,11 @@ answer contains a reference, and SQuAD token F1, both over every reference answe
 question lacks (a BEIR query has no reference answer) are left empty (NaN), and LLM metrics without a judge
 are reported as not run: never as zero. A judged score that fails (unparseable output, a timeout, no score)
 is NaN in its row and counted in `<metric>_failed` (see `judge.py`), never silently.
+
+An offline metric is a function of the fields it declares (`scorers.Scorer.needs`) and, for semantic similarity, of
+the embedder: its score is kept in this process, per workspace like the workspace's caches (`_OFFLINE_SCORES`), and
+not computed again for the same inputs. The points of a sweep, the trials of a search and the repeats of an
+evaluation mostly give answers and rankings seen before: they are scored once.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from workbench.protocols import Embedder
 
 OFFLINE = names("offline")
 JUDGED = names("judged")
+_OFFLINE_SCORES: dict[str, dict[tuple[str, ...], float]] = {}  # workspace -> (embedder, metric, inputs as JSON) -> score
+_KEPT_SCORES = 500_000  # ~100 MB of keys at most per workspace; then its memo starts again
 
 
 def check_metrics(names: Sequence[str]) -> None:
@@ -102,61 +109,82 @@ def build_metrics(
     return {n: factories[n]() for n in names}
 
 
-def score_samples(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score every sample with every metric; identical samples (the repeats of a deterministic pipeline) are scored
-    once and share the scores."""
-    keys = [json.dumps(s, sort_keys=True, default=str) for s in samples]
-    unique = dict(zip(keys, samples))
-    scored = dict(zip(unique, _score_unique(metrics, list(unique.values()))))
-    return [dict(scored[k]) for k in keys]
-
-
-def _score_unique(metrics: dict[str, Any], samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score every sample with every metric in one event loop (judge calls then run concurrently, a few at a time).
-
-    Each row holds a value per metric, and for each judged metric `<name>_failed` (1 failed, 0 scored, NaN not
-    applicable), with the judge's errors in `judge_errors`."""
+def score_samples(
+    metrics: dict[str, Any], samples: list[dict[str, Any]], embedder_id: str, workspace: str
+) -> list[dict[str, Any]]:
+    """Score every sample with every metric. Offline scores seen before in this process and `workspace`, for the same
+    inputs with the same embedder (`embedder_id`), are reused; the rest are computed, the judge's in one event loop."""
     from ragas import SingleTurnSample
 
     from workbench.lab.scorers.judge import JUDGE_CONCURRENCY, judged_score
 
     judged = [name for name in metrics if name in JUDGED]
+    known = _OFFLINE_SCORES.setdefault(workspace, {})
+    out: list[dict[str, Any]] = [
+        {
+            **{name: math.nan for name in metrics},
+            **{f"{name}_failed": math.nan for name in judged},
+            **({"judge_errors": ""} if judged else {}),
+        }
+        for _ in samples
+    ]
+    todo: dict[tuple[str, ...], list[tuple[int, str]]] = {}  # an offline score to compute -> the cells it fills
+    asks: dict[tuple[str, ...], list[tuple[int, str]]] = {}  # a judged score -> its cells (repeats ask once)
+    for row, sample in enumerate(samples):
+        for name in metrics:
+            needs = BY_NAME[name].needs
+            if any(sample.get(f) in (None, [], "") for f in needs):
+                continue
+            if name in JUDGED:  # a judge's prompt may read more than the fields it needs (the question)
+                asks.setdefault((name, json.dumps(sample, sort_keys=True, default=str)), []).append((row, name))
+                continue
+            key = (embedder_id, name, json.dumps([sample[f] for f in needs], default=str))
+            if key in known:
+                out[row][name] = known[key]
+            else:
+                todo.setdefault(key, []).append((row, name))
+    semantic = [samples[cells[0][0]] for key, cells in todo.items() if key[1] == "semantic_similarity"]
+    _embed_in_one_batch(metrics.get("semantic_similarity"), semantic)
 
-    async def one(name: str, sample: dict[str, Any], ragas_sample: Any, gate: asyncio.Semaphore) -> tuple[float, str | None]:
+    def ragas_sample(row: int) -> Any:
+        return SingleTurnSample(**{k: v for k, v in samples[row].items() if k != "references" and v not in (None, [], "")})
+
+    async def offline(name: str, row: int) -> float:
         metric = metrics[name]
         if isinstance(metric, SpanMetric):
-            return metric.score(sample["response"], sample["references"]), None
-        if name in JUDGED:
-            return await judged_score(metric, ragas_sample, gate)
-        value = await metric.single_turn_ascore(ragas_sample)
-        return (float(value) if value is not None and not math.isnan(value) else math.nan), None
+            return metric.score(samples[row]["response"], samples[row]["references"])
+        value = await metric.single_turn_ascore(ragas_sample(row))
+        return float(value) if value is not None and not math.isnan(value) else math.nan
 
-    async def all_scores() -> list[dict[str, Any]]:
+    async def all_scores() -> tuple[list[float], list[tuple[float, str | None]]]:
         gate = asyncio.Semaphore(JUDGE_CONCURRENCY)
-        jobs, slots = [], []
-        for row, sample in enumerate(samples):
-            ragas_sample = SingleTurnSample(**{k: v for k, v in sample.items() if k != "references" and v not in (None, [], "")})
-            for name in metrics:
-                if all(sample.get(f) not in (None, [], "") for f in BY_NAME[name].needs):
-                    jobs.append(one(name, sample, ragas_sample, gate))
-                    slots.append((row, name))
-        out: list[dict[str, Any]] = [
-            {
-                **{name: math.nan for name in metrics},
-                **{f"{name}_failed": math.nan for name in judged},
-                **({"judge_errors": ""} if judged else {}),
-            }
-            for _ in samples
-        ]
-        for (row, name), (value, error) in zip(slots, await asyncio.gather(*jobs)):
-            out[row][name] = value
-            if name in JUDGED:
-                out[row][f"{name}_failed"] = float(error is not None)
-                if error:
-                    out[row]["judge_errors"] = "; ".join(filter(None, [out[row]["judge_errors"], f"{name}: {error}"]))
-        return out
+        computed = asyncio.gather(*(offline(cells[0][1], cells[0][0]) for cells in todo.values()))
+        judging = asyncio.gather(*(judged_score(metrics[c[0][1]], ragas_sample(c[0][0]), gate) for c in asks.values()))
+        return await computed, await judging
 
-    return _run(all_scores())
+    computed, judgements = _run(all_scores()) if todo or asks else ([], [])
+    if len(known) + len(todo) > _KEPT_SCORES:
+        known.clear()
+    for (key, cells), value in zip(todo.items(), computed):
+        known[key] = value
+        for row, name in cells:
+            out[row][name] = value
+    for cells, (value, error) in zip(asks.values(), judgements):
+        for row, name in cells:
+            out[row][name] = value
+            out[row][f"{name}_failed"] = float(error is not None)
+            if error:
+                out[row]["judge_errors"] = "; ".join(filter(None, [out[row]["judge_errors"], f"{name}: {error}"]))
+    return out
+
+
+def _embed_in_one_batch(metric: Any, samples: list[dict[str, Any]]) -> None:
+    """Put the texts semantic similarity will embed one at a time (ragas's way) into the embedding cache in one batch:
+    a model call per text costs several times its share of a batch."""
+    if metric is None or not samples:
+        return
+    texts = list(dict.fromkeys(t for s in samples for t in (s["reference"] or " ", s["response"] or " ")))
+    metric.embeddings.embed_documents(texts)
 
 
 def _run(coro: Any) -> Any:
