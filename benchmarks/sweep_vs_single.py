@@ -1,10 +1,10 @@
 """One evaluation, the same with --repeats 3, and a sweep of 8 configurations: all in one run, each from an empty workspace.
 
-    python benchmarks/sweep_vs_single.py [--spec experiments/topk_sweep.yaml] [--no-traces] [--rounds 3]
+    python benchmarks/sweep_vs_single.py [--spec experiments/topk_sweep.yaml] [--no-traces] [--no-plots] [--rounds 3]
 
 Targets (issues 3 and 12): the sweep <= 1.5 x one evaluation; --repeats 3 <= 2.2 x --repeats 1. Each side loads
 the model, builds the index, evaluates, scores with ragas and logs to a fresh MLflow store (a trace per evaluated
-question unless --no-traces).
+question unless --no-traces, a per-run plot unless --no-plots: with both, what is left is the floor of a point).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.lab import tracking
+from workbench.lab import plots, tracking
 from workbench.lab.evaluate import evaluate
 from workbench.lab.sweep import SweepSpec, run_sweep
 from workbench.workspace import Workspace
@@ -25,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="experiments/topk_sweep.yaml")
     parser.add_argument("--no-traces", action="store_true", help="log no MLflow trace per question, on every side")
+    parser.add_argument("--no-plots", action="store_true", help="draw no per-run plot, on every side (a benchmark's switch)")
     parser.add_argument(
         "--rounds",
         type=int,
@@ -34,6 +35,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     spec = SweepSpec.from_yaml(args.spec).model_copy(update={"traces": not args.no_traces})
+    if args.no_plots:
+        plots.plot_run = lambda result, out: []
     _warm_imports()
 
     sides = [
@@ -51,7 +54,7 @@ def main() -> None:
     repeats = statistics.median(s["--repeats 3"] / s["one evaluation"] for s in rounds)
     swept = statistics.median(s["sweep of 8"] / s["one evaluation"] for s in rounds)
     print(
-        f"traces: {spec.traces}  rounds: {args.rounds}  median ratios: --repeats 3 / one evaluation {repeats:.2f} (target <= 2.2), "
+        f"traces: {spec.traces}  plots: {not args.no_plots}  rounds: {args.rounds}  median ratios: --repeats 3 / one evaluation {repeats:.2f} (target <= 2.2), "
         f"sweep of 8 / one evaluation {swept:.2f} (target <= 1.5)"
     )
 

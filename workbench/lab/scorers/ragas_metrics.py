@@ -113,7 +113,11 @@ def score_samples(
     metrics: dict[str, Any], samples: list[dict[str, Any]], embedder_id: str, workspace: str
 ) -> list[dict[str, Any]]:
     """Score every sample with every metric. Offline scores seen before in this process and `workspace`, for the same
-    inputs with the same embedder (`embedder_id`), are reused; the rest are computed, the judge's in one event loop."""
+    inputs with the same embedder (`embedder_id`), are reused; the rest are computed in one event loop, where judge
+    calls run concurrently, a few at a time, and identical samples (repeats) ask the judge once.
+
+    Each row holds a value per metric, and for each judged metric `<name>_failed` (1 failed, 0 scored, NaN not
+    applicable), with the judge's errors in `judge_errors`."""
     from ragas import SingleTurnSample
 
     from workbench.lab.scorers.judge import JUDGE_CONCURRENCY, judged_score
