@@ -105,6 +105,8 @@ def test_judged_metrics_run_and_a_second_evaluation_makes_no_judge_call(double, 
     assert len(double.chat_requests()) == calls and second["judge_calls"] == 0
     assert second["judge_cache_hits"] == first["judge_calls"]
     assert {n: second[n] for n in JUDGED} == {n: first[n] for n in JUDGED}
+    repeated = evaluate(cfg, spec, workspace, judge="openai:gpt-4o-mini", progress=False, repeats=3).metrics
+    assert repeated["judge_cache_hits"] == first["judge_calls"]  # three repeats of one answer: the judge is asked once
     other = evaluate(cfg, spec, workspace, judge="openai:gpt-4.1-mini", metrics=["faithfulness"], progress=False).metrics
     assert other["judge_calls"] > 0  # another model never reads the first one's answers
 
