@@ -58,6 +58,12 @@ class Event(BaseModel):
             raise ValueError(f"text is {len(v)} characters, over the limit of {limit}")
         return v
 
+    @field_validator("timestamp")
+    @classmethod
+    def _utc_unless_said(cls, v: datetime) -> datetime:
+        """No offset means UTC (as in the Lambda), not the local time of whichever machine runs the event."""
+        return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+
     @property
     def correlation(self) -> str:
         return self.correlation_id or self.event_id
@@ -196,6 +202,7 @@ def _unencodable(event: Event) -> str | None:
         "text": event.text,
         "channel": event.channel,
         "correlation_id": event.correlation_id or "",
+        "filter": json.dumps(event.filter or {}, ensure_ascii=False),
         **{f"metadata.{k}": f"{k}{v}" for k, v in event.metadata.items()},
     }
     for name, value in fields.items():
