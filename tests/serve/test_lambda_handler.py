@@ -199,3 +199,16 @@ def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_stil
             cached.cache_clear()
     assert state["event_id"] == "sfn-1" and state["answer"] in texts[0]  # reasoned on the retrieved passage, not declined
     assert '"event_id": "sfn-1"' in capfd.readouterr().out  # the Act step's outbox line
+
+
+def test_a_long_conversation_in_emoji_is_stored_and_not_retried_forever(runtime) -> None:
+    """Powertools stored the idempotency response as ASCII JSON (an emoji as the 12 bytes `\\ud83d\\ude00`, 4 in
+    UTF-8): a user's fourth 8,000-emoji question made a decision over DynamoDB's item limit there, within the bound the
+    export checks (limits.py, 4 bytes a character). The action was taken, then the record failed at every retry."""
+    lambda_handler, outbox = runtime
+    text = "\U0001f600" * 7990 + " why?"
+    for i in range(4):
+        batch = {"Records": [sqs_record(f"m{i}", json.dumps(event(text, event_id=f"big{i}")))]}
+        assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}
+    assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}  # the redelivery answered from the record
+    assert _acted(outbox) == ["big0", "big1", "big2", "big3"]

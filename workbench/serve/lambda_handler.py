@@ -32,7 +32,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
 from workbench.errors import DataError, EventFailed
@@ -41,6 +40,7 @@ from workbench.loop import Agent
 from workbench.redaction import storable
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.dynamodb_table import ClientTable
+from workbench.serve.idempotency import UTF8DynamoDBPersistenceLayer
 from workbench.serve.ledger import DynamoDBLedger
 
 STAGE_METRICS = {
@@ -100,7 +100,7 @@ def delivery() -> Delivery:
     # One client of boto3's default session (which loads each botocore model once; see pinecone.api_key) for both
     # tables, and so one pool of kept-alive connections (see ClientTable).
     dynamodb = boto3.client("dynamodb")
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
+    persistence = UTF8DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
     ledger = _Traced(DynamoDBLedger(ClientTable(dynamodb, os.environ["DECISION_TABLE"])), "dynamodb.ledger")
     return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
