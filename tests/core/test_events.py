@@ -174,3 +174,13 @@ def test_a_filter_holding_a_lone_surrogate_is_rejected_naming_it() -> None:
     for flt in ('{"\\ud800": "a"}', '{"topic": {"$in": ["ok", "\\udfff"]}}'):
         [parsed] = parse_payload(json.dumps(event("x"))[:-1] + f', "filter": {flt}}}')
         assert parsed.event is None and "filter: text that cannot be encoded as UTF-8" in parsed.error
+
+
+def test_a_payload_holds_at_most_one_sqs_receive_of_records() -> None:
+    """A 256 KB body could hold thousands of events: its Lambda record ran past the function's timeout, every retry
+    embedding them all again, and took the batch's other messages to the DLQ with it. Refused whole, at once."""
+    many = json.dumps([event(f"q{i}?") for i in range(11)])
+    for payload in (many, sqs(*[json.dumps(event(f"q{i}?")) for i in range(11)]), [[event("a?")] * 6] * 2):
+        [parsed] = parse_payload(payload, source="m1")
+        assert parsed.event is None and "at most 10 records" in parsed.error and parsed.error.startswith("m1")
+    assert len(parse_payload([event(f"q{i}?") for i in range(10)])) == 10
