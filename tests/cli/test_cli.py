@@ -126,6 +126,18 @@ def test_verbose_mode_acts_once_on_every_entry_point(tmp_path, hashing_yaml) -> 
     assert len(acted) == len(set(acted)) == 7  # three files' events, three queued, one asked: each acted once
 
 
+def test_dlq_redrive_names_an_id_it_does_not_hold(tmp_path) -> None:
+    """A mistyped id re-queued nothing and exited 0 ("re-queued 0 messages"), as if the redrive had been done."""
+    events = tmp_path / "bad.jsonl"
+    events.write_text("{bad\n")
+    run("publish", str(events), home=tmp_path / "ws")
+    run("worker", "-c", str(AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")), home=tmp_path / "ws")
+    [letter] = [json.loads(line) for line in run("dlq", "list", home=tmp_path / "ws").stdout.splitlines()]
+    proc = run("dlq", "redrive", letter["id"], "nope", home=tmp_path / "ws", check=False)
+    assert proc.returncode == 2 and "no dead letter with id nope" in proc.stderr
+    assert "re-queued 1 messages" in run("dlq", "redrive", letter["id"], home=tmp_path / "ws").stdout  # nothing was moved
+
+
 def test_export_json_is_one_object(tmp_path, monkeypatch) -> None:
     """The CLI's side of `export --json` (the bundle itself is built by the export tests)."""
     from typer.testing import CliRunner

@@ -83,4 +83,8 @@ def dlq_redrive(
     """Put dead letters back on the queue with a fresh receive count."""
     from workbench.serve.bus import LocalBus
 
-    typer.echo(f"re-queued {LocalBus(open_workspace(home).bus).redrive(ids or None)} messages")
+    bus = LocalBus(open_workspace(home).bus)
+    missing = sorted(set(ids or ()) - {letter["id"] for letter in bus.dead_letters()})
+    if missing:  # checked before anything moves: a typo must not pass for a redrive
+        raise UsageError(f"no dead letter with id {', '.join(missing)}; `workbench dlq list` shows them")
+    typer.echo(f"re-queued {bus.redrive(ids or None)} messages")
