@@ -98,6 +98,10 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     assert resources["AgentFunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
     statements = [st for p in function["Policies"] for st in p["Statement"]]
     assert statements and all(st["Resource"] != "*" for st in statements)  # every grant names its table or secret
+    dlq = {"Fn::GetAtt": ["EventsDLQ", "Arn"]}  # bad input goes there at once, and nowhere else
+    assert [st["Action"] for st in statements if "sqs:SendMessage" in st["Action"]] == [["sqs:SendMessage"]]
+    assert any(st["Resource"] == dlq for st in statements if st["Action"] == ["sqs:SendMessage"])
+    assert function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"] == {"Ref": "EventsDLQ"}
     assert not (out / "build.sh").exists() and "needs Docker" in (out / "README.md").read_text()
     requirements = (out / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements

@@ -212,3 +212,41 @@ def test_a_long_conversation_in_emoji_is_stored_and_not_retried_forever(runtime)
         assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}
     assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}  # the redelivery answered from the record
     assert _acted(outbox) == ["big0", "big1", "big2", "big3"]
+
+
+def test_bad_input_goes_to_the_dlq_at_once_redacted_with_its_reason_and_source(runtime, monkeypatch) -> None:
+    """It failed and was retried up to maxReceiveCount (raising the error rate each time), then SQS moved the body
+    as sent, with the reason left in a log line."""
+    import boto3
+
+    lambda_handler, outbox = runtime
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+    card = "4111 1111 1111 1111"
+    batch = {
+        "Records": [
+            sqs_record("m-bad", json.dumps({**event(f"card {card}", event_id="pii"), "colour": "red"})),
+            sqs_record("m-good", json.dumps(event("fine?", event_id="ok"))),
+            sqs_record("m-mixed", json.dumps([event("retry me?", event_id="flaky"), {"event_id": "x"}])),
+        ]
+    }
+    real_act = lambda_handler.agent().actuator.act
+
+    def act(decision, key):
+        if decision.event_id == "flaky":
+            raise ConnectionError("actuator unreachable")
+        real_act(decision, key)
+
+    monkeypatch.setattr(lambda_handler.agent().actuator, "act", act)
+    # The mixed message is retried whole (its event may yet succeed); the bad one is done with.
+    assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": [{"itemIdentifier": "m-mixed"}]}
+    assert _acted(outbox) == ["ok"]
+    [letter] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    attrs = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attrs == {
+        "error": "sqs message m-bad: colour: unknown field (put extra data under metadata)",
+        "source": "sqs message m-bad",
+    }
+    body = json.loads(letter["Body"])
+    assert body["event_id"] == "pii" and card not in letter["Body"] and "[CARD]" in body["text"]  # keys kept, PII not

@@ -38,6 +38,7 @@ from workbench.errors import DataError, EventFailed
 from workbench.events import parse_payload
 from workbench.loop import Agent
 from workbench.redaction import storable
+from workbench.serve import sqs_deadletter
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.dynamodb_table import ClientTable
 from workbench.serve.idempotency import UTF8DynamoDBPersistenceLayer
@@ -174,7 +175,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     outcomes = (
         delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
     )
-    decisions, failures = [], []
+    decisions, failures, rejected = [], [], []
     for outcome in outcomes:
         logger.set_correlation_id(_correlation(outcome, record.message_id))
         metrics.add_metric(name=f"records_{outcome.status}", unit=MetricUnit.Count, value=1)
@@ -192,11 +193,13 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
                     "message_id": record.message_id,
                 },
             )
-            failures.append(outcome.reason)
+            (rejected if outcome.status == "rejected" and sqs_deadletter.queue_url() else failures).append(outcome)
             continue
         decisions.append(outcome.decision)
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
-        raise EventFailed("; ".join(failures))
+        raise EventFailed("; ".join(o.reason for o in failures + rejected))
+    if rejected:  # bad input only: straight to the DLQ with why and where; retrying cannot fix it
+        sqs_deadletter.dead_letter(record.raw_event, *("; ".join(getattr(o, f) for o in rejected) for f in ("reason", "source")))
     return decisions
 
 
