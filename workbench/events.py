@@ -20,6 +20,9 @@ from workbench.redaction import redact
 MAX_TEXT_CHARS = 8000
 MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
 MAX_ID_CHARS = 100  # of a message id quoted in a source
+# Records of one payload (a line, an SQS body): as many as one SQS receive. A body holding thousands made its Lambda
+# record outlive the function's timeout, every retry starting over, and took its batch's other messages along.
+MAX_RECORDS = 10
 MetaValue = str | int | float | bool
 
 
@@ -58,6 +61,12 @@ class Event(BaseModel):
             raise ValueError(f"text is {len(v)} characters, over the limit of {limit}")
         return v
 
+    @field_validator("timestamp")
+    @classmethod
+    def _utc_unless_said(cls, v: datetime) -> datetime:
+        """No offset means UTC (as in the Lambda), not the local time of whichever machine runs the event."""
+        return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+
     @property
     def correlation(self) -> str:
         return self.correlation_id or self.event_id
@@ -93,9 +102,16 @@ def parse_payload(
     `source` says where the payload came from (a file and line, a message id); records inside an SQS or SNS
     envelope are named by their own messageId / MessageId."""
     try:
-        return _parse(payload, source, max_text_chars, 0)
+        parsed = _parse(payload, source, max_text_chars, 0)
     except Exception as exc:  # noqa: BLE001 - the last guard of "never raises": whatever slips past the checks below
         return [Parsed(source, payload, error=f"{source}: unreadable payload ({type(exc).__name__})")]
+    return parsed if len(parsed) <= MAX_RECORDS else [_too_many(payload, source, len(parsed))]
+
+
+def _too_many(payload: Any, source: str, count: int) -> Parsed:
+    return Parsed(
+        source, payload, error=f"{source}: a payload holds at most {MAX_RECORDS} records, this one {count}: send them apart"
+    )
 
 
 def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
@@ -120,6 +136,8 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if isinstance(payload, list):
         if not payload:
             return [Parsed(source, payload, error=f"{source}: empty list, no events in it")]
+        if len(payload) > MAX_RECORDS:  # refused before reading thousands of them
+            return [_too_many(payload, source, len(payload))]
         return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit, depth + 1)]
     if not isinstance(payload, dict):
         return [Parsed(source, payload, error=f"{source}: expected a JSON object, got {type(payload).__name__}")]
@@ -133,6 +151,8 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
 def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
         return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {_shown(records, 40)}")]
+    if len(records) > MAX_RECORDS:
+        return [_too_many(records, source, len(records))]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
@@ -196,6 +216,7 @@ def _unencodable(event: Event) -> str | None:
         "text": event.text,
         "channel": event.channel,
         "correlation_id": event.correlation_id or "",
+        "filter": json.dumps(event.filter or {}, ensure_ascii=False),
         **{f"metadata.{k}": f"{k}{v}" for k, v in event.metadata.items()},
     }
     for name, value in fields.items():

@@ -113,14 +113,49 @@ def test_verbose_mode_acts_once_on_every_entry_point(tmp_path, hashing_yaml) -> 
     assert [json.loads(line)["event_id"] for line in ran.stdout.splitlines()] == ["v0", "v1", "v2"]  # pure JSON
     assert "decision" in ran.stderr and AgentConfig(embedder={"kind": "hashing"}).config_id in ran.stderr
     queued = tmp_path / "queued.jsonl"
-    queued.write_text("\n".join(json.dumps(event(f"queued {i}?", event_id=f"w{i}")) for i in range(3)) + "\n")
+    queued.write_text("\n".join(json.dumps(event(f"queued {i}?", event_id=f"w{i}")) for i in range(3)) + "\n{bad\n")
     run("publish", str(queued), home=home)
-    worked = run("-v", "worker", "-c", str(hashing_yaml), home=home)
-    assert "processed 3, duplicates 0, dead-lettered 0" in worked.stdout
+    worked = run("-v", "worker", "-c", str(hashing_yaml), "--json", home=home)
+    assert json.loads(worked.stdout) == {
+        **{"processed": 3, "duplicates": 0, "dead_lettered": 1, "retried": 0, "crashed": 0},
+        "queue": {"visible": 0, "in_flight": 0, "dead": 1},
+    }
     asked = run("-v", "ask", "Who?", "--tenant", "acme", "-c", str(hashing_yaml), "--json", home=home)
     assert json.loads(asked.stdout)["question"] == "Who?"
     acted = [json.loads(line)["event_id"] for line in (home / "outbox.jsonl").read_text().splitlines()]
     assert len(acted) == len(set(acted)) == 7  # three files' events, three queued, one asked: each acted once
+
+
+def test_dlq_redrive_names_an_id_it_does_not_hold(tmp_path) -> None:
+    """A mistyped id re-queued nothing and exited 0 ("re-queued 0 messages"), as if the redrive had been done."""
+    events = tmp_path / "bad.jsonl"
+    events.write_text("{bad\n")
+    run("publish", str(events), home=tmp_path / "ws")
+    run("worker", "-c", str(AgentConfig(embedder={"kind": "hashing"}).save(tmp_path / "c.yaml")), home=tmp_path / "ws")
+    [letter] = [json.loads(line) for line in run("dlq", "list", home=tmp_path / "ws").stdout.splitlines()]
+    proc = run("dlq", "redrive", letter["id"], "nope", home=tmp_path / "ws", check=False)
+    assert proc.returncode == 2 and "no dead letter with id nope" in proc.stderr
+    assert "re-queued 1 messages" in run("dlq", "redrive", letter["id"], home=tmp_path / "ws").stdout  # nothing was moved
+
+
+def test_export_json_is_one_object(tmp_path, monkeypatch) -> None:
+    """The CLI's side of `export --json` (the bundle itself is built by the export tests)."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.deploy import bundle
+
+    report = bundle.ExportReport(tmp_path / "b", "abc123", {"cfn_lint": "passed"})
+    monkeypatch.setattr(bundle, "export_bundle", lambda cfg, out, **_: report)
+    cfg = AgentConfig(name="shipped").save(tmp_path / "c.yaml")
+    result = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "b"), "-c", str(cfg), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "out": str(tmp_path / "b"),
+        "name": "shipped",
+        "config_id": AgentConfig(name="shipped").config_id,
+        "checks": {"cfn_lint": "passed"},
+    }
 
 
 def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_yaml, squad_subset) -> None:

@@ -159,3 +159,28 @@ def test_malformed_input_never_raises_and_every_record_is_accounted_for(payload)
             assert r.error.startswith(r.source) or r.source in r.error
         else:
             assert r.event.text.strip() and len(r.event.text) <= 8000
+
+
+def test_a_timestamp_without_an_offset_is_utc_whatever_the_machine() -> None:
+    """A naive timestamp was read as local time: `timestamp()` of year 1 then raised in the loop, so a bad-input
+    event failed and was retried until its receive count ran out, instead of being handled."""
+    [parsed] = parse_payload({**event("x"), "timestamp": "0001-01-01T00:00:00"})
+    assert parsed.event.timestamp.utcoffset().total_seconds() == 0
+    assert parsed.event.timestamp.timestamp() == -62135596800.0
+
+
+def test_a_filter_holding_a_lone_surrogate_is_rejected_naming_it() -> None:
+    """Pinecone's JSON cannot carry it: the event would fail at every retry instead of being dead-lettered once."""
+    for flt in ('{"\\ud800": "a"}', '{"topic": {"$in": ["ok", "\\udfff"]}}'):
+        [parsed] = parse_payload(json.dumps(event("x"))[:-1] + f', "filter": {flt}}}')
+        assert parsed.event is None and "filter: text that cannot be encoded as UTF-8" in parsed.error
+
+
+def test_a_payload_holds_at_most_one_sqs_receive_of_records() -> None:
+    """A 256 KB body could hold thousands of events: its Lambda record ran past the function's timeout, every retry
+    embedding them all again, and took the batch's other messages to the DLQ with it. Refused whole, at once."""
+    many = json.dumps([event(f"q{i}?") for i in range(11)])
+    for payload in (many, sqs(*[json.dumps(event(f"q{i}?")) for i in range(11)]), [[event("a?")] * 6] * 2):
+        [parsed] = parse_payload(payload, source="m1")
+        assert parsed.event is None and "at most 10 records" in parsed.error and parsed.error.startswith("m1")
+    assert len(parse_payload([event(f"q{i}?") for i in range(10)])) == 10

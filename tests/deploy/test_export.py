@@ -43,6 +43,18 @@ def test_configs_the_cloud_cannot_serve_are_refused(tmp_path, overrides, message
     assert not (tmp_path / "bundle").exists()
 
 
+def test_force_replaces_a_bundle_or_an_empty_folder_never_other_files(tmp_path) -> None:
+    """`--force` deleted whatever `--out` named, before checking anything: `export -o . --force` in a project
+    erased it; a file as `--out` failed only after the whole export, with a misleading error."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("keep me")
+    (tmp_path / "file").write_text("keep me too")
+    for out in (tmp_path / "project", tmp_path / "file"):
+        with pytest.raises(ExportError, match=f"{out} is not a bundle.*choose another --out"):
+            export_bundle(AgentConfig(), out, force=True)
+    assert (tmp_path / "project" / "notes.txt").read_text() == "keep me" and (tmp_path / "file").read_text() == "keep me too"
+
+
 def test_cli_refuses_a_missing_run_and_writes_nothing(tmp_path) -> None:
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "ws")}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -86,6 +98,10 @@ def test_bundle_contents_and_self_checks(exported) -> None:
     assert resources["AgentFunctionLogGroup"]["Properties"]["RetentionInDays"] > 0
     statements = [st for p in function["Policies"] for st in p["Statement"]]
     assert statements and all(st["Resource"] != "*" for st in statements)  # every grant names its table or secret
+    dlq = {"Fn::GetAtt": ["EventsDLQ", "Arn"]}  # bad input goes there at once, and nowhere else
+    assert [st["Action"] for st in statements if "sqs:SendMessage" in st["Action"]] == [["sqs:SendMessage"]]
+    assert any(st["Resource"] == dlq for st in statements if st["Action"] == ["sqs:SendMessage"])
+    assert function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"] == {"Ref": "EventsDLQ"}
     assert not (out / "build.sh").exists() and "needs Docker" in (out / "README.md").read_text()
     requirements = (out / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" in requirements and "torch" not in requirements and "chromadb" not in requirements

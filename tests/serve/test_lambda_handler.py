@@ -199,3 +199,54 @@ def test_each_step_function_builds_only_what_its_step_uses_and_the_workflow_stil
             cached.cache_clear()
     assert state["event_id"] == "sfn-1" and state["answer"] in texts[0]  # reasoned on the retrieved passage, not declined
     assert '"event_id": "sfn-1"' in capfd.readouterr().out  # the Act step's outbox line
+
+
+def test_a_long_conversation_in_emoji_is_stored_and_not_retried_forever(runtime) -> None:
+    """Powertools stored the idempotency response as ASCII JSON (an emoji as the 12 bytes `\\ud83d\\ude00`, 4 in
+    UTF-8): a user's fourth 8,000-emoji question made a decision over DynamoDB's item limit there, within the bound the
+    export checks (limits.py, 4 bytes a character). The action was taken, then the record failed at every retry."""
+    lambda_handler, outbox = runtime
+    text = "\U0001f600" * 7990 + " why?"
+    for i in range(4):
+        batch = {"Records": [sqs_record(f"m{i}", json.dumps(event(text, event_id=f"big{i}")))]}
+        assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}
+    assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": []}  # the redelivery answered from the record
+    assert _acted(outbox) == ["big0", "big1", "big2", "big3"]
+
+
+def test_bad_input_goes_to_the_dlq_at_once_redacted_with_its_reason_and_source(runtime, monkeypatch) -> None:
+    """It failed and was retried up to maxReceiveCount (raising the error rate each time), then SQS moved the body
+    as sent, with the reason left in a log line."""
+    import boto3
+
+    lambda_handler, outbox = runtime
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+    card = "4111 1111 1111 1111"
+    batch = {
+        "Records": [
+            sqs_record("m-bad", json.dumps({**event(f"card {card}", event_id="pii"), "colour": "red"})),
+            sqs_record("m-good", json.dumps(event("fine?", event_id="ok"))),
+            sqs_record("m-mixed", json.dumps([event("retry me?", event_id="flaky"), {"event_id": "x"}])),
+        ]
+    }
+    real_act = lambda_handler.agent().actuator.act
+
+    def act(decision, key):
+        if decision.event_id == "flaky":
+            raise ConnectionError("actuator unreachable")
+        real_act(decision, key)
+
+    monkeypatch.setattr(lambda_handler.agent().actuator, "act", act)
+    # The mixed message is retried whole (its event may yet succeed); the bad one is done with.
+    assert lambda_handler.handler(batch, CTX) == {"batchItemFailures": [{"itemIdentifier": "m-mixed"}]}
+    assert _acted(outbox) == ["ok"]
+    [letter] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    attrs = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attrs == {
+        "error": "sqs message m-bad: colour: unknown field (put extra data under metadata)",
+        "source": "sqs message m-bad",
+    }
+    body = json.loads(letter["Body"])
+    assert body["event_id"] == "pii" and card not in letter["Body"] and "[CARD]" in body["text"]  # keys kept, PII not

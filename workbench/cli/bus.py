@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +42,7 @@ def worker(
     ),
     max_receives: int = typer.Option(5, min=1, max=1000, help="Receives before a message goes to the DLQ."),
     follow: bool = typer.Option(False, "--follow", help="Keep polling when the queue is empty (Ctrl-C stops)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
 ) -> None:
     """Consume the local bus: each event handled once; failures retried, bad input dead-lettered."""
     from workbench.serve.bus import LocalBus
@@ -50,10 +52,14 @@ def worker(
     bus = LocalBus(ws.bus, max_receives=max_receives)
     w = Worker(local_delivery(load_config(config), ws), bus, visibility_timeout=visibility_timeout)
     stats = w.run(concurrency, until_empty=not follow)
-    typer.echo(
-        f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
-        f"retried {stats.retried}; queue: {bus.counts()}"
-    )
+    counts = {k: getattr(stats, k) for k in ("processed", "duplicates", "dead_lettered", "retried", "crashed")}
+    if as_json:
+        typer.echo(json.dumps({**counts, "queue": bus.counts()}))
+    else:
+        typer.echo(
+            f"processed {stats.processed}, duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}, "
+            f"retried {stats.retried}; queue: {bus.counts()}"
+        )
     if stats.crashed:  # exit 1, not 2: not the user's mistake, but its supervisor must see it and restart it
         typer.secho(
             f"error: {stats.crashed} worker thread(s) died (see the log above); the worker stopped", fg=typer.colors.RED, err=True
@@ -77,4 +83,8 @@ def dlq_redrive(
     """Put dead letters back on the queue with a fresh receive count."""
     from workbench.serve.bus import LocalBus
 
-    typer.echo(f"re-queued {LocalBus(open_workspace(home).bus).redrive(ids or None)} messages")
+    bus = LocalBus(open_workspace(home).bus)
+    missing = sorted(set(ids or ()) - {letter["id"] for letter in bus.dead_letters()})
+    if missing:  # checked before anything moves: a typo must not pass for a redrive
+        raise UsageError(f"no dead letter with id {', '.join(missing)}; `workbench dlq list` shows them")
+    typer.echo(f"re-queued {bus.redrive(ids or None)} messages")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,7 @@ def export(
     home: Optional[Path] = HomeOpt,
     tracking_uri: Optional[str] = TrackingOpt,
     experiment: str = ExperimentOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the bundle's folder, config_id and checks as JSON."),
 ) -> None:
     """Write a Lambda + DynamoDB + Pinecone bundle (SAM) for a chosen configuration, and self-check it."""
     import mlflow
@@ -45,6 +47,9 @@ def export(
         metrics = data.metrics
         index_path = Path(data.tags["index_path"]) if "index_path" in data.tags else None
     report = export_bundle(cfg, out, run_id=run, metrics=metrics, force=force, index_path=index_path)
+    if as_json:
+        typer.echo(json.dumps({"out": str(report.out), "name": cfg.name, "config_id": cfg.config_id, "checks": report.checks}))
+        return
     typer.echo(f"bundle for {cfg.name} ({cfg.config_id}) written to {report.out}")
     for key, value in report.checks.items():
         typer.echo(f"  {key}: {value}")

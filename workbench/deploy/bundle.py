@@ -54,12 +54,18 @@ def export_bundle(
         raise ExportError(str(exc)) from None
     if out.exists() and not force:
         raise ExportError(f"{out} exists; pass --force to replace it")
+    if out.exists() and not _replaceable(out):
+        raise ExportError(
+            f"{out} is not a bundle (no template.yaml and config.json) nor an empty folder, and --force replaces only "
+            "those: choose another --out"
+        )
     if sparse_dense(cfg) and (index_path is None or not Path(index_path).exists()):
         raise ExportError(
             "retrieval.hybrid.method sparse_dense ships the BM25 parameters fitted on the evaluated index: "
             "export from an evaluated run (--run or --promoted) whose index still exists"
         )
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+    target = out.resolve()  # `-o .` too: the draft is made beside it, never inside what is removed
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
         draft = Path(tmp) / "bundle"
         for rel in (*core_modules(), *modules):
             (draft / "workbench" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -94,11 +100,15 @@ def export_bundle(
         except CheckError as exc:
             raise ExportError(str(exc)) from None
         (draft / "README.md").write_text(readme(cfg, run_id, metrics or {}, checks))
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(draft), out)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(draft), target)
     return ExportReport(out, cfg.config_id, checks=checks)
+
+
+def _replaceable(out: Path) -> bool:
+    return out.is_dir() and (not any(out.iterdir()) or all((out / name).is_file() for name in ("template.yaml", "config.json")))
 
 
 def handler_module(cfg: AgentConfig) -> str:

@@ -34,6 +34,8 @@ GRANTS: dict[str, dict[str, Any]] = {
         "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
         "Resource": {"Fn::GetAtt": ["EventsQueue", "Arn"]},
     },
+    # Bad input, sent to the DLQ at once with its reason (serve/sqs_deadletter.py).
+    "deadletter": {"Action": ["sqs:SendMessage"], "Resource": {"Fn::GetAtt": ["EventsDLQ", "Arn"]}},
     "start": {"Action": ["states:StartExecution"], "Resource": {"Ref": "AgentStateMachine"}},
     # Is an existing execution of a redelivered event closed without success? Then the starter starts a new attempt.
     "describe": {
@@ -44,7 +46,7 @@ GRANTS: dict[str, dict[str, Any]] = {
     },
 }
 ROLES = {
-    "AgentFunction": ("state", "idempotency", "ledger", "secret", "queue"),
+    "AgentFunction": ("state", "idempotency", "ledger", "secret", "queue", "deadletter"),
     "StarterFunction": ("start", "describe", "queue"),
     "EmbedFunction": (),
     "RetrieveFunction": ("secret",),

@@ -15,6 +15,7 @@ def sam_template(cfg: AgentConfig, run_id: str | None) -> dict[str, Any]:
         "STATE_TABLE": {"Ref": "StateTable"},
         "IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
         "DECISION_TABLE": {"Ref": "DecisionTable"},
+        "DEAD_LETTER_QUEUE_URL": {"Ref": "EventsDLQ"},  # bad input goes there at once (serve/sqs_deadletter.py)
         "PINECONE_HOST": {"Ref": "PineconeHost"},
         "PINECONE_SECRET_NAME": {"Ref": "PineconeSecretName"},
         "POWERTOOLS_SERVICE_NAME": "agent-workbench",

@@ -137,7 +137,7 @@ class LocalBus:
         # Redaction runs on whatever a message holds; if it fails, a placeholder is kept instead of the body, so the
         # message still leaves the queue (a raise here would stop every receive, and the worker with it).
         try:
-            kept = _redacted_body(bytes(body))
+            kept = redacted_body(bytes(body))
         except Exception as exc:  # noqa: BLE001 - one message must not stop the bus
             log.exception("message %s: body could not be redacted for the DLQ; a placeholder is kept", mid)
             kept = json.dumps(
@@ -210,7 +210,7 @@ class Heartbeat:
         return started + self.timeout - time.time()
 
 
-def _redacted_body(body: bytes) -> bytes:
+def redacted_body(body: bytes) -> bytes:
     """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else (not JSON, or
     nested past the parser) as text, redacted and capped as the dead-letter file caps it: a 200 KB body is not kept whole."""
     try:

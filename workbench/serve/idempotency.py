@@ -19,7 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyItemAlreadyExistsError,
@@ -74,6 +79,23 @@ def idempotent(
         return fn(event, **extra)
 
     return handle, config
+
+
+class UTF8DynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB layer, with the response stored as UTF-8 JSON. Powertools writes it ASCII-escaped (an
+    emoji as the 12 bytes `\\ud83d\\ude00`), so a decision within the item limit that export checks at UTF-8's
+    4 bytes a character (`deploy/limits.py`) could not be stored: the event was acted on, then failed every retry."""
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        if data_record.response_data:
+            utf8 = json.dumps(json.loads(data_record.response_data), ensure_ascii=False, sort_keys=True)
+            try:
+                utf8.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: keep Powertools' escaped form, which can carry it
+                pass
+            else:
+                data_record.response_data = utf8
+        super()._update_record(data_record)
 
 
 class SQLitePersistenceLayer(BasePersistenceLayer):

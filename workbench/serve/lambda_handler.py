@@ -32,15 +32,16 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from workbench.config import AgentConfig
 from workbench.errors import DataError, EventFailed
 from workbench.events import parse_payload
 from workbench.loop import Agent
 from workbench.redaction import storable
+from workbench.serve import sqs_deadletter
 from workbench.serve.delivery import Delivery, Outcome, Pending
 from workbench.serve.dynamodb_table import ClientTable
+from workbench.serve.idempotency import UTF8DynamoDBPersistenceLayer
 from workbench.serve.ledger import DynamoDBLedger
 
 STAGE_METRICS = {
@@ -100,7 +101,7 @@ def delivery() -> Delivery:
     # One client of boto3's default session (which loads each botocore model once; see pinecone.api_key) for both
     # tables, and so one pool of kept-alive connections (see ClientTable).
     dynamodb = boto3.client("dynamodb")
-    persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
+    persistence = UTF8DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"], boto3_client=dynamodb)
     ledger = _Traced(DynamoDBLedger(ClientTable(dynamodb, os.environ["DECISION_TABLE"])), "dynamodb.ledger")
     return Delivery(agent(), persistence, ledger, ttl_s=int(os.environ.get("IDEMPOTENCY_TTL_S", "86400")))
 
@@ -174,7 +175,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     outcomes = (
         delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
     )
-    decisions, failures = [], []
+    decisions, failures, rejected = [], [], []
     for outcome in outcomes:
         logger.set_correlation_id(_correlation(outcome, record.message_id))
         metrics.add_metric(name=f"records_{outcome.status}", unit=MetricUnit.Count, value=1)
@@ -192,11 +193,13 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
                     "message_id": record.message_id,
                 },
             )
-            failures.append(outcome.reason)
+            (rejected if outcome.status == "rejected" and sqs_deadletter.queue_url() else failures).append(outcome)
             continue
         decisions.append(outcome.decision)
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
-        raise EventFailed("; ".join(failures))
+        raise EventFailed("; ".join(o.reason for o in failures + rejected))
+    if rejected:  # bad input only: straight to the DLQ with why and where; retrying cannot fix it
+        sqs_deadletter.dead_letter(record.raw_event, *("; ".join(getattr(o, f) for o in rejected) for f in ("reason", "source")))
     return decisions
 
 
