@@ -20,8 +20,9 @@ from workbench.redaction import redact
 MAX_TEXT_CHARS = 8000
 MAX_ENVELOPES = 4  # SNS in SQS is two; anything deeper is not a delivery format
 MAX_ID_CHARS = 100  # of a message id quoted in a source
-# Records of one payload (a line, an SQS body): as many as one SQS receive. A body holding thousands made its Lambda
-# record outlive the function's timeout, every retry starting over, and took its batch's other messages along.
+# Records of one message body (a line of a file, an SQS body): as many as one SQS receive. A body holding thousands
+# made its Lambda record outlive the function's timeout, every retry starting over, and took its batch's other
+# messages along. An invocation's own Records are bounded by AWS (the event source's batch size, up to 10,000).
 MAX_RECORDS = 10
 MetaValue = str | int | float | bool
 
@@ -102,10 +103,9 @@ def parse_payload(
     `source` says where the payload came from (a file and line, a message id); records inside an SQS or SNS
     envelope are named by their own messageId / MessageId."""
     try:
-        parsed = _parse(payload, source, max_text_chars, 0)
+        return _parse(payload, source, max_text_chars, 0)
     except Exception as exc:  # noqa: BLE001 - the last guard of "never raises": whatever slips past the checks below
         return [Parsed(source, payload, error=f"{source}: unreadable payload ({type(exc).__name__})")]
-    return parsed if len(parsed) <= MAX_RECORDS else [_too_many(payload, source, len(parsed))]
 
 
 def _too_many(payload: Any, source: str, count: int) -> Parsed:
@@ -133,6 +133,14 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
             return [Parsed(source, payload, error=f"{source}: JSON nested too deeply to read")]
         except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
             return [Parsed(source, payload, error=f"{source}: JSON beyond the parser's limits: {exc}")]
+    if depth == 0 and isinstance(payload, dict) and "Records" in payload:  # an invocation: AWS bounds it (its batch size)
+        return _parse_records(payload["Records"], source, limit, depth)
+    found = _contents(payload, source, limit, depth)
+    return found if len(found) <= MAX_RECORDS else [_too_many(payload, source, len(found))]
+
+
+def _contents(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
+    """What one message body holds, decoded: a list of payloads, an envelope, or an event."""
     if isinstance(payload, list):
         if not payload:
             return [Parsed(source, payload, error=f"{source}: empty list, no events in it")]
@@ -151,7 +159,7 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
 def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
         return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {_shown(records, 40)}")]
-    if len(records) > MAX_RECORDS:
+    if depth > 0 and len(records) > MAX_RECORDS:  # inside a body: refused before reading thousands of them
         return [_too_many(records, source, len(records))]
     out: list[Parsed] = []
     for i, record in enumerate(records):

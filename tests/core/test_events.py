@@ -180,7 +180,13 @@ def test_a_payload_holds_at_most_one_sqs_receive_of_records() -> None:
     """A 256 KB body could hold thousands of events: its Lambda record ran past the function's timeout, every retry
     embedding them all again, and took the batch's other messages to the DLQ with it. Refused whole, at once."""
     many = json.dumps([event(f"q{i}?") for i in range(11)])
-    for payload in (many, sqs(*[json.dumps(event(f"q{i}?")) for i in range(11)]), [[event("a?")] * 6] * 2):
+    nested = sqs(json.dumps(sqs(*[json.dumps(event(f"q{i}?")) for i in range(11)])))  # an envelope inside a body
+    for payload in (many, nested, [[event("a?")] * 6] * 2):
         [parsed] = parse_payload(payload, source="m1")
         assert parsed.event is None and "at most 10 records" in parsed.error and parsed.error.startswith("m1")
+    [_, refused] = parse_payload(sqs(json.dumps(event("a?")), many))  # in an invocation, each body on its own
+    assert "at most 10 records" in refused.error
     assert len(parse_payload([event(f"q{i}?") for i in range(10)])) == 10
+    # An invocation's own records are bounded by AWS (a batch of up to 10,000), not by what a body may hold.
+    batch = parse_payload(sqs(*[json.dumps(event(f"q{i}?")) for i in range(25)]))
+    assert len(batch) == 25 and all(p.event for p in batch)
