@@ -158,3 +158,11 @@ def test_diff_lists_changed_hits_and_answers_whatever_the_order() -> None:
     assert "2 questions changed" in as_table(records, a, b)
     with pytest.raises(ValueError, match="share no question"):
         changed(a, answered("other", [("c9", ["d1"], "x", 1.0)]))
+
+
+def test_identical_runs_pass_a_zero_margin_and_a_margin_must_be_a_number() -> None:
+    values = [0.2, 0.9, 0.5, 0.7]
+    assert check(run("base", values), run("same", values), "ndcg_at_10", 0.0).passed  # not worse by more than 0
+    for margin in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"--margin {margin} for ndcg_at_10"):
+            check(run("base", values), run("same", values), "ndcg_at_10", margin)
