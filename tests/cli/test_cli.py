@@ -171,6 +171,10 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
     assert wrong.returncode == 2 and "--metric ndcg_at_11" in wrong.stderr and "choose from" in wrong.stderr
     same = run("diff", summary["run_id"], summary["run_id"], home=home)
     assert "no question changed" in same.stdout
+    scheduled = run("schedule", str(tmp_path / "missing.ipynb"), "-p", "limit=2", home=home, check=False)
+    assert scheduled.returncode == 2 and "missing.ipynb: no such notebook" in scheduled.stderr
+    unparsed = run("schedule", "-p", "limit=[2", home=home, check=False)
+    assert unparsed.returncode == 2 and "--param 'limit=[2'" in unparsed.stderr and "Traceback" not in unparsed.stderr
 
 
 def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:

@@ -241,7 +241,10 @@ def schedule(
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--param {item!r}: write it as key=value")
-        params[key] = yaml.safeload_config(value)
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--param {item!r}: the value is not YAML ({str(exc).splitlines()[0]})") from None
     executed, run_ids = run_notebook(notebook, params, open_workspace(home), out_dir, tracking_uri)
     typer.echo(f"executed notebook: {executed}\nattached to MLflow runs: {', '.join(run_ids) or '(none)'}")
 
