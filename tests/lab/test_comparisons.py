@@ -192,3 +192,23 @@ def test_a_store_that_takes_no_spans_still_gets_the_run(tmp_path, squad_subset, 
     assert run.info.status == "FINISHED" and run.data.metrics["questions"] == 2
     assert run.data.tags["workbench.traces"].startswith("not written: NotImplementedError")
     assert mlflow.search_traces(run_id=run.info.run_id, return_type="list") == []  # no trace left without its stages
+
+
+def test_compare_json_is_pure_and_names_with_quotes_are_answered(lab, tmp_path) -> None:
+    home, runs = lab["home"], lab["runs"]
+    out = cli("compare", "--baseline", "production", "--json", "--out", str(tmp_path / "c.png"), home=home)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert {r["run_id"] for r in found["runs"]} == set(runs.values()) and found["baseline_run"] == runs["base"]
+    assert any(d["name"] == "top1" and d["metric"] == "ndcg_at_10" and d["significant"] for d in found["differences"])
+    assert "PerformanceWarning" not in out.stderr
+    missing = cli("compare", "--sweep", "nosuch", "--out", str(tmp_path / "c.png"), home=home)
+    assert missing.returncode == 2 and "no evaluation runs in sweep 'nosuch'" in missing.stderr
+
+    assert cli("promote", runs["top1"], "--name", "bob's", home=home).returncode == 0
+    shown = cli("diff", "production", "bob's", "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert len(json.loads(shown.stdout)) == QUESTIONS
+    for args in (["gate", "--baseline", "a'b\"c", "--metric", "ndcg_at_10", "--margin", "0"], ["compare", "--sweep", "a'b\"c"]):
+        bad = cli(*args, home=home)
+        assert bad.returncode == 2 and "a'b\"c" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

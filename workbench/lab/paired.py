@@ -69,7 +69,7 @@ def resolve_run(ref: str, experiment_id: str) -> str:
             output_format="list",
             max_results=1,
             order_by=["attributes.start_time DESC"],
-            filter_string=f"{tag} = '{ref}' and tags.`workbench.kind` = 'evaluation'",
+            filter_string=f"{tag} = {tracking.literal(ref)} and tags.`workbench.kind` = 'evaluation'",
         )
         if runs:
             return runs[0].info.run_id
