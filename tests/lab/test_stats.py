@@ -166,3 +166,23 @@ def test_identical_runs_pass_a_zero_margin_and_a_margin_must_be_a_number() -> No
     for margin in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match=f"--margin {margin} for ndcg_at_10"):
             check(run("base", values), run("same", values), "ndcg_at_10", margin)
+
+
+def test_questions_pair_on_their_text_too_not_on_ids_alone() -> None:
+    """Two eval sets may number their cases alike (c0, c1, ...): a shared id with another question is no pair."""
+    from workbench.lab.rundiff import changed
+
+    def asked(name, questions):
+        r = run(name, [0.5] * len(questions))
+        r.table = r.table.assign(question=questions, retrieved=[["d"]] * len(questions), answer="x")
+        return r
+
+    base = asked("base", ["q a", "q b", "q c", "q d"])
+    edited = asked("edited", ["q a", "q b", "q c", "another"])
+    assert difference(base, edited, "ndcg_at_10").n == 3 and check(base, edited, "ndcg_at_10", 0.0).n == 3
+    other = asked("other", ["w", "x", "y", "z"])
+    assert difference(base, other, "ndcg_at_10").n == 0
+    with pytest.raises(ValueError, match="share no question"):
+        check(base, other, "ndcg_at_10", 0.01)
+    with pytest.raises(ValueError, match="share no question"):
+        changed(base, other)

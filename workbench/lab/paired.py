@@ -12,7 +12,7 @@ Holm-adjusted across the comparisons made together.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,13 @@ class RunData:
     @property
     def repeats(self) -> int:
         return int(self.table["repeat"].nunique())
+
+    @cached_property
+    def asked(self) -> Any:
+        """Each question's text, indexed by (case_id, turn) ("" for a table without the text)."""
+        if "question" not in self.table:
+            return self.table.groupby(QUESTION).size().map(lambda _: "")
+        return self.table.groupby(QUESTION)["question"].first()
 
     def by_question(self, column: str) -> Any:
         """A question's value, averaged over repeats, indexed by (case_id, turn)."""
@@ -94,12 +101,22 @@ class Difference(Paired):
         return self.significant and (self.diff < 0 if lower_is_better(self.metric) else self.diff > 0)
 
 
+def same_questions(base: RunData, cand: RunData) -> Any:
+    """The (case_id, turn) keys both runs asked with the same text. Two eval sets may number their cases alike
+    (c0, c1, ...), so an id alone does not make a pair; a question reworded, or redacted in one run only, is
+    another question."""
+    a, b = base.asked, cand.asked
+    common = a.index.intersection(b.index)
+    return common[(a.loc[common].to_numpy() == b.loc[common].to_numpy())]
+
+
 def aligned(base: RunData, cand: RunData, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The two runs' values on the questions both have a value for, in the same order (whatever order each run asked them in)."""
     a, b = base.by_question(column), cand.by_question(column)
     if a is None or b is None:
         return np.empty(0), np.empty(0)
-    joined = a.to_frame("a").join(b.to_frame("b"), how="inner").dropna()  # a question without a value has nothing to pair
+    joined = a.to_frame("a").join(b.to_frame("b"), how="inner")
+    joined = joined[joined.index.isin(same_questions(base, cand))].dropna()  # a question without a value has nothing to pair
     return joined["a"].to_numpy(dtype=float), joined["b"].to_numpy(dtype=float)
 
 
