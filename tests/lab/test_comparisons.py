@@ -212,3 +212,9 @@ def test_compare_json_is_pure_and_names_with_quotes_are_answered(lab, tmp_path) 
     for args in (["gate", "--baseline", "a'b\"c", "--metric", "ndcg_at_10", "--margin", "0"], ["compare", "--sweep", "a'b\"c"]):
         bad = cli(*args, home=home)
         assert bad.returncode == 2 and "a'b\"c" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_run_id_is_read_whichever_experiment_is_chosen(lab) -> None:
+    shown = cli("diff", lab["runs"]["base"], lab["runs"]["top1"], "--json", "--experiment", "elsewhere", home=lab["home"])
+    assert shown.returncode == 0, shown.stderr
+    assert len(json.loads(shown.stdout)) == QUESTIONS

@@ -144,11 +144,13 @@ def log_evaluation(
 
 
 def per_question(run_id: str) -> Any:
-    """The per-question table of an evaluation run, list columns parsed back."""
+    """The per-question table of an evaluation run, list columns parsed back. Read from the run's own experiment:
+    a run id names one run whichever experiment the command was pointed at (mlflow.load_table reads the active one)."""
     import mlflow
 
+    client = mlflow.MlflowClient()
     try:
-        table = mlflow.load_table(PER_QUESTION, run_ids=[run_id])
+        table = client.load_table(client.get_run(run_id).info.experiment_id, PER_QUESTION, [run_id])
     except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several MLflow exception types
         raise TrackingError(
             f"run {run_id}: no {PER_QUESTION} table ({type(exc).__name__}); is it a workbench evaluation run?"
