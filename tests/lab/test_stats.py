@@ -186,3 +186,14 @@ def test_questions_pair_on_their_text_too_not_on_ids_alone() -> None:
         check(base, other, "ndcg_at_10", 0.01)
     with pytest.raises(ValueError, match="share no question"):
         changed(base, other)
+
+
+def test_a_metric_gated_twice_or_a_quality_axis_that_is_a_cost_is_refused() -> None:
+    from workbench.lab.compare import compare
+
+    values = [0.2, 0.9, 0.5, 0.7]
+    with pytest.raises(ValueError, match="--metric ndcg_at_10 is given twice"):
+        gate(run("base", values), run("same", values), ["ndcg_at_10", "ndcg_at_10"], [0.01, 0.5])
+    for metric in ("latency_total_p95_ms", "decline_rate"):
+        with pytest.raises(ValueError, match=f"--quality {metric}: lower is better"):
+            compare("0", metric)

@@ -191,7 +191,10 @@ def compare(
     """The runs with their front (a search's `objectives` give its study's own), and with a baseline (run id or
     name) every other run's paired differences from it."""
     from workbench.lab.paired import against_baseline, load_run, resolve_run
+    from workbench.lab.summary import lower_is_better
 
+    if lower_is_better(quality):  # the front would prefer the slowest run
+        raise ConfigError(f"--quality {quality}: lower is better for it; latency and cost are the front's other axes")
     frame = runs_frame(experiment_id, quality, filter_string, objectives)
     costs = [c for c in COSTS if c in frame]
     if frame.empty or baseline is None:

@@ -79,6 +79,9 @@ def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alp
 def gate(baseline: RunData, candidate: RunData, metrics: list[str], margins: list[float], alpha: float = 0.05) -> GateReport:
     if len(margins) == 1:
         margins = margins * len(metrics)
+    twice = next((m for i, m in enumerate(metrics) if m in metrics[:i]), None)
+    if twice:  # two margins for one metric: which one holds?
+        raise ConfigError(f"--metric {twice} is given twice; give each metric once, with its --margin")
     if len(margins) != len(metrics):
         raise ConfigError(f"{len(metrics)} --metric and {len(margins)} --margin: give one margin for all, or one per metric")
     return GateReport(
