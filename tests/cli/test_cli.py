@@ -146,6 +146,9 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
     shown = run("eval", "-c", str(hashing_yaml), "--corpus", str(squad_subset), "--limit", "4", home=home).stdout
     assert "4 questions x 1 repeats" in shown and "latency_total_p95_ms" in shown and "[" in shown
     assert run("eval", "--repeats", "0", home=home, check=False).returncode == 2
+    for cmd in (["eval"], ["build-evalset", str(squad_subset), "--out", str(tmp_path / "e.jsonl")]):
+        limited = run(*cmd, "--limit", "0", home=home, check=False)
+        assert limited.returncode == 2 and "Invalid value for '--limit'" in limited.stderr and "Traceback" not in limited.stderr
 
     gate = run(
         "gate",
