@@ -214,7 +214,10 @@ def test_compare_json_is_pure_and_names_with_quotes_are_answered(lab, tmp_path) 
         assert bad.returncode == 2 and "a'b\"c" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
 
 
-def test_a_run_id_is_read_whichever_experiment_is_chosen(lab) -> None:
+def test_a_run_id_is_read_whichever_experiment_is_chosen_and_its_shown_start_will_do(lab) -> None:
     shown = cli("diff", lab["runs"]["base"], lab["runs"]["top1"], "--json", "--experiment", "elsewhere", home=lab["home"])
     assert shown.returncode == 0, shown.stderr
     assert len(json.loads(shown.stdout)) == QUESTIONS
+    short = cli("diff", lab["runs"]["base"][:8], lab["runs"]["top1"][:8], "--json", home=lab["home"])  # as tables show them
+    assert short.returncode == 0, short.stderr
+    assert {r["case_id"] for r in json.loads(short.stdout)} == {r["case_id"] for r in json.loads(shown.stdout)}

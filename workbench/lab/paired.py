@@ -11,6 +11,7 @@ Holm-adjusted across the comparisons made together.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
@@ -61,7 +62,8 @@ def load_run(run_id: str) -> RunData:
 
 
 def resolve_run(ref: str, experiment_id: str) -> str:
-    """A run id, a promoted name (`workbench promote`), or a configuration name (its latest evaluation run)."""
+    """A run id, a promoted name (`workbench promote`), a configuration name (its latest evaluation run), or the
+    start of an evaluation run's id (the tables show eight characters)."""
     import mlflow
 
     from workbench.lab import tracking
@@ -80,6 +82,15 @@ def resolve_run(ref: str, experiment_id: str) -> str:
         )
         if runs:
             return runs[0].info.run_id
+    if re.fullmatch("[0-9a-f]{4,31}", ref):
+        evaluations = mlflow.search_runs(
+            [experiment_id], output_format="list", filter_string="tags.`workbench.kind` = 'evaluation'"
+        )
+        starting = [r.info.run_id for r in evaluations if r.info.run_id.startswith(ref)]
+        if len(starting) > 1:
+            raise tracking.TrackingError(f"{ref!r} starts {len(starting)} run ids ({', '.join(starting)}); give more of it")
+        if starting:
+            return starting[0]
     raise tracking.TrackingError(
         f"{ref!r} is neither a run id, a promoted name nor a configuration name in this experiment; "
         "`workbench compare` lists the runs"
