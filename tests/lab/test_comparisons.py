@@ -205,7 +205,7 @@ def test_compare_json_is_pure_and_names_with_quotes_are_answered(lab, tmp_path) 
     missing = cli("compare", "--sweep", "nosuch", "--out", str(tmp_path / "c.png"), home=home)
     assert missing.returncode == 2 and "no evaluation runs in sweep 'nosuch'" in missing.stderr
 
-    assert cli("promote", runs["top1"], "--name", "bob's", home=home).returncode == 0
+    assert cli("promote", runs["top1"][:8], "--name", "bob's", home=home).returncode == 0
     shown = cli("diff", "production", "bob's", "--json", home=home)
     assert shown.returncode == 0, shown.stderr
     assert len(json.loads(shown.stdout)) == QUESTIONS

@@ -138,7 +138,7 @@ def diff_(
 
 @commands.command()
 def promote(
-    run_id: str = typer.Argument(..., help="The evaluation run to promote."),
+    run_ref: str = typer.Argument(..., metavar="RUN_ID", help="The evaluation run to promote (its id, or the start of it)."),
     name: str = typer.Option("production", help="Name that export takes (--promoted NAME)."),
     home: Optional[Path] = HomeOpt,
     tracking_uri: Optional[str] = TrackingOpt,
@@ -146,8 +146,11 @@ def promote(
 ) -> None:
     """Mark a run's configuration as the chosen one, by name."""
     from workbench.lab import tracking
+    from workbench.lab.paired import resolve_run
 
-    tracking.promote(run_id, name, tracking.connect(open_workspace(home), tracking_uri, experiment))
+    experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
+    run_id = resolve_run(run_ref, experiment_id)
+    tracking.promote(run_id, name, experiment_id)
     typer.echo(f"run {run_id} promoted as {name!r}")
 
 
