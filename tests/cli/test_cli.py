@@ -289,3 +289,21 @@ def test_main_prints_a_workbench_error_as_one_line_and_lets_a_bug_keep_its_trace
         monkeypatch.setattr(cli, "app", lambda builtin=builtin: (_ for _ in ()).throw(builtin))
         with pytest.raises(type(builtin)):
             cli.main()
+
+
+def test_diff_shows_questions_safe_for_a_terminal(tmp_path, squad_subset) -> None:
+    """An eval set's text is input: a bidi override or an escape in a question must not reach the terminal raw."""
+    from workbench.lab.evalsets import from_squad
+
+    evalset = from_squad(squad_subset, "acme", 2)
+    turn = evalset.cases[0].turns[0].model_copy(update={"question": "\x1b[2J\u202eWho won Super Bowl 50?"})
+    evalset.cases[0] = evalset.cases[0].model_copy(update={"turns": [turn]})
+    path, ids = evalset.save(tmp_path / "e.jsonl"), []
+    for top_k in (1, 5):
+        cfg = AgentConfig(name=f"k{top_k}", embedder={"kind": "hashing"}, retrieval={"top_k": top_k}).save(tmp_path / "c.yaml")
+        args = ("eval", "-c", str(cfg), "--corpus", str(squad_subset), "--evalset", str(path), "--no-traces", "--json")
+        ids.append(json.loads(run(*args, home=tmp_path / "ws").stdout)["run_id"])
+    shown = run("diff", *ids, home=tmp_path / "ws").stdout
+    assert "\\u202eWho won Super Bowl 50?" in shown and "\u202e" not in shown and "\x1b" not in shown
+    listed = run("diff", *ids, "--json", home=tmp_path / "ws").stdout
+    assert listed.isascii() and json.loads(listed)[0]["question"] == turn.question

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from workbench.cli.options import ExperimentOpt, HomeOpt, TrackingOpt, open_workspace
+from workbench.cli.options import MULTILINE, ExperimentOpt, HomeOpt, TrackingOpt, open_workspace, printable
 from workbench.errors import UsageError
 
 commands = typer.Typer()
@@ -133,7 +133,8 @@ def diff_(
     experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
     a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
     records = changed(a, b)
-    typer.echo(json.dumps(records, indent=2, ensure_ascii=False) if as_json else as_table(records, a, b))
+    # Questions and answers are input: escaped, so none can rewrite the terminal (JSON: all of it ASCII)
+    typer.echo(json.dumps(records, indent=2) if as_json else printable(as_table(records, a, b), keep=MULTILINE))
 
 
 @commands.command()
