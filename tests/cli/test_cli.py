@@ -181,6 +181,9 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
     shown = run("eval", "-c", str(hashing_yaml), "--corpus", str(squad_subset), "--limit", "4", home=home).stdout
     assert "4 questions x 1 repeats" in shown and "latency_total_p95_ms" in shown and "[" in shown
     assert run("eval", "--repeats", "0", home=home, check=False).returncode == 2
+    for cmd in (["eval"], ["build-evalset", str(squad_subset), "--out", str(tmp_path / "e.jsonl")]):
+        limited = run(*cmd, "--limit", "0", home=home, check=False)
+        assert limited.returncode == 2 and "Invalid value for '--limit'" in limited.stderr and "Traceback" not in limited.stderr
 
     gate = run(
         "gate",
@@ -206,6 +209,10 @@ def test_eval_json_is_pure_and_lab_commands_explain_mistakes(tmp_path, hashing_y
     assert wrong.returncode == 2 and "--metric ndcg_at_11" in wrong.stderr and "choose from" in wrong.stderr
     same = run("diff", summary["run_id"], summary["run_id"], home=home)
     assert "no question changed" in same.stdout
+    scheduled = run("schedule", str(tmp_path / "missing.ipynb"), "-p", "limit=2", home=home, check=False)
+    assert scheduled.returncode == 2 and "missing.ipynb: no such notebook" in scheduled.stderr
+    unparsed = run("schedule", "-p", "limit=[2", home=home, check=False)
+    assert unparsed.returncode == 2 and "--param 'limit=[2'" in unparsed.stderr and "Traceback" not in unparsed.stderr
 
 
 def test_two_tenants_never_share_a_conversation(tmp_path, hashing_yaml) -> None:
@@ -317,3 +324,21 @@ def test_main_prints_a_workbench_error_as_one_line_and_lets_a_bug_keep_its_trace
         monkeypatch.setattr(cli, "app", lambda builtin=builtin: (_ for _ in ()).throw(builtin))
         with pytest.raises(type(builtin)):
             cli.main()
+
+
+def test_diff_shows_questions_safe_for_a_terminal(tmp_path, squad_subset) -> None:
+    """An eval set's text is input: a bidi override or an escape in a question must not reach the terminal raw."""
+    from workbench.lab.evalsets import from_squad
+
+    evalset = from_squad(squad_subset, "acme", 2)
+    turn = evalset.cases[0].turns[0].model_copy(update={"question": "\x1b[2J\u202eWho won Super Bowl 50?"})
+    evalset.cases[0] = evalset.cases[0].model_copy(update={"turns": [turn]})
+    path, ids = evalset.save(tmp_path / "e.jsonl"), []
+    for top_k in (1, 5):
+        cfg = AgentConfig(name=f"k{top_k}", embedder={"kind": "hashing"}, retrieval={"top_k": top_k}).save(tmp_path / "c.yaml")
+        args = ("eval", "-c", str(cfg), "--corpus", str(squad_subset), "--evalset", str(path), "--no-traces", "--json")
+        ids.append(json.loads(run(*args, home=tmp_path / "ws").stdout)["run_id"])
+    shown = run("diff", *ids, home=tmp_path / "ws").stdout
+    assert "\\u202eWho won Super Bowl 50?" in shown and "\u202e" not in shown and "\x1b" not in shown
+    listed = run("diff", *ids, "--json", home=tmp_path / "ws").stdout
+    assert listed.isascii() and json.loads(listed)[0]["question"] == turn.question

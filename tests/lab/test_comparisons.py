@@ -192,3 +192,32 @@ def test_a_store_that_takes_no_spans_still_gets_the_run(tmp_path, squad_subset, 
     assert run.info.status == "FINISHED" and run.data.metrics["questions"] == 2
     assert run.data.tags["workbench.traces"].startswith("not written: NotImplementedError")
     assert mlflow.search_traces(run_id=run.info.run_id, return_type="list") == []  # no trace left without its stages
+
+
+def test_compare_json_is_pure_and_names_with_quotes_are_answered(lab, tmp_path) -> None:
+    home, runs = lab["home"], lab["runs"]
+    out = cli("compare", "--baseline", "production", "--json", "--out", str(tmp_path / "c.png"), home=home)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert {r["run_id"] for r in found["runs"]} == set(runs.values()) and found["baseline_run"] == runs["base"]
+    assert any(d["name"] == "top1" and d["metric"] == "ndcg_at_10" and d["significant"] for d in found["differences"])
+    assert "PerformanceWarning" not in out.stderr
+    missing = cli("compare", "--sweep", "nosuch", "--out", str(tmp_path / "c.png"), home=home)
+    assert missing.returncode == 2 and "no evaluation runs in sweep 'nosuch'" in missing.stderr
+
+    assert cli("promote", runs["top1"][:8], "--name", "bob's", home=home).returncode == 0
+    shown = cli("diff", "production", "bob's", "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert len(json.loads(shown.stdout)) == QUESTIONS
+    for args in (["gate", "--baseline", "a'b\"c", "--metric", "ndcg_at_10", "--margin", "0"], ["compare", "--sweep", "a'b\"c"]):
+        bad = cli(*args, home=home)
+        assert bad.returncode == 2 and "a'b\"c" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_a_run_id_is_read_whichever_experiment_is_chosen_and_its_shown_start_will_do(lab) -> None:
+    shown = cli("diff", lab["runs"]["base"], lab["runs"]["top1"], "--json", "--experiment", "elsewhere", home=lab["home"])
+    assert shown.returncode == 0, shown.stderr
+    assert len(json.loads(shown.stdout)) == QUESTIONS
+    short = cli("diff", lab["runs"]["base"][:8], lab["runs"]["top1"][:8], "--json", home=lab["home"])  # as tables show them
+    assert short.returncode == 0, short.stderr
+    assert {r["case_id"] for r in json.loads(short.stdout)} == {r["case_id"] for r in json.loads(shown.stdout)}

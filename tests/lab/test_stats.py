@@ -158,3 +158,42 @@ def test_diff_lists_changed_hits_and_answers_whatever_the_order() -> None:
     assert "2 questions changed" in as_table(records, a, b)
     with pytest.raises(ValueError, match="share no question"):
         changed(a, answered("other", [("c9", ["d1"], "x", 1.0)]))
+
+
+def test_identical_runs_pass_a_zero_margin_and_a_margin_must_be_a_number() -> None:
+    values = [0.2, 0.9, 0.5, 0.7]
+    assert check(run("base", values), run("same", values), "ndcg_at_10", 0.0).passed  # not worse by more than 0
+    for margin in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"--margin {margin} for ndcg_at_10"):
+            check(run("base", values), run("same", values), "ndcg_at_10", margin)
+
+
+def test_questions_pair_on_their_text_too_not_on_ids_alone() -> None:
+    """Two eval sets may number their cases alike (c0, c1, ...): a shared id with another question is no pair."""
+    from workbench.lab.rundiff import changed
+
+    def asked(name, questions):
+        r = run(name, [0.5] * len(questions))
+        r.table = r.table.assign(question=questions, retrieved=[["d"]] * len(questions), answer="x")
+        return r
+
+    base = asked("base", ["q a", "q b", "q c", "q d"])
+    edited = asked("edited", ["q a", "q b", "q c", "another"])
+    assert difference(base, edited, "ndcg_at_10").n == 3 and check(base, edited, "ndcg_at_10", 0.0).n == 3
+    other = asked("other", ["w", "x", "y", "z"])
+    assert difference(base, other, "ndcg_at_10").n == 0
+    with pytest.raises(ValueError, match="share no question"):
+        check(base, other, "ndcg_at_10", 0.01)
+    with pytest.raises(ValueError, match="share no question"):
+        changed(base, other)
+
+
+def test_a_metric_gated_twice_or_a_quality_axis_that_is_a_cost_is_refused() -> None:
+    from workbench.lab.compare import compare
+
+    values = [0.2, 0.9, 0.5, 0.7]
+    with pytest.raises(ValueError, match="--metric ndcg_at_10 is given twice"):
+        gate(run("base", values), run("same", values), ["ndcg_at_10", "ndcg_at_10"], [0.01, 0.5])
+    for metric in ("latency_total_p95_ms", "decline_rate"):
+        with pytest.raises(ValueError, match=f"--quality {metric}: lower is better"):
+            compare("0", metric)

@@ -32,7 +32,7 @@ def eval_(
     evalset: Optional[Path] = typer.Option(None, help="Eval set JSONL (default: the questions of a SQuAD/BEIR corpus)."),
     tenant: str = typer.Option("acme", help="Tenant the corpus is ingested under and the questions asked as."),
     article: Optional[list[str]] = typer.Option(None, help="SQuAD only: evaluate on these articles (repeatable)."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate the first N cases."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Evaluate the first N cases."),
     judge: Optional[str] = typer.Option(
         None, help="LLM judge for ragas's LLM metrics, provider:model (e.g. openai:gpt-4o-mini)."
     ),
@@ -182,7 +182,7 @@ def build_evalset(
     config: Optional[Path] = ConfigOpt,
     home: Optional[Path] = HomeOpt,
     tenant: str = typer.Option("acme", help="Tenant the questions are asked as."),
-    limit: Optional[int] = typer.Option(None, help="Keep the first N questions."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Keep the first N questions."),
     split: str = typer.Option("test", help="BEIR qrels split."),
 ) -> None:
     """Build an eval set: from a corpus plus its questions (SQuAD or BEIR), or from any corpus alone (--from-corpus)."""
@@ -241,7 +241,10 @@ def schedule(
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--param {item!r}: write it as key=value")
-        params[key] = yaml.safeload_config(value)
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--param {item!r}: the value is not YAML ({str(exc).splitlines()[0]})") from None
     executed, run_ids = run_notebook(notebook, params, open_workspace(home), out_dir, tracking_uri)
     typer.echo(f"executed notebook: {executed}\nattached to MLflow runs: {', '.join(run_ids) or '(none)'}")
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from workbench.cli.options import ExperimentOpt, HomeOpt, TrackingOpt, open_workspace
+from workbench.cli.options import MULTILINE, ExperimentOpt, HomeOpt, TrackingOpt, open_workspace, printable
 from workbench.errors import UsageError
 
 commands = typer.Typer()
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """A table as JSON records, NaN (a figure not known) as null: json.dumps would write NaN, which is not JSON."""
+    return json.loads(frame.to_json(orient="records"))
 
 
 @commands.command()
@@ -26,6 +31,7 @@ def compare(
         None, "--baseline", help="RUN_ID, promoted name or config name: paired tests of every run against it."
     ),
     out: Path = typer.Option(Path("experiments/runs/compare.png"), help="Where to save the plot."),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs and the paired differences as JSON."),
 ) -> None:
     """Table of runs with 95% intervals, the Pareto front of significant differences, paired tests against a baseline, a plot."""
     from workbench.lab import tracking
@@ -35,14 +41,29 @@ def compare(
 
     experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
     objectives = search_objectives(experiment_id, sweep_name) if sweep_name else None  # an Optuna search's own front
-    found = compare_runs(experiment_id, quality, f"tags.sweep_name = '{sweep_name}'" if sweep_name else "", baseline, objectives)
+    found = compare_runs(
+        experiment_id, quality, f"tags.sweep_name = {tracking.literal(sweep_name)}" if sweep_name else "", baseline, objectives
+    )
+    if found.frame.empty and sweep_name:
+        raise UsageError(f"no evaluation runs in sweep {sweep_name!r}; `workbench compare` without --sweep lists every run")
     if found.frame.empty:
         raise UsageError("no evaluation runs yet; run `workbench eval` or `workbench sweep experiments/topk_sweep.yaml`")
+    png = plot_comparison(found.frame, quality, out, found.baseline.run_id if found.baseline else None)
+    run_id = tracking.log_comparison(found.frame, png, experiment_id, sweep_name, found.differences)
+    if as_json:
+        shown = {
+            "runs": records(found.frame),
+            "baseline_run": found.baseline.run_id if found.baseline else None,
+            "differences": records(found.differences) if found.baseline else None,
+            "pareto_objectives": objectives,
+            "plot": str(png),
+            "comparison_run": run_id,
+        }
+        typer.echo(json.dumps(shown, indent=2))
+        return
     typer.echo(found.text(quality))
     if objectives:
         typer.echo(f"pareto: the front of the search's objectives {', '.join(objectives)}")
-    png = plot_comparison(found.frame, quality, out, found.baseline.run_id if found.baseline else None)
-    run_id = tracking.log_comparison(found.frame, png, experiment_id, sweep_name, found.differences)
     typer.echo(f"plot: {png} (logged to MLflow run {run_id})")
 
 
@@ -81,7 +102,7 @@ def gate_(
                     "baseline_run": base_id,
                     "candidate_run": cand_id,
                     "gate_run": gate_run,
-                    "checks": report.frame().to_dict("records"),
+                    "checks": records(report.frame()),
                 },
                 indent=2,
             )
@@ -112,12 +133,13 @@ def diff_(
     experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
     a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
     records = changed(a, b)
-    typer.echo(json.dumps(records, indent=2, ensure_ascii=False) if as_json else as_table(records, a, b))
+    # Questions and answers are input: escaped, so none can rewrite the terminal (JSON: all of it ASCII)
+    typer.echo(json.dumps(records, indent=2) if as_json else printable(as_table(records, a, b), keep=MULTILINE))
 
 
 @commands.command()
 def promote(
-    run_id: str = typer.Argument(..., help="The evaluation run to promote."),
+    run_ref: str = typer.Argument(..., metavar="RUN_ID", help="The evaluation run to promote (its id, or the start of it)."),
     name: str = typer.Option("production", help="Name that export takes (--promoted NAME)."),
     home: Optional[Path] = HomeOpt,
     tracking_uri: Optional[str] = TrackingOpt,
@@ -125,8 +147,11 @@ def promote(
 ) -> None:
     """Mark a run's configuration as the chosen one, by name."""
     from workbench.lab import tracking
+    from workbench.lab.paired import resolve_run
 
-    tracking.promote(run_id, name, tracking.connect(open_workspace(home), tracking_uri, experiment))
+    experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
+    run_id = resolve_run(run_ref, experiment_id)
+    tracking.promote(run_id, name, experiment_id)
     typer.echo(f"run {run_id} promoted as {name!r}")
 
 

@@ -33,23 +33,19 @@ def runs_frame(experiment_id: str, quality: str = QUALITY, filter_string: str = 
         )
     params = raw[[c for c in raw if c.startswith("params.")]]
     varying = [c for c in params if params[c].astype(str).nunique(dropna=False) > 1]
-    frame = pd.DataFrame(
-        {
-            "run_id": raw["run_id"],
-            "name": raw["tags.config_name"],
-            "config_id": raw["tags.config_id"],
-            "dataset": raw["tags.dataset"],
-            "status": raw["status"],
-        }
-    )
-    for col in varying:
-        frame[col[7:]] = raw[col]
-    for col in (c for c in raw if c.startswith("metrics.")):
-        frame[col[8:]] = raw[col]
-    if "tags.workbench.promoted" in raw:
-        frame["promoted"] = raw["tags.workbench.promoted"]
-    if "tags.optuna.trial" in raw:
-        frame["trial"] = raw["tags.optuna.trial"]
+    columns = {
+        "run_id": raw["run_id"],
+        "name": raw["tags.config_name"],
+        "config_id": raw["tags.config_id"],
+        "dataset": raw["tags.dataset"],
+        "status": raw["status"],
+    }
+    columns |= {col[7:]: raw[col] for col in varying}
+    columns |= {col[8:]: raw[col] for col in raw if col.startswith("metrics.")}
+    columns |= {
+        name: raw[tag] for tag, name in (("tags.workbench.promoted", "promoted"), ("tags.optuna.trial", "trial")) if tag in raw
+    }
+    frame = pd.DataFrame(columns)  # built at once: a column at a time, a run's hundred metrics fragment it (a warning each)
     missing = [o for o in objectives or [] if o.rsplit(":", 1)[0] not in frame]
     if missing:
         raise ConfigError(f"no run has the metric of objective(s) {missing}")
@@ -69,11 +65,13 @@ def search_objectives(experiment_id: str, sweep_name: str) -> list[str] | None:
     """The objectives of the Optuna search called `sweep_name` (None when it is a grid sweep)."""
     import mlflow
 
+    from workbench.lab.tracking import literal
+
     runs = mlflow.search_runs(
         [experiment_id],
         output_format="list",
         max_results=1,
-        filter_string=(f"tags.sweep_name = '{sweep_name}' and tags.`workbench.search` = 'optuna'"),
+        filter_string=f"tags.sweep_name = {literal(sweep_name)} and tags.`workbench.search` = 'optuna'",
     )
     return runs[0].data.tags["workbench.objectives"].split(",") if runs else None
 
@@ -193,7 +191,10 @@ def compare(
     """The runs with their front (a search's `objectives` give its study's own), and with a baseline (run id or
     name) every other run's paired differences from it."""
     from workbench.lab.paired import against_baseline, load_run, resolve_run
+    from workbench.lab.summary import lower_is_better
 
+    if lower_is_better(quality):  # the front would prefer the slowest run
+        raise ConfigError(f"--quality {quality}: lower is better for it; latency and cost are the front's other axes")
     frame = runs_frame(experiment_id, quality, filter_string, objectives)
     costs = [c for c in COSTS if c in frame]
     if frame.empty or baseline is None:

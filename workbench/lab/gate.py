@@ -3,13 +3,15 @@
 For each metric the difference (candidate - baseline, signed so that positive is better) gets a one-sided
 95% lower bound from a paired bootstrap over the questions both runs answered (for a latency percentile or the
 cost, the bound on the difference of the figures). The candidate passes a metric when that bound is above
--margin, i.e. it is shown not to be worse than the baseline by more than the margin. The gate passes when every
-metric passes; requiring all of them (an intersection-union test) keeps the chance of passing a candidate that
-is worse on any one at most alpha, with no correction for the number of metrics.
+-margin or at it, i.e. it is shown not to be worse than the baseline by more than the margin (so a run gated
+against itself with margin 0 passes). The gate passes when every metric passes; requiring all of them (an
+intersection-union test) keeps the chance of passing a candidate that is worse on any one at most alpha, with
+no correction for the number of metrics.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,8 +52,8 @@ class GateReport:
 
 
 def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alpha: float = 0.05) -> Check:
-    if margin < 0:
-        raise ConfigError(f"--margin {margin} for {metric}: a margin is how much worse is tolerated, >= 0")
+    if not 0 <= margin < math.inf:  # NaN would fail every gate, infinity pass every one
+        raise ConfigError(f"--margin {margin} for {metric}: a margin is how much worse is tolerated, a number >= 0")
     column, statistic = statistic_of(metric)
     sign = -1.0 if lower_is_better(metric) else 1.0
     missing = [run.run_id for run in (baseline, candidate) if column not in run.table]
@@ -71,12 +73,15 @@ def check(baseline: RunData, candidate: RunData, metric: str, margin: float, alp
     else:
         before, after = float(np.mean(a)), float(np.mean(b))
     bound = lower_bound(sign * paired_draws(a, b, statistic), 1 - alpha)
-    return Check(metric, margin, before, after, len(a), bound, bool(bound > -margin))
+    return Check(metric, margin, before, after, len(a), bound, bool(bound >= -margin))
 
 
 def gate(baseline: RunData, candidate: RunData, metrics: list[str], margins: list[float], alpha: float = 0.05) -> GateReport:
     if len(margins) == 1:
         margins = margins * len(metrics)
+    twice = next((m for i, m in enumerate(metrics) if m in metrics[:i]), None)
+    if twice:  # two margins for one metric: which one holds?
+        raise ConfigError(f"--metric {twice} is given twice; give each metric once, with its --margin")
     if len(margins) != len(metrics):
         raise ConfigError(f"{len(metrics)} --metric and {len(margins)} --margin: give one margin for all, or one per metric")
     return GateReport(

@@ -11,8 +11,9 @@ Holm-adjusted across the comparisons made together.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,13 @@ class RunData:
     def repeats(self) -> int:
         return int(self.table["repeat"].nunique())
 
+    @cached_property
+    def asked(self) -> Any:
+        """Each question's text, indexed by (case_id, turn) ("" for a table without the text)."""
+        if "question" not in self.table:
+            return self.table.groupby(QUESTION).size().map(lambda _: "")
+        return self.table.groupby(QUESTION)["question"].first()
+
     def by_question(self, column: str) -> Any:
         """A question's value, averaged over repeats, indexed by (case_id, turn)."""
         return self.table.groupby(QUESTION)[column].mean() if column in self.table else None
@@ -54,7 +62,8 @@ def load_run(run_id: str) -> RunData:
 
 
 def resolve_run(ref: str, experiment_id: str) -> str:
-    """A run id, a promoted name (`workbench promote`), or a configuration name (its latest evaluation run)."""
+    """A run id, a promoted name (`workbench promote`), a configuration name (its latest evaluation run), or the
+    start of an evaluation run's id (the tables show eight characters)."""
     import mlflow
 
     from workbench.lab import tracking
@@ -69,10 +78,19 @@ def resolve_run(ref: str, experiment_id: str) -> str:
             output_format="list",
             max_results=1,
             order_by=["attributes.start_time DESC"],
-            filter_string=f"{tag} = '{ref}' and tags.`workbench.kind` = 'evaluation'",
+            filter_string=f"{tag} = {tracking.literal(ref)} and tags.`workbench.kind` = 'evaluation'",
         )
         if runs:
             return runs[0].info.run_id
+    if re.fullmatch("[0-9a-f]{4,31}", ref):
+        evaluations = mlflow.search_runs(
+            [experiment_id], output_format="list", filter_string="tags.`workbench.kind` = 'evaluation'"
+        )
+        starting = [r.info.run_id for r in evaluations if r.info.run_id.startswith(ref)]
+        if len(starting) > 1:
+            raise tracking.TrackingError(f"{ref!r} starts {len(starting)} run ids ({', '.join(starting)}); give more of it")
+        if starting:
+            return starting[0]
     raise tracking.TrackingError(
         f"{ref!r} is neither a run id, a promoted name nor a configuration name in this experiment; "
         "`workbench compare` lists the runs"
@@ -94,12 +112,22 @@ class Difference(Paired):
         return self.significant and (self.diff < 0 if lower_is_better(self.metric) else self.diff > 0)
 
 
+def same_questions(base: RunData, cand: RunData) -> Any:
+    """The (case_id, turn) keys both runs asked with the same text. Two eval sets may number their cases alike
+    (c0, c1, ...), so an id alone does not make a pair; a question reworded, or redacted in one run only, is
+    another question."""
+    a, b = base.asked, cand.asked
+    common = a.index.intersection(b.index)
+    return common[(a.loc[common].to_numpy() == b.loc[common].to_numpy())]
+
+
 def aligned(base: RunData, cand: RunData, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The two runs' values on the questions both have a value for, in the same order (whatever order each run asked them in)."""
     a, b = base.by_question(column), cand.by_question(column)
     if a is None or b is None:
         return np.empty(0), np.empty(0)
-    joined = a.to_frame("a").join(b.to_frame("b"), how="inner").dropna()  # a question without a value has nothing to pair
+    joined = a.to_frame("a").join(b.to_frame("b"), how="inner")
+    joined = joined[joined.index.isin(same_questions(base, cand))].dropna()  # a question without a value has nothing to pair
     return joined["a"].to_numpy(dtype=float), joined["b"].to_numpy(dtype=float)
 
 

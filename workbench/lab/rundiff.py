@@ -1,7 +1,7 @@
 """The questions whose retrieved documents or answers changed between two evaluation runs, with their scores.
 
 Hits and answers are those of each run's first repeat; scores are means over repeats. Questions are matched by
-(case_id, turn), so the two runs may have asked them in any order.
+(case_id, turn) and their text, so the two runs may have asked them in any order.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.errors import DataError
-from workbench.lab.paired import RunData
+from workbench.lab.paired import RunData, same_questions
 from workbench.lab.summary import QUESTION, quality_columns
 
 SHOWN = ("ndcg_at_10", "hit_rate_at_k", "semantic_similarity")  # the scores the text table shows; JSON has them all
@@ -20,10 +20,11 @@ def changed(a: RunData, b: RunData) -> list[dict[str, Any]]:
     first = [run.table[run.table["repeat"] == run.table["repeat"].min()].set_index(QUESTION) for run in (a, b)]
     metrics = [m for m in quality_columns(a.table) if m in b.table]
     scores = [run.table.groupby(QUESTION)[metrics].mean() for run in (a, b)]
-    common = first[0].index.intersection(first[1].index)
+    common = same_questions(a, b)
     if not len(common):
         raise DataError(
-            f"runs {a.run_id} and {b.run_id} share no question (case_id, turn): were they evaluated on the same eval set?"
+            f"runs {a.run_id} and {b.run_id} share no question (the same text under the same case_id and turn): "
+            "were they evaluated on the same eval set?"
         )
     out = []
     for key in common:

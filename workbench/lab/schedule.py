@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import UsageError
 from workbench.workspace import Workspace
 
 DEFAULT_NOTEBOOK = Path("notebooks/02_evaluate.ipynb")
@@ -28,7 +29,7 @@ def run_notebook(
     from workbench.lab import tracking
 
     if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook}: no such notebook (the evaluation notebook is {DEFAULT_NOTEBOOK})")
+        raise UsageError(f"{notebook}: no such notebook (the evaluation notebook is {DEFAULT_NOTEBOOK})")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = (out_dir / f"{notebook.stem}-{stamp}.ipynb").resolve()

@@ -65,6 +65,15 @@ def connect(workspace: Workspace, uri: str | None = None, experiment: str = EXPE
         ) from None
 
 
+def literal(value: str) -> str:
+    """`value` as a string in an MLflow filter. MLflow's filters have no escapes, so a value holding one kind of
+    quote is written in the other kind; one holding both cannot be searched for."""
+    for quote in ("'", '"'):
+        if quote not in value:
+            return f"{quote}{value}{quote}"
+    raise TrackingError(f"the name {value} holds both ' and \"; MLflow cannot search for it, so no run can be found by it")
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested config to dotted MLflow params; lists and dicts of values as JSON."""
     out: dict[str, str] = {}
@@ -135,11 +144,13 @@ def log_evaluation(
 
 
 def per_question(run_id: str) -> Any:
-    """The per-question table of an evaluation run, list columns parsed back."""
+    """The per-question table of an evaluation run, list columns parsed back. Read from the run's own experiment:
+    a run id names one run whichever experiment the command was pointed at (mlflow.load_table reads the active one)."""
     import mlflow
 
+    client = mlflow.MlflowClient()
     try:
-        table = mlflow.load_table(PER_QUESTION, run_ids=[run_id])
+        table = client.load_table(client.get_run(run_id).info.experiment_id, PER_QUESTION, [run_id])
     except Exception as exc:  # noqa: BLE001 - a missing artifact surfaces as several MLflow exception types
         raise TrackingError(
             f"run {run_id}: no {PER_QUESTION} table ({type(exc).__name__}); is it a workbench evaluation run?"
@@ -213,7 +224,9 @@ def promote(run_id: str, name: str, experiment_id: str) -> None:
 
     client = mlflow.MlflowClient()
     config_of_run(run_id)  # refuse to promote something export could not use
-    for run in mlflow.search_runs([experiment_id], output_format="list", filter_string=f"tags.`{PROMOTED_TAG}` = '{name}'"):
+    for run in mlflow.search_runs(
+        [experiment_id], output_format="list", filter_string=f"tags.`{PROMOTED_TAG}` = {literal(name)}"
+    ):
         client.delete_tag(run.info.run_id, PROMOTED_TAG)
     client.set_tag(run_id, PROMOTED_TAG, name)
 
@@ -221,7 +234,7 @@ def promote(run_id: str, name: str, experiment_id: str) -> None:
 def promoted_run(name: str, experiment_id: str) -> str:
     import mlflow
 
-    runs = mlflow.search_runs([experiment_id], output_format="list", filter_string=f"tags.`{PROMOTED_TAG}` = '{name}'")
+    runs = mlflow.search_runs([experiment_id], output_format="list", filter_string=f"tags.`{PROMOTED_TAG}` = {literal(name)}")
     if not runs:
         raise TrackingError(f"no run is promoted as {name!r}; promote one with `workbench promote RUN_ID --name {name}`")
     return runs[0].info.run_id
@@ -238,7 +251,7 @@ def log_comparison(frame: Any, plot: Path, experiment_id: str, sweep_name: str |
             [experiment_id],
             output_format="list",
             max_results=1,
-            filter_string=f"tags.sweep_name = '{sweep_name}' and tags.`workbench.kind` = 'sweep'",
+            filter_string=f"tags.sweep_name = {literal(sweep_name)} and tags.`workbench.kind` = 'sweep'",
         )
         if sweep_name
         else []
