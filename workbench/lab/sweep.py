@@ -36,7 +36,7 @@ class SweepSpec(BaseModel):
     grid: {retrieval.top_k: [3, 5, 10]}
     points: [{reasoner.max_sentences: 2}]   # optional: listed variations, added to the grid's
     repeats: 3                            # optional: each point evaluated 3 times (intervals over repeats for latency)
-    traces: false                         # optional: no MLflow trace per question (they cost about a point's time)
+    traces: false                         # optional: no MLflow trace per question (about a third of a point's time)
     """
 
     model_config = ConfigDict(extra="forbid")
