@@ -253,3 +253,29 @@ def test_a_failed_execution_dead_letters_a_redacted_body_that_redrives(aws, monk
         assert sorted(e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]) == [name, f"{name}-2"]
     finally:
         _moto_config(aws, execute=False)
+
+
+def test_the_starter_sends_bad_input_to_the_dlq_and_starts_the_rest_of_its_message(aws, monkeypatch) -> None:
+    """It raised at the first bad event: the message was retried until SQS moved it, with the reason in a log line,
+    and the good events after it in the same body waited for the retries."""
+    import time
+
+    import boto3
+
+    from workbench.serve import lambda_handler
+
+    sqs, sfn = boto3.client("sqs"), boto3.client("stepfunctions")
+    dlq = sqs.create_queue(QueueName=f"dlq-{time.time_ns()}")["QueueUrl"]
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+    arn = _machine(sfn, asl.state_machine(30))
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    lambda_handler._stepfunctions.cache_clear()
+    good = event("Who won?", event_id="evt-good")
+    body = json.dumps([{**event("card 4111 1111 1111 1111", event_id="evt-bad"), "colour": "red"}, good])
+    assert _start([sqs_record("mixed", body)]) == {"batchItemFailures": []}
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions] == [step_functions.execution_name(Event(**good))]
+    [letter] = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"])["Messages"]
+    attrs = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attrs["error"] == "sqs message mixed[0]: colour: unknown field (put extra data under metadata)"
+    assert attrs["source"] == "sqs message mixed[0]" and "4111 1111" not in letter["Body"]

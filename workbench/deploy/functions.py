@@ -47,7 +47,7 @@ GRANTS: dict[str, dict[str, Any]] = {
 }
 ROLES = {
     "AgentFunction": ("state", "idempotency", "ledger", "secret", "queue", "deadletter"),
-    "StarterFunction": ("start", "describe", "queue"),
+    "StarterFunction": ("start", "describe", "queue", "deadletter"),
     "EmbedFunction": (),
     "RetrieveFunction": ("secret",),
     "ReasonFunction": ("state", "commit"),

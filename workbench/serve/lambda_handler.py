@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, Sqs
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from workbench.config import AgentConfig
-from workbench.errors import DataError, EventFailed
+from workbench.errors import EventFailed
 from workbench.events import parse_payload
 from workbench.loop import Agent
 from workbench.redaction import storable
@@ -199,7 +199,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
         raise EventFailed("; ".join(o.reason for o in failures + rejected))
     if rejected:  # bad input only: straight to the DLQ with why and where; retrying cannot fix it
-        sqs_deadletter.dead_letter(record.raw_event, *("; ".join(getattr(o, f) for o in rejected) for f in ("reason", "source")))
+        sqs_deadletter.dead_letter(record.raw_event, [(o.reason, o.source) for o in rejected])
     return decisions
 
 
@@ -246,9 +246,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
 
 
-# Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event,
-# named after the tenant and event id, so a redelivery finds the execution already there (and starts a new attempt
-# only if that one closed without success); each step is its own function.
+# Step Functions mode (deploy.orchestration: step_functions): the SQS consumer starts one execution per event, named
+# after the tenant and event id, so a redelivery finds it there (and starts a new attempt only if that one closed
+# without success); bad input goes to the DLQ as in the agent's consumer. Each step is its own function.
 
 
 @lru_cache(maxsize=1)
@@ -262,14 +262,18 @@ def _start(record: SQSRecord) -> None:
     from workbench.serve import step_functions
 
     logger.set_correlation_id(record.message_id)
+    rejected = []
     for parsed in parse_payload(record.body, source=_source(record.message_id)):
         if parsed.error or parsed.event is None:
             metrics.add_metric(name="records_rejected", unit=MetricUnit.Count, value=1)
             logger.error("rejected event", extra={"reason": parsed.error, "source": parsed.source})
-            raise DataError(parsed.error)
-        logger.set_correlation_id(parsed.event.correlation)
-        name = step_functions.start(_stepfunctions(), os.environ["STATE_MACHINE_ARN"], parsed.event)
-        logger.info("execution", extra={"execution": name})
+            rejected.append(parsed)
+        else:
+            logger.set_correlation_id(parsed.event.correlation)
+            name = step_functions.start(_stepfunctions(), os.environ["STATE_MACHINE_ARN"], parsed.event)
+            logger.info("execution", extra={"execution": name})
+    if rejected:  # as the agent's consumer does: straight to the DLQ with why and where
+        sqs_deadletter.dead_letter(record.raw_event, [(str(p.error), p.source) for p in rejected])
 
 
 @_entry

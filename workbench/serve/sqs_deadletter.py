@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from workbench.errors import DataError
 from workbench.redaction import storable
 from workbench.serve.bus import redacted_body
 
@@ -33,8 +34,12 @@ def _client() -> Any:
     return boto3.client("sqs")
 
 
-def dead_letter(record: dict[str, Any], reason: str, source: str) -> None:
-    """Send one SQS record's body to the DLQ; raises if SQS refuses, so the record fails and is kept by a retry."""
+def dead_letter(record: dict[str, Any], rejected: list[tuple[str, str]]) -> None:
+    """Send one SQS record's body to the DLQ with its rejected events' (reason, source); raises if SQS refuses, so the
+    record fails and is kept by a retry."""
+    reason, source = ("; ".join(part) for part in zip(*rejected))
+    if not queue_url():  # no DLQ named: the record fails, and SQS moves it past maxReceiveCount
+        raise DataError(reason)
     body = redacted_body(str(record.get("body", "")).encode("utf-8", "backslashreplace"))[:MAX_BODY_BYTES]
     params: dict[str, Any] = {
         "QueueUrl": queue_url(),
