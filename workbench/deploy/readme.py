@@ -41,7 +41,6 @@ def readme(cfg: AgentConfig, run_id: str | None, metrics: dict[str, float], chec
         if d.fifo
         else "SNS topic → SQS queue"
     )
-    bad_input = "" if d.orchestration == "step_functions" else " (bad input at once, redacted, with its `error` and `source`)"
     consumer = (
         "a starter function → a Step Functions workflow Embed → Retrieve → Reason → Act, each step its own function"
         if d.orchestration == "step_functions"
@@ -51,7 +50,7 @@ def readme(cfg: AgentConfig, run_id: str | None, metrics: dict[str, float], chec
 
 config_id `{cfg.config_id}`, MLflow run `{run_id or "-"}`, exported {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.
 
-{flow} (DLQ after {d.max_receive_count} receives{bad_input}, visibility {6 * d.timeout_s} s, batches of {d.sqs_batch_size}, partial batch
+{flow} (DLQ after {d.max_receive_count} receives, bad input at once, redacted, with its `error` and `source`; visibility {6 * d.timeout_s} s, batches of {d.sqs_batch_size}, partial batch
 responses) → {consumer} (Python 3.12 container image, {", ".join(options)}; X-Ray tracing) → Pinecone (retrieval) + DynamoDB
 (state, idempotency, the decision ledger with its stream).
 
