@@ -132,9 +132,9 @@ def diff_(
 
     experiment_id = tracking.connect(open_workspace(home), tracking_uri, experiment)
     a, b = (load_run(resolve_run(ref, experiment_id)) for ref in (run_a, run_b))
-    records = changed(a, b)
+    changes = changed(a, b)
     # Questions and answers are input: escaped, so none can rewrite the terminal (JSON: all of it ASCII)
-    typer.echo(json.dumps(records, indent=2) if as_json else printable(as_table(records, a, b), keep=MULTILINE))
+    typer.echo(json.dumps(changes, indent=2) if as_json else printable(as_table(changes, a, b), keep=MULTILINE))
 
 
 @commands.command()
