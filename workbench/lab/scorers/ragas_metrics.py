@@ -15,6 +15,7 @@ evaluation mostly give answers and rankings seen before: they are scored once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
@@ -150,6 +151,7 @@ def score_samples(
     semantic = [samples[cells[0][0]] for key, cells in todo.items() if key[1] == "semantic_similarity"]
     _embed_in_one_batch(metrics.get("semantic_similarity"), semantic)
 
+    @functools.cache  # one per sample, whichever of its metrics are computed
     def ragas_sample(row: int) -> Any:
         return SingleTurnSample(**{k: v for k, v in samples[row].items() if k != "references" and v not in (None, [], "")})
 
