@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 from workbench.errors import ConfigError
 from workbench.redaction import storable
-from workbench.serve.deadletter import redacted
+from workbench.serve.deadletter import redacted_body
 from workbench.serve.periodic import every
 from workbench.sqlite_connections import ThreadLocalSQLite
 
@@ -208,16 +208,6 @@ class Heartbeat:
         if not self.bus.extend_visibility([message.receipt], self.timeout):
             return 0.0
         return started + self.timeout - time.time()
-
-
-def redacted_body(body: bytes) -> bytes:
-    """JSON redacted value by value (ids kept, envelopes opened: `deadletter.redacted`); anything else (not JSON, or
-    nested past the parser) as text, redacted and capped as the dead-letter file caps it: a 200 KB body is not kept whole."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return redacted(body.decode("utf-8", "backslashreplace")).encode("utf-8", "backslashreplace")
-    return json.dumps(redacted(data), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _reason(text: str) -> str:

@@ -136,3 +136,13 @@ def _repr(value: Any) -> str:
         return repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__, a long int, a deep structure: say what it was
         return f"<{type(value).__name__}>"
+
+
+def redacted_body(body: bytes) -> bytes:
+    """JSON redacted value by value (ids kept, envelopes opened: `redacted`); anything else (not JSON, or
+    nested past the parser) as text, redacted and capped as the dead-letter file caps it: a 200 KB body is not kept whole."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return redacted(body.decode("utf-8", "backslashreplace")).encode("utf-8", "backslashreplace")
+    return json.dumps(redacted(data), ensure_ascii=False).encode("utf-8", "backslashreplace")

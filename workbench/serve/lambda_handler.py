@@ -176,6 +176,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
         delivery().deliver_parsed(pending) if pending is not None else delivery().deliver(record.body, _source(record.message_id))
     )
     decisions, failures, rejected = [], [], []
+    dead_letters = bool(sqs_deadletter.queue_url())  # else bad input fails too, and SQS moves it
     for outcome in outcomes:
         logger.set_correlation_id(_correlation(outcome, record.message_id))
         metrics.add_metric(name=f"records_{outcome.status}", unit=MetricUnit.Count, value=1)
@@ -193,7 +194,7 @@ def record_handler(record: SQSRecord, batch: dict[tuple[str, str], Pending] | No
                     "message_id": record.message_id,
                 },
             )
-            (rejected if outcome.status == "rejected" and sqs_deadletter.queue_url() else failures).append(outcome)
+            (rejected if outcome.status == "rejected" and dead_letters else failures).append(outcome)
             continue
         decisions.append(outcome.decision)
     if failures:  # raising marks the message failed: SQS retries it and, after maxReceiveCount, moves it to the DLQ
