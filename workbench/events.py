@@ -141,11 +141,12 @@ def _parse(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
 
 def _contents(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     """What one message body holds, decoded: a list of payloads, an envelope, or an event."""
+    items = payload if isinstance(payload, list) else payload.get("Records") if isinstance(payload, dict) else None
+    if isinstance(items, list) and len(items) > MAX_RECORDS:  # refused before reading thousands of them
+        return [_too_many(items, source, len(items))]
     if isinstance(payload, list):
         if not payload:
             return [Parsed(source, payload, error=f"{source}: empty list, no events in it")]
-        if len(payload) > MAX_RECORDS:  # refused before reading thousands of them
-            return [_too_many(payload, source, len(payload))]
         return [p for i, item in enumerate(payload) for p in _parse(item, f"{source}[{i}]", limit, depth + 1)]
     if not isinstance(payload, dict):
         return [Parsed(source, payload, error=f"{source}: expected a JSON object, got {type(payload).__name__}")]
@@ -159,8 +160,6 @@ def _contents(payload: Any, source: str, limit: int, depth: int) -> list[Parsed]
 def _parse_records(records: Any, source: str, limit: int, depth: int) -> list[Parsed]:
     if not isinstance(records, list) or not records:
         return [Parsed(source, records, error=f"{source}.Records: expected a non-empty list, got {_shown(records, 40)}")]
-    if depth > 0 and len(records) > MAX_RECORDS:  # inside a body: refused before reading thousands of them
-        return [_too_many(records, source, len(records))]
     out: list[Parsed] = []
     for i, record in enumerate(records):
         where = f"{source}.Records[{i}]"
