@@ -84,7 +84,7 @@ def dlq_redrive(
     from workbench.serve.bus import LocalBus
 
     bus = LocalBus(open_workspace(home).bus)
-    missing = sorted(set(ids or ()) - {letter["id"] for letter in bus.dead_letters()})
+    missing = sorted(set(ids) - {letter["id"] for letter in bus.dead_letters()}) if ids else []
     if missing:  # checked before anything moves: a typo must not pass for a redrive
         raise UsageError(f"no dead letter with id {', '.join(missing)}; `workbench dlq list` shows them")
     typer.echo(f"re-queued {bus.redrive(ids or None)} messages")
