@@ -199,7 +199,6 @@ class Agent:
                 self.state, event.tenant, event.user_id, turn, state, self.config.state.max_turns, self.max_write_attempts
             )
         latency["total"] = _total(latency)
-        scrub = self._redact
         return Decision(
             event_id=event.event_id,
             correlation_id=event.correlation,
@@ -212,12 +211,12 @@ class Agent:
             declined=answer.declined,
             hits=tuple((h.id, round(h.score, 6)) for h in hits),
             contexts=tuple(h.text for h in hits),
-            prompt=scrub(prompt),
+            prompt=self._redact(prompt),
             latency_ms=latency,
             tokens=dict(answer.tokens),
             escalated=completes_streak(history, self.config.escalation.after),
             timestamp=event.timestamp.isoformat(),
-            channel=scrub(event.channel),
+            channel=self._redact(event.channel),
             model=f"{ec.kind}:{ec.model or 'offline'}",
             embedder=f"{self.config.embedder.kind}:{self.config.embedder.model}",
         )
