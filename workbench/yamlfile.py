@@ -27,7 +27,7 @@ def read_yaml(path: Path, error: type[ValueError], hint: str) -> dict[str, Any]:
     except _DuplicateKey as exc:
         raise error(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML: {_where(exc)}") from None
+        raise error(f"{path}: not valid YAML: {where(exc)}") from None
     except RecursionError:
         raise error(f"{path}: nested too deeply to be read") from None
     if data is None:
@@ -65,7 +65,7 @@ def _unique_key_loader() -> type:
     return UniqueKeyLoader
 
 
-def _where(exc: Exception) -> str:
+def where(exc: Exception) -> str:
     """What PyYAML found wrong and where, without its snippets of the file: they quote the line as written, and a
     cut-off quote can hold a secret that no masking recognises any more."""
     found = []

@@ -235,6 +235,7 @@ def schedule(
     import yaml
 
     from workbench.lab.schedule import run_notebook
+    from workbench.yamlfile import where
 
     params = {}
     for item in param or []:
@@ -244,7 +245,7 @@ def schedule(
         try:
             params[key] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
-            raise UsageError(f"--param {item!r}: the value is not YAML ({str(exc).splitlines()[0]})") from None
+            raise UsageError(f"--param {item!r}: the value is not YAML: {where(exc)}") from None
     executed, run_ids = run_notebook(notebook, params, open_workspace(home), out_dir, tracking_uri)
     typer.echo(f"executed notebook: {executed}\nattached to MLflow runs: {', '.join(run_ids) or '(none)'}")
 
